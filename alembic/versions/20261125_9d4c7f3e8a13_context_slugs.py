@@ -1,0 +1,66 @@
+"""Give every context a slug, unique per owner, back-filled from existing names.
+
+A data migration: existing rows get slugs derived from their names (with -2, -3… where an owner
+has two contexts that slugify alike) before the column becomes required and unique.
+
+Revision ID: 9d4c7f3e8a13
+Revises: 5b7e41a0c2d2
+Create Date: 2026-11-25 08:20:00+00:00
+"""
+
+import re
+import unicodedata
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+
+from alembic import op
+
+revision: str = "9d4c7f3e8a13"
+down_revision: str | Sequence[str] | None = "5b7e41a0c2d2"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+# A stub of the table as it is at this revision; the live models change later.
+contexts = sa.table(
+    "contexts",
+    sa.column("id", sa.Integer),
+    sa.column("owner_id", sa.Integer),
+    sa.column("name", sa.String),
+    sa.column("slug", sa.String),
+)
+
+
+def slugify(name: str) -> str:
+    """This revision's own copy of the slug rule, frozen with it."""
+    ascii_name = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode()
+    slug = re.sub(r"[^a-z0-9]+", "-", ascii_name.lower()).strip("-")
+    return slug[:200] or "context"
+
+
+def upgrade() -> None:
+    op.add_column("contexts", sa.Column("slug", sa.String(length=220), nullable=True))
+    connection = op.get_bind()
+    taken: set[tuple[int, str]] = set()
+    rows = connection.execute(
+        sa.select(contexts.c.id, contexts.c.owner_id, contexts.c.name).order_by(contexts.c.id)
+    )
+    for context_id, owner_id, name in rows.all():
+        base = slugify(name)
+        slug, suffix = base, 1
+        while (owner_id, slug) in taken:
+            suffix += 1
+            slug = f"{base}-{suffix}"
+        taken.add((owner_id, slug))
+        connection.execute(contexts.update().where(contexts.c.id == context_id).values(slug=slug))
+    with op.batch_alter_table("contexts") as batch_op:
+        batch_op.alter_column("slug", existing_type=sa.String(length=220), nullable=False)
+        batch_op.create_unique_constraint(
+            batch_op.f("uq_contexts_owner_id_slug"), ["owner_id", "slug"]
+        )
+
+
+def downgrade() -> None:
+    with op.batch_alter_table("contexts") as batch_op:
+        batch_op.drop_constraint(batch_op.f("uq_contexts_owner_id_slug"), type_="unique")
+        batch_op.drop_column("slug")

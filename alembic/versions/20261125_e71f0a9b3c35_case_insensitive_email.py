@@ -1,0 +1,49 @@
+"""Make email addresses unique regardless of case (users without an email are exempt).
+
+Before the index is built, existing users are checked: emails that collide when lower-cased stop
+the migration with a list of them, since choosing which account keeps the address is a human call.
+
+Revision ID: e71f0a9b3c35
+Revises: c2e8b5d61f24
+Create Date: 2026-11-25 08:40:00+00:00
+"""
+
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+
+from alembic import op
+
+revision: str = "e71f0a9b3c35"
+down_revision: str | Sequence[str] | None = "c2e8b5d61f24"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+INDEX_NAME = "uq_auth_user_email_lower"
+
+
+def upgrade() -> None:
+    duplicates = op.get_bind().execute(
+        sa.text(
+            "SELECT lower(email), count(*) FROM auth_user WHERE email <> '' "
+            "GROUP BY lower(email) HAVING count(*) > 1"
+        )
+    )
+    clashes = [email for email, _count in duplicates]
+    if clashes:
+        raise RuntimeError(
+            "these emails belong to several users when case is ignored; give each one owner "
+            f"before upgrading: {', '.join(sorted(clashes))}"
+        )
+    op.create_index(
+        INDEX_NAME,
+        "auth_user",
+        [sa.literal_column("lower(email)")],
+        unique=True,
+        postgresql_where=sa.text("email <> ''"),
+        sqlite_where=sa.text("email <> ''"),
+    )
+
+
+def downgrade() -> None:
+    op.drop_index(INDEX_NAME, table_name="auth_user")

@@ -1,0 +1,1 @@
+"""Login with a username and password, bearer tokens, and the current-user dependencies."""

@@ -1,0 +1,67 @@
+"""``CurrentUser``, ``StaffUser`` and ``Superuser``: who is calling, checked on every request."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, HTTPException, Request, status
+from fastapi.security import OAuth2PasswordBearer
+
+from backend.auth import queries
+from backend.auth.tokens import InvalidToken, read_access_token
+from backend.config import Settings
+from backend.db import SessionDep
+from backend.models import User
+
+oauth2_scheme = OAuth2PasswordBearer(tokenUrl="/auth/token", auto_error=False)
+
+_UNAUTHENTICATED = HTTPException(
+    status_code=status.HTTP_401_UNAUTHORIZED,
+    detail="not authenticated: log in at /auth/token and send the token as 'Authorization: Bearer …'",
+    headers={"WWW-Authenticate": "Bearer"},
+)
+
+
+def get_settings(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+
+
+async def get_current_user(
+    session: SessionDep,
+    settings: SettingsDep,
+    token: Annotated[str | None, Depends(oauth2_scheme)],
+) -> User:
+    if not token:
+        raise _UNAUTHENTICATED
+    try:
+        user_id = read_access_token(token, key=settings.signing_key)
+    except InvalidToken:
+        raise _UNAUTHENTICATED from None
+    user = await queries.user_by_id(session, user_id)
+    # A deleted or deactivated user's tokens stop working at once, not when they expire.
+    if user is None or not user.is_active:
+        raise _UNAUTHENTICATED
+    return user
+
+
+CurrentUser = Annotated[User, Depends(get_current_user)]
+
+
+def require_staff(user: CurrentUser) -> User:
+    if not user.is_staff and not user.is_superuser:
+        raise HTTPException(status.HTTP_403_FORBIDDEN, detail="staff only")
+    return user
+
+
+def require_superuser(user: CurrentUser) -> User:
+    if not user.is_superuser:
+        raise HTTPException(status.HTTP_403_FORBIDDEN, detail="superusers only")
+    return user
+
+
+StaffUser = Annotated[User, Depends(require_staff)]
+Superuser = Annotated[User, Depends(require_superuser)]

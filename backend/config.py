@@ -1,0 +1,89 @@
+"""Settings, read once from ``BACKEND_*`` environment variables and a ``.env`` file, and validated."""
+
+from __future__ import annotations
+
+import secrets
+from enum import StrEnum
+from functools import cached_property
+from pathlib import Path
+from typing import Annotated, Self
+
+from pydantic import Field, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+# Values that must never sign tokens in production: the empty default and the usual placeholders.
+INSECURE_SECRETS = frozenset({"", "changeme", "change-me", "secret", "dev"})
+
+
+class Environment(StrEnum):
+    DEVELOPMENT = "development"
+    TEST = "test"
+    PRODUCTION = "production"
+
+
+def normalise_database_url(url: str) -> str:
+    """Map the URL forms people paste (``postgres://``, ``postgresql://``) to the async drivers."""
+    for prefix in ("postgres://", "postgresql://", "postgresql+psycopg2://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url.removeprefix(prefix)
+    if url.startswith("sqlite://") and not url.startswith("sqlite+"):
+        return "sqlite+aiosqlite://" + url.removeprefix("sqlite://")
+    return url
+
+
+class Settings(BaseSettings):
+    """Everything the service reads from its environment."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="BACKEND_", env_file=".env", env_file_encoding="utf-8", extra="ignore"
+    )
+
+    environment: Environment = Environment.DEVELOPMENT
+    data_dir: Path = PROJECT_ROOT / "data"
+    # Empty means: the embedded SQLite file ``<data_dir>/backend.sqlite3``.
+    database_url: str = ""
+    secret_key: str = ""
+    access_token_minutes: int = Field(default=60, gt=0, le=60 * 24 * 30)
+    cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    login_attempts_per_minute: int = Field(default=10, gt=0)
+
+    @field_validator("cors_origins", mode="before")
+    @classmethod
+    def _split_origins(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [origin.strip() for origin in value.split(",") if origin.strip()]
+        return value
+
+    @field_validator("database_url")
+    @classmethod
+    def _normalise_url(cls, value: str) -> str:
+        return normalise_database_url(value.strip())
+
+    @model_validator(mode="after")
+    def _refuse_default_secret_in_production(self) -> Self:
+        if self.environment is Environment.PRODUCTION and self.secret_key in INSECURE_SECRETS:
+            raise ValueError(
+                "BACKEND_SECRET_KEY must be set to a long random value in production "
+                '(for example: python -c "import secrets; print(secrets.token_urlsafe(48))")'
+            )
+        return self
+
+    @cached_property
+    def resolved_database_url(self) -> str:
+        """The URL engines connect to; the embedded SQLite file when none is configured."""
+        if self.database_url:
+            return self.database_url
+        return f"sqlite+aiosqlite:///{self.data_dir / 'backend.sqlite3'}"
+
+    @cached_property
+    def signing_key(self) -> str:
+        """The token signing key: the configured one, or one generated once and kept in data_dir."""
+        if self.secret_key:
+            return self.secret_key
+        key_file = self.data_dir / "secret_key"
+        if not key_file.exists():
+            key_file.parent.mkdir(parents=True, exist_ok=True)
+            key_file.write_text(secrets.token_urlsafe(48))
+            key_file.chmod(0o600)
+        return key_file.read_text().strip()

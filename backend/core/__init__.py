@@ -1,0 +1,1 @@
+"""Pieces every domain uses: errors and their JSON form, pagination."""

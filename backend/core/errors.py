@@ -1,0 +1,64 @@
+"""Domain errors and the handlers that turn them (and database errors) into JSON responses."""
+
+from __future__ import annotations
+
+import logging
+
+from fastapi import FastAPI, Request, status
+from fastapi.responses import JSONResponse
+from sqlalchemy.exc import DataError, IntegrityError
+
+logger = logging.getLogger(__name__)
+
+
+class DomainError(Exception):
+    status_code = status.HTTP_400_BAD_REQUEST
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(detail)
+        self.detail = detail
+
+
+class NotFound(DomainError):
+    status_code = status.HTTP_404_NOT_FOUND
+
+
+class Forbidden(DomainError):
+    status_code = status.HTTP_403_FORBIDDEN
+
+
+class Conflict(DomainError):
+    status_code = status.HTTP_409_CONFLICT
+
+
+class Unprocessable(DomainError):
+    status_code = status.HTTP_422_UNPROCESSABLE_CONTENT
+
+
+async def _domain_error(_request: Request, error: Exception) -> JSONResponse:
+    assert isinstance(error, DomainError)
+    return JSONResponse({"detail": error.detail}, status_code=error.status_code)
+
+
+async def _integrity_error(_request: Request, error: Exception) -> JSONResponse:
+    # Services translate the conflicts they expect; this is the net for the ones they do not,
+    # so a constraint the database enforces is a 409 on both engines, never a 500.
+    logger.info("integrity error reached the handler: %s", error)
+    return JSONResponse(
+        {"detail": "the request conflicts with existing data"},
+        status_code=status.HTTP_409_CONFLICT,
+    )
+
+
+async def _data_error(_request: Request, error: Exception) -> JSONResponse:
+    logger.info("data error reached the handler: %s", error)
+    return JSONResponse(
+        {"detail": "a value is out of range for the database"},
+        status_code=status.HTTP_422_UNPROCESSABLE_CONTENT,
+    )
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(DomainError, _domain_error)
+    app.add_exception_handler(IntegrityError, _integrity_error)
+    app.add_exception_handler(DataError, _data_error)

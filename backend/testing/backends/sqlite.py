@@ -1,0 +1,68 @@
+"""SQLite: the template is a migrated file cached between runs; a worker's clone is a copy of it."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sqlite3
+from pathlib import Path
+
+from backend.testing.backends.base import DatabaseBackend, Provisioned, Report
+from backend.testing.schema import migrate, schema_key
+
+
+class SQLiteBackend(DatabaseBackend):
+    name = "sqlite"
+
+    def provision(self) -> Provisioned:
+        report = Report(engine="sqlite", server=f"SQLite {sqlite3.sqlite_version}")
+        report.location = f"embedded, files in {self.run_dir.path}"
+        template = Path(self.cache_dir) / f"sqlite-{schema_key()}.sqlite3"
+        if template.exists() and not self.options.rebuild_schema:
+            report.cache = "hit"
+            report.revision = _revision_of(template)
+        else:
+            report.cache = "rebuilt" if template.exists() else "miss"
+            with report.phase("migrations"):
+                report.revision = _build_template(template, self.run_dir.path)
+        return Provisioned(
+            engine="sqlite",
+            run_id=self.run_dir.run_id,
+            run_dir=str(self.run_dir.path),
+            template=str(template),
+            report=report,
+        )
+
+    def teardown(self) -> None:
+        """Worker files live in the run directory, which the plugin removes."""
+
+    @staticmethod
+    def clone(provisioned: Provisioned, worker: str) -> str:
+        target = Path(provisioned.run_dir) / f"{worker}.sqlite3"
+        shutil.copyfile(provisioned.template, target)
+        return f"sqlite+aiosqlite:///{target}"
+
+    @staticmethod
+    def drop(provisioned: Provisioned, url: str) -> None:
+        path = Path(url.removeprefix("sqlite+aiosqlite:///"))
+        for suffix in ("", "-wal", "-shm"):
+            Path(f"{path}{suffix}").unlink(missing_ok=True)
+
+
+def _build_template(template: Path, scratch: Path) -> str:
+    """Migrate a fresh file and move it into the cache atomically (runs may race for it)."""
+    building = scratch / f"template-{os.getpid()}.sqlite3"
+    revision = migrate(f"sqlite+aiosqlite:///{building}")
+    with sqlite3.connect(building) as connection:
+        # Fold the write-ahead log into the main file, so that copying one file copies it all.
+        connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    template.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(building, f"{template}.partial-{os.getpid()}")
+    os.replace(f"{template}.partial-{os.getpid()}", template)
+    return revision
+
+
+def _revision_of(template: Path) -> str:
+    with sqlite3.connect(f"file:{template}?mode=ro", uri=True) as connection:
+        row = connection.execute("SELECT version_num FROM alembic_version").fetchone()
+    return str(row[0]) if row else "base"

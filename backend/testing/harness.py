@@ -1,0 +1,71 @@
+"""The run's database state: which backend, what it provisioned, and this process's role in it."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+import pytest
+
+from backend.testing.backends import BACKENDS, DatabaseBackend, Provisioned
+from backend.testing.options import HarnessOptions
+from backend.testing.rundir import RunDirectory
+
+WORKERINPUT_KEY = "backend_db_provisioned"
+harness_key = pytest.StashKey["Harness"]()
+
+
+@dataclass
+class Harness:
+    """Owned by the controller (the only process when xdist is off); workers get a copy."""
+
+    options: HarnessOptions
+    config: pytest.Config
+    backend: DatabaseBackend | None = None
+    provisioned: Provisioned | None = None
+    run_dir: RunDirectory | None = None
+
+    @property
+    def is_worker(self) -> bool:
+        return hasattr(self.config, "workerinput")
+
+    @property
+    def worker_id(self) -> str:
+        return str(getattr(self.config, "workerinput", {}).get("workerid", "main"))
+
+    def provision(self) -> Provisioned:
+        """Start the server and build the template, once per run, in the controller."""
+        if self.provisioned is not None:
+            return self.provisioned
+        if self.is_worker:
+            self.provisioned = Provisioned.from_dict(
+                json.loads(self.config.workerinput[WORKERINPUT_KEY])  # type: ignore[attr-defined]
+            )
+            return self.provisioned
+        assert self.config.cache is not None
+        self.run_dir = RunDirectory.create()
+        backend_class = BACKENDS[self.options.engine]
+        self.backend = backend_class(
+            self.options, self.run_dir, self.config.cache.mkdir("backend-schema")
+        )
+        try:
+            self.provisioned = self.backend.provision()
+        except BaseException:
+            self.teardown()
+            raise
+        return self.provisioned
+
+    def to_workerinput(self) -> str:
+        return json.dumps(self.provision().to_dict())
+
+    def teardown(self) -> None:
+        if self.backend is not None:
+            self.backend.teardown()
+            self.backend = None
+        if self.run_dir is not None:
+            self.run_dir.remove()
+            self.run_dir = None
+
+
+def harness_of(config: pytest.Config) -> Harness:
+    return config.stash[harness_key]

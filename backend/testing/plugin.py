@@ -1,0 +1,143 @@
+"""The pytest plugin: options, markers, provisioning per run, the header and the summary.
+
+``backend/tests/conftest.py`` loads this module; the fixtures live in ``backend.testing.fixtures``.
+"""
+
+from __future__ import annotations
+
+import signal
+from typing import Any
+
+import pytest
+
+from backend.testing.harness import WORKERINPUT_KEY, Harness, harness_key
+from backend.testing.options import HarnessConfigError, add_options, read_options
+
+pytest_plugins = [
+    "backend.testing.fixtures.database",
+    "backend.testing.fixtures.app",
+    "backend.testing.fixtures.users",
+]
+
+ENGINE_MARKERS = {"postgres_only": "postgres", "sqlite_only": "sqlite"}
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    add_options(parser)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers",
+        "committed: the test commits for real or opens several connections; it gets the worker's "
+        "database without the rollback wrapper, and every table is emptied after it",
+    )
+    config.addinivalue_line(
+        "markers", "postgres_only(reason): only meaningful on PostgreSQL; skipped on SQLite"
+    )
+    config.addinivalue_line(
+        "markers", "sqlite_only(reason): only meaningful on SQLite; skipped on PostgreSQL"
+    )
+    try:
+        options = read_options(config)
+    except HarnessConfigError as error:
+        raise pytest.UsageError(str(error)) from None
+    config.stash[harness_key] = Harness(options=options, config=config)
+    if not hasattr(config, "workerinput"):
+        _stop_cleanly_on_sigterm()
+
+
+def _stop_cleanly_on_sigterm() -> None:
+    """Turn SIGTERM into KeyboardInterrupt, so the run unwinds and stops its server as on Ctrl-C."""
+
+    def interrupt(_signum: int, _frame: Any) -> None:
+        raise KeyboardInterrupt("SIGTERM")
+
+    if signal.getsignal(signal.SIGTERM) in (signal.SIG_DFL, None):
+        signal.signal(signal.SIGTERM, interrupt)
+
+
+def _needs_database(config: pytest.Config) -> bool:
+    return not (config.option.collectonly or config.option.help or config.option.version)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_sessionstart(session: pytest.Session) -> None:
+    harness = session.config.stash[harness_key]
+    if harness.is_worker or not _needs_database(session.config):
+        return
+    try:
+        harness.provision()
+    except HarnessConfigError as error:
+        pytest.exit(f"backend test database: {error}", returncode=pytest.ExitCode.USAGE_ERROR)
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    harness = config.stash.get(harness_key, None)
+    if harness is not None and not harness.is_worker:
+        harness.teardown()
+
+
+class XdistHooks:
+    """Hands the controller's provisioned server and template to every worker."""
+
+    @staticmethod
+    def pytest_configure_node(node: Any) -> None:
+        harness = node.config.stash[harness_key]
+        node.workerinput[WORKERINPUT_KEY] = harness.to_workerinput()
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_plugin_registered(plugin: Any, manager: pytest.PytestPluginManager) -> None:
+    if getattr(plugin, "__name__", "") == "xdist.plugin" and not manager.has_plugin(
+        "backend-xdist"
+    ):
+        manager.register(XdistHooks(), "backend-xdist")
+
+
+def pytest_report_header(config: pytest.Config) -> list[str]:
+    harness = config.stash[harness_key]
+    if harness.provisioned is None:
+        return [f"database: {harness.options.engine} (not started: nothing to run)"]
+    report = harness.provisioned.report
+    phases = ", ".join(f"{name} {seconds:.2f}s" for name, seconds in report.phases.items())
+    return [
+        f"database: {report.engine}, {report.server}",
+        f"database server: {report.location}",
+        f"database schema: revision {report.revision}, cache {report.cache}",
+        f"database start-up: {phases or 'nothing to do'}",
+    ]
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    engine = item.config.stash[harness_key].options.engine
+    for marker_name, only_on in ENGINE_MARKERS.items():
+        marker = item.get_closest_marker(marker_name)
+        if marker is None:
+            continue
+        reason = marker.kwargs.get("reason") or (marker.args[0] if marker.args else None)
+        if not reason:
+            raise pytest.UsageError(
+                f"{item.nodeid}: @pytest.mark.{marker_name} needs a reason, "
+                f'e.g. @pytest.mark.{marker_name}(reason="row locks exist only on PostgreSQL")'
+            )
+        if engine != only_on:
+            pytest.skip(f"{only_on} only: {reason}")
+
+
+def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
+    harness = config.stash[harness_key]
+    engine = harness.options.engine
+    stats = terminalreporter.stats
+    ran = len([r for r in stats.get("passed", []) if r.when == "call"]) + len(
+        [r for r in stats.get("failed", []) if r.when == "call"]
+    )
+    skipped_for_engine = sum(
+        1
+        for r in stats.get("skipped", [])
+        if isinstance(r.longrepr, tuple) and " only: " in str(r.longrepr[2])
+    )
+    terminalreporter.write_sep("-", "database engines")
+    terminalreporter.write_line(
+        f"{ran} tests ran on {engine}; {skipped_for_engine} skipped as meaningful on the other engine only"
+    )

@@ -1,0 +1,1 @@
+pytest_plugins = ["backend.testing.plugin"]
