@@ -90,7 +90,7 @@ def sweep_leftovers(base: Path) -> list[Path]:
     for run_path in base.glob("run-*"):
         if _owner_alive(run_path):
             continue
-        for pid_file in run_path.glob("*/postmaster.pid"):
+        for pid_file in run_path.glob("**/postmaster.pid"):
             stop_orphaned_server(pid_file.parent)
         shutil.rmtree(run_path, ignore_errors=True)
         removed.append(run_path)

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from backend.testing.backends.base import DatabaseBackend, Provisioned, Report
+from backend.testing.backends.postgres import PostgresBackend
 from backend.testing.backends.sqlite import SQLiteBackend
 
-BACKENDS: dict[str, type[DatabaseBackend]] = {"sqlite": SQLiteBackend}
+BACKENDS: dict[str, type[DatabaseBackend]] = {"sqlite": SQLiteBackend, "postgres": PostgresBackend}
 
 __all__ = ["BACKENDS", "DatabaseBackend", "Provisioned", "Report"]

@@ -1,0 +1,239 @@
+"""Where the PostgreSQL server comes from: launched here with pg_ctl, or an external one by URL."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import port_for
+import psycopg
+from mirakuru.exceptions import ExecutorError
+from pytest_postgresql.executors import PostgreSQLExecutor
+from sqlalchemy.engine import URL, make_url
+
+from backend.testing.backends.base import Report
+from backend.testing.backends.pg_binaries import (
+    find_pg_ctl,
+    hand_over,
+    pg_ctl_version,
+    server_account,
+    write_privilege_dropping_wrapper,
+)
+from backend.testing.options import HarnessConfigError, HarnessOptions
+from backend.testing.rundir import RunDirectory
+
+# A throwaway cluster needs no durability; these cut start-up and per-test I/O.
+THROWAWAY_SETTINGS = (
+    "-c fsync=off -c synchronous_commit=off -c full_page_writes=off "
+    "-c listen_addresses=127.0.0.1 -c max_connections=40"
+)
+START_ATTEMPTS = 3
+
+
+@dataclass(frozen=True)
+class ServerAddress:
+    host: str
+    port: int
+    user: str
+    password: str | None
+    maintenance_db: str
+
+    def url(self, database: str) -> str:
+        return URL.create(
+            "postgresql+psycopg",
+            username=self.user,
+            password=self.password,
+            host=self.host,
+            port=self.port,
+            database=database,
+        ).render_as_string(hide_password=False)
+
+    def connect(self, database: str | None = None, **kwargs: Any) -> psycopg.Connection[Any]:
+        return psycopg.connect(
+            host=self.host,
+            port=self.port,
+            user=self.user,
+            password=self.password,
+            dbname=database or self.maintenance_db,
+            autocommit=True,
+            **kwargs,
+        )
+
+
+class _ClusterExecutor(PostgreSQLExecutor):  # type: ignore[misc]
+    """pytest-postgresql's executor, told to skip initdb when the data directory came from cache."""
+
+    def init_directory(self) -> None:
+        if (Path(self.datadir) / "PG_VERSION").exists():
+            self._directory_initialised = True
+            return
+        super().init_directory()
+
+    def clean_directory(self) -> None:
+        """Keep the data directory: the harness's run directory owns it and removes it at the end.
+
+        pytest-postgresql removes it here, also from ``__del__``, which would throw away a cluster
+        between stop and snapshot.
+        """
+
+
+class LocalServer:
+    """A server this run launches with pg_ctl, in its own run directory, stopped at the end."""
+
+    def __init__(self, options: HarnessOptions, run_dir: RunDirectory) -> None:
+        self.pg_ctl = find_pg_ctl(options.pg_ctl)
+        self.version = pg_ctl_version(self.pg_ctl)
+        self.home = run_dir.path / "pg"
+        self.data_dir = self.home / "data"
+        self.home.mkdir(mode=0o700)
+        self.account = server_account(options.pg_user) if os.geteuid() == 0 else None
+        executable = self.pg_ctl
+        if self.account is not None:
+            executable = write_privilege_dropping_wrapper(self.pg_ctl, run_dir.path, self.account)
+            hand_over(self.home, self.account)
+        self.executable = executable
+        self.executor: _ClusterExecutor | None = None
+        self.address: ServerAddress | None = None
+
+    def describe(self) -> str:
+        runs_as = f", running as {self.account.pw_name}" if self.account else ""
+        return f"launched with {self.pg_ctl}{runs_as}, data in {self.data_dir}"
+
+    def seed_data_dir(self, cached: Path) -> None:
+        """Start from a cached cluster instead of running initdb."""
+        shutil.copytree(cached, self.data_dir, symlinks=True, dirs_exist_ok=True)
+        if self.account is not None:
+            hand_over(self.home, self.account)
+
+    def snapshot_data_dir(self, target: Path) -> None:
+        """Copy the stopped cluster to ``target`` atomically (another run may race for it)."""
+        partial = target.with_name(f"{target.name}.partial-{os.getpid()}")
+        shutil.rmtree(partial, ignore_errors=True)
+        shutil.copytree(self.data_dir, partial, symlinks=True)
+        try:
+            os.rename(partial, target)
+        except OSError:
+            shutil.rmtree(partial, ignore_errors=True)
+
+    def start(self) -> ServerAddress:
+        last_error: Exception | None = None
+        for _attempt in range(START_ATTEMPTS):
+            port = port_for.select_random()
+            self.executor = _ClusterExecutor(
+                executable=str(self.executable),
+                host="127.0.0.1",
+                port=port,
+                datadir=str(self.data_dir),
+                unixsocketdir=str(self.home),
+                logfile=str(self.home / "postgresql.log"),
+                # -W: do not let pg_ctl poll every 100 ms; mirakuru polls the port more often.
+                startparams="-W",
+                dbname="postgres",
+                postgres_options=THROWAWAY_SETTINGS,
+                timeout=60,
+                sleep=0.02,
+            )
+            try:
+                self.executor.start()
+            except ExecutorError as error:  # a port taken between choice and bind, most often
+                last_error = error
+                self._stop_quietly()
+                continue
+            self.address = ServerAddress("127.0.0.1", port, "postgres", None, "postgres")
+            return self.address
+        log = (self.home / "postgresql.log").read_text(errors="replace")[-2000:]
+        raise HarnessConfigError(
+            f"PostgreSQL did not start after {START_ATTEMPTS} attempts ({last_error}).\n"
+            f"Its log ends with:\n{log}"
+        )
+
+    def stop(self) -> None:
+        if self.executor is not None:
+            self._stop_quietly()
+            self.executor = None
+
+    def _stop_quietly(self) -> None:
+        assert self.executor is not None
+        try:
+            self.executor.stop()
+        except (ExecutorError, OSError):
+            pass
+
+
+class ExternalServer:
+    """A server someone else runs; the harness only creates and drops its own databases there."""
+
+    def __init__(self, url: str) -> None:
+        parsed = make_url(url.replace("postgres://", "postgresql://", 1))
+        if not parsed.get_backend_name().startswith("postgresql"):
+            raise HarnessConfigError(f"--postgres-url must be a postgresql:// URL, not {url!r}")
+        self.named_database = parsed.database
+        self.address = ServerAddress(
+            host=parsed.host or "localhost",
+            port=parsed.port or 5432,
+            user=parsed.username or os.environ.get("USER", "postgres"),
+            password=parsed.password,
+            maintenance_db=parsed.database or "postgres",
+        )
+
+    def describe(self) -> str:
+        return f"external server at {self.address.host}:{self.address.port}"
+
+    def start(self) -> ServerAddress:
+        try:
+            with self.address.connect(connect_timeout=5) as connection:
+                self._refuse_unsafe_database(connection)
+                self._require_createdb(connection)
+        except psycopg.OperationalError as error:
+            reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+            raise HarnessConfigError(
+                f"cannot reach the PostgreSQL server at {self.address.host}:{self.address.port} "
+                f"given by --postgres-url ({reason}). Check that it runs and that the URL is right "
+                "(docker compose -f docker-compose.dev.yml up -d postgres starts one), or leave "
+                "--postgres-url out to let the harness launch its own server."
+            ) from None
+        return self.address
+
+    def _refuse_unsafe_database(self, connection: psycopg.Connection[Any]) -> None:
+        # Tests never touch a database the harness did not create (Django's and Rails' rule).
+        # The URL's database is only used to issue CREATE/DROP DATABASE; one holding tables is
+        # somebody's data, and a URL pointing at it is almost certainly a mistake.
+        row = connection.execute(
+            "SELECT count(*) FROM pg_tables "
+            "WHERE schemaname NOT IN ('pg_catalog', 'information_schema')"
+        ).fetchone()
+        tables = row[0] if row else 0
+        if tables:
+            raise HarnessConfigError(
+                f"--postgres-url names the database {self.named_database!r}, which holds {tables} "
+                "tables. The harness never writes to a database it did not create, and leaves this "
+                "one untouched. Point the URL at the server's maintenance database instead (…/postgres); "
+                "the harness creates and drops its own test_… databases."
+            )
+
+    @staticmethod
+    def _require_createdb(connection: psycopg.Connection[Any]) -> None:
+        row = connection.execute(
+            "SELECT rolcreatedb OR rolsuper, current_user FROM pg_roles WHERE rolname = current_user"
+        ).fetchone()
+        if row and not row[0]:
+            raise HarnessConfigError(
+                f"the role {row[1]!r} in --postgres-url may not create databases; grant it "
+                f"(ALTER ROLE {row[1]} CREATEDB) or use a role that may"
+            )
+
+    def stop(self) -> None:
+        """Not ours to stop."""
+
+
+def server_version(address: ServerAddress) -> str:
+    with address.connect() as connection:
+        row = connection.execute("SHOW server_version").fetchone()
+    return f"PostgreSQL {row[0] if row else '?'}"
+
+
+def report_for(server: LocalServer | ExternalServer) -> Report:
+    return Report(engine="postgres", location=server.describe())
