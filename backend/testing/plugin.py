@@ -42,9 +42,17 @@ def pytest_configure(config: pytest.Config) -> None:
         options = read_options(config)
     except HarnessConfigError as error:
         raise pytest.UsageError(str(error)) from None
-    config.stash[harness_key] = Harness(options=options, config=config)
-    if not hasattr(config, "workerinput"):
-        _stop_cleanly_on_sigterm()
+    harness = config.stash[harness_key] = Harness(options=options, config=config)
+    if harness.is_worker or not _needs_database(config):
+        return
+    _stop_cleanly_on_sigterm()
+    # Provisioned here rather than lazily: before xdist starts its workers (they receive the
+    # result), before the header is printed (it shows the result), and so that a problem stops
+    # the run with one usage error instead of a failure in every test.
+    try:
+        harness.provision()
+    except HarnessConfigError as error:
+        raise pytest.UsageError(f"backend test database: {error}") from None
 
 
 def _stop_cleanly_on_sigterm() -> None:
@@ -59,17 +67,6 @@ def _stop_cleanly_on_sigterm() -> None:
 
 def _needs_database(config: pytest.Config) -> bool:
     return not (config.option.collectonly or config.option.help or config.option.version)
-
-
-@pytest.hookimpl(tryfirst=True)
-def pytest_sessionstart(session: pytest.Session) -> None:
-    harness = session.config.stash[harness_key]
-    if harness.is_worker or not _needs_database(session.config):
-        return
-    try:
-        harness.provision()
-    except HarnessConfigError as error:
-        pytest.exit(f"backend test database: {error}", returncode=pytest.ExitCode.USAGE_ERROR)
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:

@@ -85,13 +85,31 @@ def stop_orphaned_server(data_dir: Path) -> None:
 
 
 def sweep_leftovers(base: Path) -> list[Path]:
-    """Remove the run directories of runs that no longer exist; return what was removed."""
+    """Remove the run directories of runs that no longer exist; return what was removed.
+
+    Runs start concurrently, so a sweeper first claims a dead run's directory by renaming it
+    (only one rename can win) and then destroys it at leisure.
+    """
     removed = []
     for run_path in base.glob("run-*"):
         if _owner_alive(run_path):
             continue
-        for pid_file in run_path.glob("**/postmaster.pid"):
-            stop_orphaned_server(pid_file.parent)
-        shutil.rmtree(run_path, ignore_errors=True)
+        claimed = base / f"swept-{run_path.name}-{os.getpid()}"
+        try:
+            os.rename(run_path, claimed)
+        except OSError:
+            continue  # another run claimed it first
+        _destroy(claimed)
         removed.append(run_path)
+    for claimed in base.glob("swept-*"):
+        claimer = claimed.name.rsplit("-", 1)[-1]
+        if claimer.isdigit() and not _alive(int(claimer)):
+            _destroy(claimed)
     return removed
+
+
+def _destroy(run_path: Path) -> None:
+    with contextlib.suppress(OSError):
+        for pid_file in list(run_path.glob("**/postmaster.pid")):
+            stop_orphaned_server(pid_file.parent)
+    shutil.rmtree(run_path, ignore_errors=True)

@@ -7,6 +7,7 @@ migrations once and saves the stopped cluster for the next run.
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 from psycopg import sql
@@ -72,10 +73,11 @@ class PostgresBackend(DatabaseBackend):
         return address, report, LOCAL_TEMPLATE
 
     def _provision_external(self, url: str) -> tuple[ServerAddress, Report, str]:
-        server = self.server = ExternalServer(url)
+        server = ExternalServer(url)
         report = Report(engine="postgres", location=server.describe())
         with report.phase("connect"):
             address = server.start()
+        self.server = server  # from here on, teardown has databases to drop
         template = f"test_{self.run_dir.run_id}_template"
         report.location += f", databases test_{self.run_dir.run_id}_*"
         report.cache = "none (an external server's template is built per run)"
@@ -145,6 +147,4 @@ def _drop_run_databases(address: ServerAddress, run_id: str) -> None:
 
 
 def _remove_tree(path: Path) -> None:
-    import shutil
-
     shutil.rmtree(path, ignore_errors=True)

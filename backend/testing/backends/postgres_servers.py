@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -143,6 +144,7 @@ class LocalServer:
                 self._stop_quietly()
                 continue
             self.address = ServerAddress("127.0.0.1", port, "postgres", None, "postgres")
+            _wait_until_accepting(self.address)
             return self.address
         log = (self.home / "postgresql.log").read_text(errors="replace")[-2000:]
         raise HarnessConfigError(
@@ -161,6 +163,19 @@ class LocalServer:
             self.executor.stop()
         except (ExecutorError, OSError):
             pass
+
+
+def _wait_until_accepting(address: ServerAddress, timeout: float = 30.0) -> None:
+    """The port opens before the server accepts sessions ("the database system is starting up")."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            address.connect(connect_timeout=2).close()
+            return
+        except psycopg.OperationalError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.02)
 
 
 class ExternalServer:

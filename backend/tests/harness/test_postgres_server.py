@@ -1,0 +1,183 @@
+"""The PostgreSQL side of the harness: external servers, safety, running as root, clean ends.
+
+These tests start inner pytest runs that launch servers of their own (or use this run's server
+as an "external" one), so they run in the PostgreSQL session only.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import pwd
+import signal
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+from sqlalchemy.engine import make_url
+
+from backend.testing.harness import harness_of
+from backend.testing.rundir import scratch_base
+from backend.tests.harness.inner import run_inner, start_inner, write_tests
+
+pytestmark = pytest.mark.postgres_only(reason="launches or reaches PostgreSQL servers of its own")
+
+INNER_TEST_USING_THE_DATABASE = """
+async def test_uses_the_database(db_session):
+    from sqlalchemy import text
+    assert await db_session.scalar(text("SELECT 1")) == 1
+"""
+
+
+@pytest.fixture
+def admin_url(pytestconfig: pytest.Config) -> str:
+    """This run's server, maintenance database: what an external server URL looks like."""
+    return harness_of(pytestconfig).provision().admin_url.replace("postgresql+psycopg", "postgresql")
+
+
+def _connect(url: str, database: str | None = None) -> psycopg.Connection[tuple[object, ...]]:
+    parsed = make_url(url)
+    return psycopg.connect(
+        host=parsed.host, port=parsed.port, user=parsed.username, password=parsed.password,
+        dbname=database or parsed.database, autocommit=True,
+    )
+
+
+@pytest.fixture
+def somebody_elses_database(admin_url: str) -> Iterator[str]:
+    name = f"precious_{os.getpid()}_{time.monotonic_ns()}"
+    with _connect(admin_url) as connection:
+        connection.execute(f'CREATE DATABASE "{name}"')
+    with _connect(admin_url, name) as connection:
+        connection.execute("CREATE TABLE invoices (id int primary key, amount numeric)")
+        connection.execute("INSERT INTO invoices SELECT g, g * 1.5 FROM generate_series(1, 50) g")
+    yield name
+    with _connect(admin_url) as connection:
+        connection.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
+
+
+def _checksum(admin_url: str, database: str) -> str:
+    with _connect(admin_url, database) as connection:
+        rows = connection.execute("SELECT id, amount FROM invoices ORDER BY id").fetchall()
+    return hashlib.sha256(repr(rows).encode()).hexdigest()
+
+
+def _run_databases(admin_url: str) -> set[str]:
+    with _connect(admin_url) as connection:
+        rows = connection.execute("SELECT datname FROM pg_database WHERE datname LIKE 'test\\_%'")
+        return {row[0] for row in rows}
+
+
+def test_a_database_with_data_is_refused_and_left_untouched(
+    tmp_path: Path, admin_url: str, somebody_elses_database: str
+) -> None:
+    before = _checksum(admin_url, somebody_elses_database)
+    url = make_url(admin_url).set(database=somebody_elses_database).render_as_string(False)
+    write_tests(tmp_path, INNER_TEST_USING_THE_DATABASE)
+    result = run_inner(tmp_path, "--postgres-url", url)
+    assert result.returncode == 4, result.stdout + result.stderr
+    assert "never writes to a database it did not create" in result.stdout + result.stderr
+    assert _checksum(admin_url, somebody_elses_database) == before
+
+
+def test_an_external_server_gets_its_own_databases_and_they_are_dropped(
+    tmp_path: Path, admin_url: str
+) -> None:
+    before = _run_databases(admin_url)
+    write_tests(tmp_path, INNER_TEST_USING_THE_DATABASE)
+    result = run_inner(tmp_path, "--postgres-url", admin_url, "-v")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "external server at" in result.stdout
+    assert _run_databases(admin_url) == before
+
+
+def test_an_unreachable_server_stops_the_run_with_what_to_do(tmp_path: Path) -> None:
+    write_tests(tmp_path, INNER_TEST_USING_THE_DATABASE)
+    result = run_inner(tmp_path, "--postgres-url", "postgresql://nobody@127.0.0.1:1/postgres")
+    assert result.returncode == 4
+    output = result.stdout + result.stderr
+    assert "cannot reach the PostgreSQL server at 127.0.0.1:1" in output
+    assert "Traceback" not in output
+
+
+def test_a_missing_pg_ctl_stops_the_run_with_what_to_install(tmp_path: Path) -> None:
+    write_tests(tmp_path, INNER_TEST_USING_THE_DATABASE)
+    result = run_inner(tmp_path, "--db", "postgres", "--pg-ctl", str(tmp_path / "no-pg_ctl"))
+    assert result.returncode == 4
+    assert "no such file" in result.stderr
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="only a root run hands the server to another user")
+def test_as_root_the_server_runs_as_the_unprivileged_user(pytestconfig: pytest.Config) -> None:
+    provisioned = harness_of(pytestconfig).provision()
+    pid_file = Path(provisioned.run_dir) / "pg" / "data" / "postmaster.pid"
+    if not pid_file.exists():
+        pytest.fail("this run's server is not a launched one; run without --postgres-url")
+    postmaster = int(pid_file.read_text().splitlines()[0])
+    status = Path(f"/proc/{postmaster}/status").read_text()
+    uid = int(next(line for line in status.splitlines() if line.startswith("Uid:")).split()[1])
+    assert pwd.getpwuid(uid).pw_name == "postgres"
+    # Only the harness's own directory changed hands: its parent is still root's.
+    assert Path(provisioned.run_dir).stat().st_uid == 0
+
+
+def _processes_mentioning(fragment: str) -> list[int]:
+    found = []
+    for proc in Path("/proc").glob("[0-9]*"):
+        try:
+            if fragment.encode() in (proc / "cmdline").read_bytes():
+                found.append(int(proc.name))
+        except OSError:
+            continue
+    return found
+
+
+SLOW_INNER_TEST = """
+import time
+from pathlib import Path
+from backend.testing.harness import harness_of
+
+def test_waits(database_url, pytestconfig):
+    run_dir = harness_of(pytestconfig).provision().run_dir
+    Path("run_dir.txt").write_text(run_dir)
+    time.sleep(60)
+"""
+
+
+def _start_slow_run(tmp_path: Path) -> tuple[object, str]:
+    write_tests(tmp_path, SLOW_INNER_TEST)
+    process = start_inner(tmp_path, "--db", "postgres")
+    marker = tmp_path / "run_dir.txt"
+    deadline = time.monotonic() + 60
+    while not marker.exists():
+        assert process.poll() is None, process.communicate()[0]
+        assert time.monotonic() < deadline, "the inner run never reached its test"
+        time.sleep(0.1)
+    return process, marker.read_text()
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_an_interrupted_run_leaves_no_server_or_directory(tmp_path: Path, sig: int) -> None:
+    process, run_dir = _start_slow_run(tmp_path)
+    assert _processes_mentioning(run_dir), "the inner run's server should be running"
+    process.send_signal(sig)  # type: ignore[attr-defined]
+    process.communicate(timeout=60)  # type: ignore[attr-defined]
+    assert not Path(run_dir).exists()
+    assert _processes_mentioning(run_dir) == []
+
+
+def test_the_next_run_removes_what_a_killed_run_left(tmp_path: Path) -> None:
+    process, run_dir = _start_slow_run(tmp_path / "killed" if (tmp_path / "killed").mkdir() is None else tmp_path)
+    process.send_signal(signal.SIGKILL)  # type: ignore[attr-defined]
+    process.communicate(timeout=60)  # type: ignore[attr-defined]
+    assert Path(run_dir).exists() and _processes_mentioning(run_dir), "SIGKILL cannot clean up"
+    next_run = tmp_path / "next"
+    next_run.mkdir()
+    write_tests(next_run, INNER_TEST_USING_THE_DATABASE)
+    result = run_inner(next_run, "--db", "postgres")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert not Path(run_dir).exists()
+    assert _processes_mentioning(run_dir) == []
+    assert Path(run_dir).parent == scratch_base()

@@ -1,0 +1,128 @@
+"""SQLite and PostgreSQL differ; the application must not. Each test here runs on both engines."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta, timezone
+
+import pytest
+from sqlalchemy import func, select, text
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
+
+from backend.models import Context, ContextEntry, User
+from backend.testing.factories import make_context, make_user
+
+
+async def test_foreign_keys_are_enforced(db_session: AsyncSession) -> None:
+    db_session.add(ContextEntry(context_id=987_654_321, title="orphan", body=""))
+    with pytest.raises(IntegrityError):
+        await db_session.flush()
+
+
+async def test_deleting_a_user_cascades_to_their_contexts(db_session: AsyncSession) -> None:
+    owner = await make_user(db_session)
+    context = await make_context(db_session, owner=owner)
+    await db_session.delete(owner)
+    await db_session.commit()
+    db_session.expunge_all()
+    assert await db_session.get(Context, context.id) is None
+
+
+async def test_emails_are_unique_regardless_of_case(db_session: AsyncSession) -> None:
+    await make_user(db_session, email="Ann@Example.com")
+    with pytest.raises(IntegrityError):
+        await make_user(db_session, email="ann@example.COM")
+
+
+async def test_many_users_may_have_no_email(db_session: AsyncSession) -> None:
+    await make_user(db_session, email="")
+    await make_user(db_session, email="")
+    assert await db_session.scalar(select(func.count()).where(User.email == "")) == 2
+
+
+async def test_case_insensitive_name_search_matches_on_both_engines(
+    db_session: AsyncSession,
+) -> None:
+    await make_context(db_session, name="Quarterly Planning")
+    found = await db_session.scalars(
+        select(Context.name).where(func.lower(Context.name).contains("PLANNING".lower()))
+    )
+    assert list(found) == ["Quarterly Planning"]
+
+
+async def test_like_is_case_sensitive_so_the_app_must_not_rely_on_it(
+    db_session: AsyncSession, db_engine: AsyncEngine
+) -> None:
+    await make_context(db_session, name="Alpha")
+    matches = await db_session.scalar(select(func.count()).where(Context.name.like("alpha")))
+    # SQLite's LIKE ignores ASCII case, PostgreSQL's does not: the reason queries use lower().
+    expected = 1 if db_engine.dialect.name == "sqlite" else 0
+    assert matches == expected
+
+
+async def test_time_zones_survive_a_round_trip(db_session: AsyncSession) -> None:
+    joined = datetime(2024, 2, 29, 23, 30, tzinfo=timezone(timedelta(hours=5)))
+    user = await make_user(db_session, date_joined=joined)
+    db_session.expunge_all()
+    stored = await db_session.get(User, user.id)
+    assert stored is not None
+    assert stored.date_joined == joined
+    assert stored.date_joined.tzinfo is not None
+    assert stored.date_joined.utcoffset() == timedelta(0)
+
+
+async def test_naive_datetimes_are_refused_before_the_database(db_session: AsyncSession) -> None:
+    db_session.add(User(username="naive", password="!", date_joined=datetime(2024, 1, 1)))  # noqa: DTZ001
+    with pytest.raises(Exception, match="naive datetime"):
+        await db_session.flush()
+
+
+async def test_json_metadata_round_trips_as_an_object(db_session: AsyncSession) -> None:
+    metadata = {"zeta": 1, "alpha": {"nested": [1, 2.5, None, True]}, "ünï": "→ ✓"}
+    context = await make_context(db_session, metadata_=metadata)
+    db_session.expunge_all()
+    stored = await db_session.get(Context, context.id)
+    assert stored is not None
+    # Equal as objects; key order is not kept by JSONB, so no caller may depend on it.
+    assert stored.metadata_ == metadata
+
+
+async def test_text_comes_back_byte_for_byte(db_session: AsyncSession) -> None:
+    body = "e\u0301 \u202eRTL\u202c 𝄞 \t tab 'quote' \"double\" -- ; DROP TABLE x;"
+    context = await make_context(db_session)
+    db_session.add(ContextEntry(context_id=context.id, title="t", body=body))
+    await db_session.commit()
+    db_session.expunge_all()
+    assert await db_session.scalar(select(ContextEntry.body)) == body
+
+
+async def test_savepoints_really_roll_back(db_session: AsyncSession) -> None:
+    await make_user(db_session, username="kept")
+    nested = await db_session.begin_nested()
+    db_session.add(User(username="discarded", password="!", date_joined=datetime.now(UTC)))
+    await db_session.flush()
+    await nested.rollback()
+    names = set(await db_session.scalars(select(User.username)))
+    assert names == {"kept"}
+
+
+@pytest.mark.sqlite_only(reason="PRAGMA foreign_keys exists only on SQLite")
+async def test_every_sqlite_connection_enforces_foreign_keys(db_session: AsyncSession) -> None:
+    assert await db_session.scalar(text("PRAGMA foreign_keys")) == 1
+
+
+@pytest.mark.postgres_only(reason="row locks (SELECT … FOR UPDATE) exist only on PostgreSQL")
+@pytest.mark.committed
+async def test_a_locked_row_makes_a_second_locker_wait(
+    db_session: AsyncSession, db_engine: AsyncEngine
+) -> None:
+    from sqlalchemy.exc import OperationalError
+
+    user = await make_user(db_session, username="locked")
+    async with db_engine.connect() as first, db_engine.connect() as second:
+        await first.execute(select(User).where(User.id == user.id).with_for_update())
+        with pytest.raises(OperationalError, match="could not obtain lock"):
+            await second.execute(
+                select(User).where(User.id == user.id).with_for_update(nowait=True)
+            )
+        await first.rollback()
