@@ -1,0 +1,142 @@
+"""Every query the contexts domain runs."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from sqlalchemy import ColumnElement, Select, and_, func, or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import joinedload
+
+from backend.contexts.schemas import Scope
+from backend.core.pagination import PageParams
+from backend.models import Context, ContextEntry, ContextMember, Role, User, Visibility
+
+# A context with the caller's membership role in it, None when the caller is not a member.
+ContextRow = tuple[Context, Role | None]
+
+
+def _caller_membership(user_id: int) -> ColumnElement[bool]:
+    # (context_id, user_id) is unique, so outer joining on this adds at most one row per context.
+    return and_(ContextMember.context_id == Context.id, ContextMember.user_id == user_id)
+
+
+def _with_caller_role(user_id: int) -> Select[Context, Role]:
+    return select(Context, ContextMember.role).outerjoin(ContextMember, _caller_membership(user_id))
+
+
+def _scope_filter(user_id: int, scope: Scope) -> ColumnElement[bool]:
+    """Which contexts a scope covers; every scope stays within what the caller may see."""
+    own = Context.owner_id == user_id
+    shared = ContextMember.user_id.is_not(None)
+    public = Context.visibility == Visibility.PUBLIC
+    return {
+        Scope.ALL: or_(own, shared, public),
+        Scope.OWN: own,
+        Scope.SHARED: shared,
+        Scope.PUBLIC: public,
+    }[scope]
+
+
+def _name_filter(q: str) -> ColumnElement[bool]:
+    # lower() on both sides rather than ILIKE: SQLite has no ILIKE, and its LIKE ignores case
+    # while PostgreSQL's does not. autoescape makes % and _ in q match themselves.
+    return func.lower(Context.name).contains(q.lower(), autoescape=True)
+
+
+def _visible_filters(user_id: int, scope: Scope, q: str | None) -> list[ColumnElement[bool]]:
+    filters = [_scope_filter(user_id, scope)]
+    if q:
+        filters.append(_name_filter(q))
+    return filters
+
+
+async def context_with_role(
+    session: AsyncSession, *, context_id: int, user_id: int
+) -> ContextRow | None:
+    query = _with_caller_role(user_id).where(Context.id == context_id)
+    row = (await session.execute(query)).one_or_none()
+    return None if row is None else (row[0], row[1])
+
+
+async def visible_contexts(
+    session: AsyncSession, *, user_id: int, scope: Scope, q: str | None, page: PageParams
+) -> list[ContextRow]:
+    query = (
+        _with_caller_role(user_id)
+        .where(*_visible_filters(user_id, scope, q))
+        .order_by(Context.created_at.desc(), Context.id.desc())
+        .offset(page.offset)
+        .limit(page.page_size)
+    )
+    return [(row[0], row[1]) for row in await session.execute(query)]
+
+
+async def count_visible_contexts(
+    session: AsyncSession, *, user_id: int, scope: Scope, q: str | None
+) -> int:
+    query = (
+        select(func.count())
+        .select_from(Context)
+        .outerjoin(ContextMember, _caller_membership(user_id))
+        .where(*_visible_filters(user_id, scope, q))
+    )
+    return (await session.execute(query)).scalar_one()
+
+
+async def slug_taken(
+    session: AsyncSession, *, owner_id: int, slug: str, except_context_id: int | None = None
+) -> bool:
+    query = select(Context.id).where(Context.owner_id == owner_id, Context.slug == slug)
+    if except_context_id is not None:
+        query = query.where(Context.id != except_context_id)
+    return (await session.execute(query.limit(1))).first() is not None
+
+
+async def user_by_id(session: AsyncSession, user_id: int) -> User | None:
+    return await session.get(User, user_id)
+
+
+async def members_of(session: AsyncSession, *, context_id: int) -> Sequence[ContextMember]:
+    query = (
+        select(ContextMember)
+        .options(joinedload(ContextMember.user))
+        .where(ContextMember.context_id == context_id)
+        .order_by(ContextMember.created_at, ContextMember.id)
+    )
+    return (await session.execute(query)).scalars().all()
+
+
+async def member(session: AsyncSession, *, context_id: int, user_id: int) -> ContextMember | None:
+    query = (
+        select(ContextMember)
+        .options(joinedload(ContextMember.user))
+        .where(ContextMember.context_id == context_id, ContextMember.user_id == user_id)
+    )
+    return (await session.execute(query)).scalar_one_or_none()
+
+
+async def entries_of(
+    session: AsyncSession, *, context_id: int, page: PageParams
+) -> Sequence[ContextEntry]:
+    query = (
+        select(ContextEntry)
+        .where(ContextEntry.context_id == context_id)
+        .order_by(ContextEntry.created_at.desc(), ContextEntry.id.desc())
+        .offset(page.offset)
+        .limit(page.page_size)
+    )
+    return (await session.execute(query)).scalars().all()
+
+
+async def count_entries(session: AsyncSession, *, context_id: int) -> int:
+    query = select(func.count()).where(ContextEntry.context_id == context_id)
+    return (await session.execute(query)).scalar_one()
+
+
+async def entry(session: AsyncSession, *, context_id: int, entry_id: int) -> ContextEntry | None:
+    # Filtering on the context too makes an entry of another context a plain "not found".
+    query = select(ContextEntry).where(
+        ContextEntry.id == entry_id, ContextEntry.context_id == context_id
+    )
+    return (await session.execute(query)).scalar_one_or_none()

@@ -1,0 +1,231 @@
+"""Context entries through HTTP: reading them, writing them, and who may do which."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from backend.models import Context, ContextEntry, Role, User, Visibility
+from backend.testing.factories import make_context, make_entry, make_member, make_user
+from backend.testing.fixtures.app import ClientFor
+
+PRIVATE, PUBLIC = Visibility.PRIVATE, Visibility.PUBLIC
+
+
+@dataclass
+class Cast:
+    """A context owned by ``user``, with an editor, a viewer and a stranger, each with a client,
+    and one entry written by the owner."""
+
+    context: Context
+    entry: ContextEntry
+    users: dict[str, User]
+    clients: dict[str, httpx.AsyncClient]
+
+    def entries_path(self, entry_id: int | None = None) -> str:
+        path = f"/contexts/{self.context.id}/entries"
+        return path if entry_id is None else f"{path}/{entry_id}"
+
+
+CastFor = Callable[[Visibility], Awaitable[Cast]]
+
+
+@pytest.fixture
+def cast_for(db_session: AsyncSession, client_for: ClientFor, user: User) -> CastFor:
+    async def make(visibility: Visibility) -> Cast:
+        context = await make_context(db_session, owner=user, visibility=visibility)
+        entry = await make_entry(db_session, context=context, title="The first entry")
+        users = {"owner": user}
+        for role in (Role.EDITOR, Role.VIEWER):
+            users[role.value] = await make_user(db_session)
+            await make_member(db_session, context=context, user=users[role.value], role=role)
+        users["stranger"] = await make_user(db_session)
+        clients = {name: await client_for(actor) for name, actor in users.items()}
+        return Cast(context, entry, users, clients)
+
+    return make
+
+
+async def titles(cast: Cast) -> list[str]:
+    """The entry titles as the owner sees them, newest first."""
+    response = await cast.clients["owner"].get(cast.entries_path(), params={"page_size": 100})
+    assert response.status_code == 200, response.text
+    return [entry["title"] for entry in response.json()["items"]]
+
+
+@pytest.mark.parametrize(
+    ("method", "suffix"),
+    [("GET", ""), ("POST", ""), ("PATCH", "/{entry}"), ("DELETE", "/{entry}")],
+)
+async def test_anonymous_callers_get_401(
+    client: httpx.AsyncClient, db_session: AsyncSession, method: str, suffix: str
+) -> None:
+    context = await make_context(db_session, visibility=PUBLIC)
+    entry = await make_entry(db_session, context=context)
+    path = f"/contexts/{context.id}/entries" + suffix.format(entry=entry.id)
+    body = {"title": "Anonymous"} if method in ("POST", "PATCH") else None
+    response = await client.request(method, path, json=body)
+    assert response.status_code == 401
+
+
+@pytest.mark.parametrize(
+    ("visibility", "actor", "status"),
+    [
+        (PRIVATE, "owner", 200),
+        (PRIVATE, "editor", 200),
+        (PRIVATE, "viewer", 200),
+        (PUBLIC, "stranger", 200),
+        (PRIVATE, "stranger", 404),
+    ],
+)
+async def test_who_can_read_entries(
+    cast_for: CastFor, visibility: Visibility, actor: str, status: int
+) -> None:
+    cast = await cast_for(visibility)
+    response = await cast.clients[actor].get(cast.entries_path())
+    assert response.status_code == status, response.text
+    if status == 200:
+        assert [entry["title"] for entry in response.json()["items"]] == ["The first entry"]
+
+
+@pytest.mark.parametrize("actor", ["owner", "editor"])
+async def test_owners_and_editors_write_entries_they_author(cast_for: CastFor, actor: str) -> None:
+    cast = await cast_for(PRIVATE)
+    response = await cast.clients[actor].post(
+        cast.entries_path(), json={"title": "  Findings  ", "body": "Ünïcode body\n🙂"}
+    )
+    assert response.status_code == 201, response.text
+    entry = response.json()
+    assert entry["context_id"] == cast.context.id
+    assert entry["author_id"] == cast.users[actor].id
+    assert (entry["title"], entry["body"]) == ("Findings", "Ünïcode body\n🙂")
+    for field in ("created_at", "updated_at"):
+        assert entry[field].endswith(("Z", "+00:00")), entry[field]
+    assert await titles(cast) == ["Findings", "The first entry"]
+
+
+@pytest.mark.parametrize(
+    ("visibility", "actor", "status"),
+    [(PRIVATE, "viewer", 403), (PUBLIC, "stranger", 403), (PRIVATE, "stranger", 404)],
+)
+async def test_viewers_and_strangers_may_not_write_entries(
+    cast_for: CastFor, visibility: Visibility, actor: str, status: int
+) -> None:
+    cast = await cast_for(visibility)
+    client = cast.clients[actor]
+    entry_path = cast.entries_path(cast.entry.id)
+    attempts = [
+        await client.post(cast.entries_path(), json={"title": "Sneaked in"}),
+        await client.patch(entry_path, json={"title": "Defaced"}),
+        await client.delete(entry_path),
+    ]
+    assert [response.status_code for response in attempts] == [status] * 3
+    assert await titles(cast) == ["The first entry"]
+
+
+@pytest.mark.parametrize("actor", ["owner", "editor"])
+async def test_owners_and_editors_change_entries(cast_for: CastFor, actor: str) -> None:
+    cast = await cast_for(PRIVATE)
+    before = (await cast.clients["owner"].get(cast.entries_path())).json()["items"][0]
+    response = await cast.clients[actor].patch(
+        cast.entries_path(cast.entry.id), json={"body": "Rewritten"}
+    )
+    assert response.status_code == 200, response.text
+    after = response.json()
+    assert (after["title"], after["body"]) == ("The first entry", "Rewritten")
+    assert after["author_id"] == cast.users["owner"].id
+    assert after["created_at"] == before["created_at"]
+    assert datetime.fromisoformat(after["updated_at"]) > datetime.fromisoformat(
+        before["updated_at"]
+    )
+
+
+@pytest.mark.parametrize("actor", ["owner", "editor"])
+async def test_owners_and_editors_delete_entries(cast_for: CastFor, actor: str) -> None:
+    cast = await cast_for(PRIVATE)
+    response = await cast.clients[actor].delete(cast.entries_path(cast.entry.id))
+    assert response.status_code == 204
+    assert await titles(cast) == []
+    again = await cast.clients[actor].delete(cast.entries_path(cast.entry.id))
+    assert again.status_code == 404
+
+
+@pytest.mark.parametrize("method", ["PATCH", "DELETE"])
+async def test_an_entry_is_only_reachable_through_its_own_context(
+    db_session: AsyncSession, user: User, cast_for: CastFor, method: str
+) -> None:
+    cast = await cast_for(PRIVATE)
+    elsewhere = await make_context(db_session, owner=user)
+    wrong_path = f"/contexts/{elsewhere.id}/entries/{cast.entry.id}"
+    body = {"title": "Moved?"} if method == "PATCH" else None
+    response = await cast.clients["owner"].request(method, wrong_path, json=body)
+    assert response.status_code == 404
+    assert await titles(cast) == ["The first entry"]
+
+
+async def test_entries_page_newest_first_with_a_total(cast_for: CastFor) -> None:
+    cast = await cast_for(PUBLIC)
+    for number in range(4):
+        await cast.clients["owner"].post(cast.entries_path(), json={"title": f"Entry {number}"})
+    stranger = cast.clients["stranger"]
+    pages = []
+    for page in (1, 2, 3):
+        response = await stranger.get(cast.entries_path(), params={"page": page, "page_size": 2})
+        assert response.status_code == 200, response.text
+        body = response.json()
+        assert (body["total"], body["page"], body["page_size"]) == (5, page, 2)
+        pages.append([entry["title"] for entry in body["items"]])
+    assert pages == [["Entry 3", "Entry 2"], ["Entry 1", "Entry 0"], ["The first entry"]]
+
+
+@pytest.mark.parametrize(
+    ("params", "bad_field"), [({"page": 0}, "page"), ({"page_size": 1000}, "page_size")]
+)
+async def test_invalid_page_parameters_are_refused_with_422(
+    cast_for: CastFor, params: dict[str, Any], bad_field: str
+) -> None:
+    cast = await cast_for(PRIVATE)
+    response = await cast.clients["owner"].get(cast.entries_path(), params=params)
+    assert response.status_code == 422
+    assert {str(error["loc"][-1]) for error in response.json()["detail"]} == {bad_field}
+
+
+@pytest.mark.parametrize(
+    ("method", "fields", "bad_field"),
+    [
+        ("POST", {"title": ""}, "title"),
+        ("POST", {"title": "   "}, "title"),
+        ("POST", {"title": "x" * 201}, "title"),
+        ("POST", {"title": "ok", "body": "x" * 100_001}, "body"),
+        ("POST", {"title": "ok", "body": "nul\x00byte"}, "body"),
+        ("POST", {"title": "ok", "author_id": 1}, "author_id"),
+        ("PATCH", {"title": None}, "title"),
+        ("PATCH", {"title": "nul\x00byte"}, "title"),
+        ("PATCH", {"context_id": 1}, "context_id"),
+    ],
+)
+async def test_invalid_entries_are_refused_with_422(
+    cast_for: CastFor, method: str, fields: dict[str, Any], bad_field: str
+) -> None:
+    cast = await cast_for(PRIVATE)
+    path = cast.entries_path() if method == "POST" else cast.entries_path(cast.entry.id)
+    response = await cast.clients["owner"].request(method, path, json=fields)
+    assert response.status_code == 422
+    assert {str(error["loc"][-1]) for error in response.json()["detail"]} == {bad_field}
+    assert await titles(cast) == ["The first entry"]
+
+
+async def test_a_missing_entry_is_a_404(cast_for: CastFor) -> None:
+    cast = await cast_for(PRIVATE)
+    await cast.clients["owner"].delete(cast.entries_path(cast.entry.id))
+    response = await cast.clients["owner"].patch(
+        cast.entries_path(cast.entry.id), json={"title": "Back from the dead"}
+    )
+    assert response.status_code == 404
+    assert "detail" in response.json()
