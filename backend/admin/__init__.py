@@ -1,1 +1,1 @@
-"""admin domain."""
+"""Staff-facing user administration: listing, creating, (de)activating and promoting users."""

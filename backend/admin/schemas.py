@@ -1,0 +1,77 @@
+"""Request and response bodies of the admin endpoints."""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated
+
+from email_validator import EmailNotValidError, validate_email
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
+
+from backend.auth.schemas import UserRead
+
+
+def reject_nul(value: str) -> str:
+    # PostgreSQL text cannot hold NUL at all and SQLite truncates at it in places: refuse it here
+    # so both engines answer 422 instead of one storing it and the other failing.
+    if "\x00" in value:
+        raise ValueError("must not contain NUL characters")
+    return value
+
+
+USERNAME_RE = re.compile(r"[\w.@+-]+")
+
+
+def django_username(value: str) -> str:
+    # Django's default rule (UnicodeUsernameValidator), so users move between the two freely.
+    if not USERNAME_RE.fullmatch(value):
+        raise ValueError("may contain only letters, digits and the characters @ . + - _")
+    return value
+
+
+def normalise_email(value: str) -> str:
+    """Blank, or a syntactically valid address with its domain normalised (as Django does)."""
+    if value == "":
+        return value
+    try:
+        return validate_email(value, check_deliverability=False).normalized
+    except EmailNotValidError as error:
+        raise ValueError(f"not a valid email address: {error}") from None
+
+
+Username = Annotated[
+    str, StringConstraints(min_length=1, max_length=150), AfterValidator(django_username)
+]
+# Django's EmailField allows 254 characters; blank means "no email", as in Django.
+Email = Annotated[str, StringConstraints(max_length=254), AfterValidator(normalise_email)]
+Password = Annotated[
+    str, StringConstraints(min_length=8, max_length=4096), AfterValidator(reject_nul)
+]
+Name = Annotated[str, StringConstraints(max_length=150), AfterValidator(reject_nul)]
+Search = Annotated[str, StringConstraints(max_length=254), AfterValidator(reject_nul)]
+
+
+class AdminUserRead(UserRead):
+    """A user as staff see them."""
+
+
+class AdminUserCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    username: Username
+    email: Email = ""
+    password: Password
+    first_name: Name = ""
+    last_name: Name = ""
+    is_staff: bool = False
+
+
+class UserFilters(BaseModel):
+    """The optional filters of ``GET /admin/users``."""
+
+    q: Search | None = Field(
+        default=None,
+        description="case-insensitive substring of username, email, first or last name",
+    )
+    is_active: bool | None = None
+    is_staff: bool | None = None

@@ -1,0 +1,277 @@
+"""The ``backend`` command: serve, migrate, check, createsuperuser and loaddata.
+
+Commands are thin: each calls a small helper and turns the errors people can fix into one line on
+stderr and exit code 1, without a traceback.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Annotated, NoReturn, TypeVar
+
+import typer
+import uvicorn
+from alembic.script import ScriptDirectory
+from alembic.util.exc import CommandError
+from pydantic import ValidationError
+from sqlalchemy.engine import Connection, make_url
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from backend.admin.schemas import AdminUserCreate
+from backend.admin.service import add_user
+from backend.app import create_app
+from backend.config import Settings
+from backend.core.errors import DomainError
+from backend.db import create_engine, create_sessionmaker
+from backend.loaddata import LoadDataError, load_files
+from backend.migrations import alembic_config, current_revision, head_revision, upgrade_connection
+
+T = TypeVar("T")
+
+app = typer.Typer(
+    help="Run and administer the backend. The database is BACKEND_DATABASE_URL "
+    "(default: an SQLite file in BACKEND_DATA_DIR).",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+
+class CLIError(Exception):
+    """A failure the user can fix; its message says how."""
+
+
+# Helpers: plain functions over a URL, usable (and tested) without the command line.
+
+
+def database_url() -> str:
+    try:
+        return Settings().resolved_database_url
+    except ValidationError as error:
+        raise CLIError(f"the settings are invalid: {_describe_invalid(error)}") from None
+
+
+def shown_url(url: str) -> str:
+    return make_url(url).render_as_string(hide_password=True)
+
+
+async def _on_connection(url: str, work: Callable[[Connection], T], *, commit: bool) -> T:
+    engine = create_engine(url)
+    try:
+        async with engine.connect() as connection:
+            result = await connection.run_sync(work)
+            if commit:
+                await connection.commit()
+            return result
+    except SQLAlchemyError as error:
+        raise CLIError(
+            f"cannot use the database at {shown_url(url)}: {_first_line(error)}; "
+            "check BACKEND_DATABASE_URL and that the server is running"
+        ) from None
+    finally:
+        await engine.dispose()
+
+
+def _first_line(error: BaseException) -> str:
+    orig = getattr(error, "orig", None) or error
+    return str(orig).strip().splitlines()[0] if str(orig).strip() else type(orig).__name__
+
+
+def _known_revision(revision: str) -> bool:
+    try:
+        return ScriptDirectory.from_config(alembic_config()).get_revision(revision) is not None
+    except CommandError:
+        return False
+
+
+def _refuse_unknown_revision(revision: str | None) -> None:
+    if revision is not None and not _known_revision(revision):
+        raise CLIError(
+            f"the database is at revision {revision}, which this code's migration history does "
+            "not contain (it was migrated by a newer or different version of the backend); "
+            "run that version, or restore a backup made before it"
+        )
+
+
+def upgrade_database(url: str, revision: str = "head") -> tuple[str | None, str | None]:
+    """Upgrade the database to ``revision``; return the revisions before and after."""
+
+    def upgrade(connection: Connection) -> tuple[str | None, str | None]:
+        before = current_revision(connection)
+        _refuse_unknown_revision(before)
+        try:
+            upgrade_connection(connection, revision)
+        except CommandError as error:
+            raise CLIError(f"cannot upgrade to {revision!r}: {error}") from None
+        return before, current_revision(connection)
+
+    return asyncio.run(_on_connection(url, upgrade, commit=True))
+
+
+def database_revision(url: str) -> str | None:
+    return asyncio.run(_on_connection(url, current_revision, commit=False))
+
+
+def require_head(url: str) -> str:
+    """The database's revision, which must be our head; otherwise say to migrate."""
+    revision = database_revision(url)
+    _refuse_unknown_revision(revision)
+    head = head_revision()
+    if revision != head:
+        raise CLIError(
+            f"the database is at revision {revision or 'none (empty)'}, not at the newest "
+            f"revision {head}: run `backend migrate`"
+        )
+    return head
+
+
+async def _in_transaction(url: str, work: Callable[[AsyncSession], Awaitable[T]]) -> T:
+    """Run ``work`` in one session and commit; nothing is committed if it raises."""
+    engine = create_engine(url)
+    try:
+        async with create_sessionmaker(engine)() as session:
+            result = await work(session)
+            await session.commit()
+            return result
+    except SQLAlchemyError as error:
+        raise CLIError(f"the database refused the change: {_first_line(error)}") from None
+    finally:
+        await engine.dispose()
+
+
+def create_superuser(url: str, data: AdminUserCreate) -> None:
+    async def create(session: AsyncSession) -> None:
+        await add_user(session=session, data=data, is_superuser=True)
+
+    try:
+        asyncio.run(_in_transaction(url, create))
+    except DomainError as error:
+        raise CLIError(f"{error.detail}; choose another") from None
+
+
+def load_fixtures(url: str, paths: list[Path]) -> dict[str, int]:
+    async def load(session: AsyncSession) -> dict[str, int]:
+        return await load_files(session, paths)
+
+    try:
+        return asyncio.run(_in_transaction(url, load))
+    except LoadDataError as error:
+        raise CLIError(f"nothing was loaded: {error}") from None
+
+
+# Commands.
+
+
+def _fail(message: str) -> NoReturn:
+    typer.echo(f"error: {message}", err=True)
+    raise typer.Exit(code=1)
+
+
+def _run(action: Callable[[], T]) -> T:
+    try:
+        return action()
+    except CLIError as error:
+        _fail(str(error))
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+    reload: Annotated[
+        bool, typer.Option(help="Restart when the code changes (development).")
+    ] = False,
+) -> None:
+    """Upgrade the database to the newest revision, then serve the API with uvicorn."""
+    url = _run(database_url)
+    _run(lambda: upgrade_database(url))
+    if reload:
+        # The reloader re-imports the app in a child process, so it needs an import string.
+        uvicorn.run("backend.app:create_app", factory=True, host=host, port=port, reload=True)
+    else:
+        uvicorn.run(create_app(), host=host, port=port)
+
+
+@app.command()
+def migrate(
+    revision: Annotated[
+        str, typer.Argument(help="Revision to upgrade to (default: the newest).")
+    ] = "head",
+) -> None:
+    """Upgrade the database schema (upgrades only; downgrades are an `alembic` job)."""
+    url = _run(database_url)
+    before, after = _run(lambda: upgrade_database(url, revision))
+    if before == after:
+        typer.echo(f"{shown_url(url)}: already at revision {after or 'none'}")
+    else:
+        typer.echo(f"{shown_url(url)}: upgraded from {before or 'an empty database'} to {after}")
+
+
+@app.command()
+def check() -> None:
+    """Exit 0 if the database is reachable and at the newest revision, else 1 with the reason."""
+    url = _run(database_url)
+    revision = _run(lambda: require_head(url))
+    typer.echo(f"{shown_url(url)}: ok, at revision {revision} (the newest)")
+
+
+@app.command()
+def createsuperuser(
+    username: Annotated[str | None, typer.Option(help="Login name.")] = None,
+    email: Annotated[str | None, typer.Option(help="Email address (may be empty).")] = None,
+    password: Annotated[
+        str | None,
+        typer.Option(
+            help="Password (8+ characters); safer from the environment than on the command line.",
+            envvar="BACKEND_SUPERUSER_PASSWORD",
+        ),
+    ] = None,
+    no_input: Annotated[
+        bool, typer.Option("--no-input", help="Never prompt; every option is then required.")
+    ] = False,
+) -> None:
+    """Create an active superuser (also staff), prompting for what the options leave out."""
+    if no_input and (username is None or email is None or password is None):
+        _fail("--no-input needs --username, --email and --password (or BACKEND_SUPERUSER_PASSWORD)")
+    username = username if username is not None else typer.prompt("Username")
+    email = email if email is not None else typer.prompt("Email", default="", show_default=False)
+    if password is None:
+        password = typer.prompt("Password", hide_input=True, confirmation_prompt=True)
+    try:
+        data = AdminUserCreate(username=username, email=email, password=password, is_staff=True)
+    except ValidationError as error:
+        _fail(_describe_invalid(error))
+    url = _run(database_url)
+    _run(lambda: require_head(url))
+    _run(lambda: create_superuser(url, data))
+    typer.echo(f"superuser {data.username!r} created")
+
+
+def _describe_invalid(error: ValidationError) -> str:
+    problems = []
+    for detail in error.errors():
+        where = ".".join(map(str, detail["loc"]))
+        message = detail["msg"].removeprefix("Value error, ")
+        problems.append(f"{where}: {message}" if where else message)
+    return "; ".join(problems)
+
+
+@app.command()
+def loaddata(
+    files: Annotated[
+        list[Path], typer.Argument(metavar="FILE", help="Django dumpdata JSON files.")
+    ],
+) -> None:
+    """Load Django `dumpdata` JSON files in one transaction: every object, or none on any error."""
+    url = _run(database_url)
+    _run(lambda: require_head(url))
+    counts = _run(lambda: load_fixtures(url, files))
+    summary = ", ".join(f"{label} {count}" for label, count in counts.items()) or "nothing"
+    typer.echo(f"loaded {sum(counts.values())} objects: {summary}")
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,196 @@
+"""The ``backend`` command, run in-process on its own SQLite file (not the harness's database)."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+import pytest
+from typer.testing import CliRunner, Result
+
+from backend import cli
+from backend.migrations import head_revision
+
+DATA = Path(__file__).parent / "data"
+FIRST_REVISION = "0f3a2c1d9b01"
+COMMANDS = ["serve", "migrate", "check", "createsuperuser", "loaddata"]
+ROOT = ["--username", "root", "--email", "root@example.com", "--password", "a long password"]
+
+
+@pytest.fixture
+def db_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A fresh SQLite file the CLI is pointed at through its environment."""
+    path = tmp_path / "cli.sqlite3"
+    monkeypatch.chdir(tmp_path)  # no stray .env file is read
+    monkeypatch.setenv("BACKEND_DATA_DIR", str(tmp_path))
+    monkeypatch.setenv("BACKEND_DATABASE_URL", f"sqlite:///{path}")
+    monkeypatch.delenv("BACKEND_SUPERUSER_PASSWORD", raising=False)
+    return path
+
+
+@pytest.fixture
+def migrated(db_file: Path) -> Path:
+    assert run("migrate").exit_code == 0
+    return db_file
+
+
+def run(*args: str, input: str | None = None) -> Result:
+    return CliRunner().invoke(cli.app, list(args), input=input)
+
+
+def query(db_file: Path, sql: str) -> list[tuple[Any, ...]]:
+    with sqlite3.connect(db_file) as connection:
+        return connection.execute(sql).fetchall()
+
+
+def user_count(db_file: Path) -> int:
+    return int(query(db_file, "SELECT count(*) FROM auth_user")[0][0])
+
+
+def assert_clean_failure(result: Result, *fragments: str) -> None:
+    """Exit code 1, one-line advice on stderr, and no traceback."""
+    assert result.exit_code == 1, result.output
+    assert isinstance(result.exception, SystemExit)
+    assert result.stderr.startswith("error: ")
+    assert "Traceback" not in result.output
+    for fragment in fragments:
+        assert fragment in result.stderr
+
+
+def test_every_command_explains_itself() -> None:
+    overview = run("--help")
+    assert overview.exit_code == 0
+    for command in COMMANDS:
+        assert command in overview.output
+        result = run(command, "--help")
+        assert result.exit_code == 0, (command, result.output)
+        assert "Usage" in result.output
+    assert "--reload" in run("serve", "--help").output
+    assert "--no-input" in run("createsuperuser", "--help").output
+
+
+def test_check_fails_until_the_database_is_migrated(db_file: Path) -> None:
+    assert_clean_failure(run("check"), "run `backend migrate`")
+    migrate = run("migrate")
+    assert migrate.exit_code == 0, migrate.output
+    assert head_revision() in migrate.output
+    check = run("check")
+    assert check.exit_code == 0, check.output
+    assert head_revision() in check.stdout
+
+
+def test_migrate_is_idempotent_and_takes_a_target_revision(db_file: Path) -> None:
+    assert run("migrate", FIRST_REVISION).exit_code == 0
+    assert query(db_file, "SELECT version_num FROM alembic_version") == [(FIRST_REVISION,)]
+    assert_clean_failure(run("check"), FIRST_REVISION, "run `backend migrate`")
+    assert run("migrate").exit_code == 0
+    again = run("migrate")
+    assert again.exit_code == 0
+    assert "already at revision" in again.stdout
+
+
+def test_migrate_refuses_a_database_from_an_unknown_history(migrated: Path) -> None:
+    with sqlite3.connect(migrated) as connection:
+        connection.execute("UPDATE alembic_version SET version_num = 'f00dfeedbeef'")
+    assert_clean_failure(run("migrate"), "f00dfeedbeef", "migration history")
+    assert_clean_failure(run("check"), "f00dfeedbeef")
+
+
+def test_migrate_to_an_unknown_revision_fails_cleanly(db_file: Path) -> None:
+    assert_clean_failure(run("migrate", "nonexistent"), "nonexistent")
+
+
+def test_createsuperuser_from_options(migrated: Path) -> None:
+    result = run("createsuperuser", "--no-input", *ROOT)
+    assert result.exit_code == 0, result.output
+    rows = query(
+        migrated, "SELECT username, email, is_superuser, is_staff, password FROM auth_user"
+    )
+    assert len(rows) == 1
+    username, email, is_superuser, is_staff, password = rows[0]
+    assert (username, email, is_superuser, is_staff) == ("root", "root@example.com", 1, 1)
+    assert password.startswith("$argon2")
+
+
+def test_createsuperuser_refuses_a_duplicate(migrated: Path) -> None:
+    assert run("createsuperuser", *ROOT).exit_code == 0
+    assert_clean_failure(run("createsuperuser", *ROOT), "'root' is already taken")
+    assert user_count(migrated) == 1
+
+
+def test_createsuperuser_prompts_for_what_is_missing(migrated: Path) -> None:
+    answers = "ada\nada@example.com\nsecret password\nsecret password\n"
+    result = run("createsuperuser", input=answers)
+    assert result.exit_code == 0, result.output
+    assert query(migrated, "SELECT username, is_superuser FROM auth_user") == [("ada", 1)]
+
+
+def test_createsuperuser_without_input_needs_every_option(migrated: Path) -> None:
+    assert_clean_failure(run("createsuperuser", "--no-input", "--username", "root"), "--password")
+    assert user_count(migrated) == 0
+
+
+def test_createsuperuser_validates_like_the_api(migrated: Path) -> None:
+    result = run("createsuperuser", "--username", "bad name", "--email", "", "--password", "short")
+    assert_clean_failure(result, "username", "password")
+    assert user_count(migrated) == 0
+
+
+def test_createsuperuser_needs_a_migrated_database(db_file: Path) -> None:
+    assert_clean_failure(run("createsuperuser", *ROOT), "run `backend migrate`")
+
+
+def test_loaddata_loads_and_commits(migrated: Path) -> None:
+    result = run("loaddata", str(DATA / "users.json"), str(DATA / "contexts.json"))
+    assert result.exit_code == 0, result.output
+    assert "loaded 8 objects" in result.stdout
+    assert user_count(migrated) == 3
+    assert query(migrated, "SELECT slug FROM contexts ORDER BY id") == [
+        ("analytical-engine",),
+        ("bobs-drafts",),
+    ]
+
+
+def test_loaddata_with_a_bad_file_writes_nothing(migrated: Path) -> None:
+    result = run("loaddata", str(DATA / "users.json"), str(DATA / "unknown_model.json"))
+    assert_clean_failure(result, "unknown_model.json", "auth.group", "nothing was loaded")
+    assert user_count(migrated) == 0
+    clash = run("loaddata", str(DATA / "users.json"), str(DATA / "username_clash.json"))
+    assert_clean_failure(clash, "username_clash.json: object at index 1")
+    assert user_count(migrated) == 0
+
+
+@pytest.fixture
+def uvicorn_calls(monkeypatch: pytest.MonkeyPatch) -> list[tuple[Any, dict[str, Any]]]:
+    """Records what ``serve`` hands to uvicorn instead of starting a server."""
+    calls: list[tuple[Any, dict[str, Any]]] = []
+    monkeypatch.setattr(cli.uvicorn, "run", lambda app, **kw: calls.append((app, kw)))
+    return calls
+
+
+def test_serve_migrates_first_then_hands_the_app_to_uvicorn(
+    db_file: Path, uvicorn_calls: list[tuple[Any, dict[str, Any]]]
+) -> None:
+    result = run("serve", "--port", "8123")
+    assert result.exit_code == 0, result.output
+    assert query(db_file, "SELECT version_num FROM alembic_version") == [(head_revision(),)]
+    [(app, options)] = uvicorn_calls
+    assert app.title == "backend"
+    assert (options["host"], options["port"]) == ("127.0.0.1", 8123)
+
+
+def test_serve_with_reload_uses_the_factory_import_string(
+    db_file: Path, uvicorn_calls: list[tuple[Any, dict[str, Any]]]
+) -> None:
+    assert run("serve", "--reload").exit_code == 0
+    [(app, options)] = uvicorn_calls
+    assert app == "backend.app:create_app"
+    assert options["factory"] is True
+    assert options["reload"] is True
+
+
+def test_the_upgrade_helper_reports_where_the_database_was_and_is(db_file: Path) -> None:
+    url = f"sqlite+aiosqlite:///{db_file}"
+    assert cli.upgrade_database(url) == (None, head_revision())
+    assert cli.upgrade_database(url) == (head_revision(), head_revision())
