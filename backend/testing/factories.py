@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import itertools
 from functools import cache
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from backend.auth.passwords import hash_password
 from backend.models import Context, ContextEntry, ContextMember, Role, User, Visibility
+
+ModelT = TypeVar("ModelT")
 
 DEFAULT_PASSWORD = "correct horse battery staple"
 _sequence = itertools.count(1)
@@ -25,7 +27,7 @@ def default_password_hash() -> str:
     return hash_password(DEFAULT_PASSWORD)
 
 
-async def _save(session: AsyncSession, obj: Any) -> Any:
+async def _save(session: AsyncSession, obj: ModelT) -> ModelT:
     session.add(obj)
     await session.commit()
     return obj

@@ -22,8 +22,8 @@ TMPFS_MIN_FREE_BYTES = 256 * 1024 * 1024
 
 
 def scratch_base() -> Path:
-    """``/dev/shm`` when it exists with room to spare (several times faster here), else the temp dir."""
-    shm = Path("/dev/shm")
+    """``/dev/shm`` when it has room to spare (several times faster here), else the temp dir."""
+    shm = Path("/dev/shm")  # noqa: S108 - a per-user directory inside it, created 0755 by us
     if shm.is_dir() and os.access(shm, os.W_OK):
         with contextlib.suppress(OSError):
             if shutil.disk_usage(shm).free >= TMPFS_MIN_FREE_BYTES:

@@ -144,7 +144,9 @@ async def test_a_tampered_token_is_refused(
     client: httpx.AsyncClient, user: User, settings: Settings, db_session: AsyncSession
 ) -> None:
     other = await make_user(db_session)
-    token = create_access_token(user_id=user.id, key=settings.signing_key, lifetime=timedelta(minutes=5))
+    token = create_access_token(
+        user_id=user.id, key=settings.signing_key, lifetime=timedelta(minutes=5)
+    )
     header, _payload, signature = token.split(".")
     forged_payload = jwt.encode({"sub": str(other.id)}, "k" * 32, algorithm="HS256").split(".")[1]
     forged = f"{header}.{forged_payload}.{signature}"
@@ -152,7 +154,9 @@ async def test_a_tampered_token_is_refused(
 
 
 async def test_an_unsigned_token_is_refused(client: httpx.AsyncClient, user: User) -> None:
-    token = jwt.encode({"sub": str(user.id), "exp": 9_999_999_999, "iat": 0}, None, algorithm="none")
+    token = jwt.encode(
+        {"sub": str(user.id), "exp": 9_999_999_999, "iat": 0}, None, algorithm="none"
+    )
     assert (await client.get("/auth/me", headers=bearer(token))).status_code == 401
 
 

@@ -72,7 +72,7 @@ async def test_time_zones_survive_a_round_trip(db_session: AsyncSession) -> None
 
 
 async def test_naive_datetimes_are_refused_before_the_database(db_session: AsyncSession) -> None:
-    db_session.add(User(username="naive", password="!", date_joined=datetime(2024, 1, 1)))  # noqa: DTZ001
+    db_session.add(User(username="naive", password="!", date_joined=datetime(2024, 1, 1)))
     with pytest.raises(Exception, match="naive datetime"):
         await db_session.flush()
 

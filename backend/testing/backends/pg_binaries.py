@@ -81,7 +81,9 @@ def server_account(user_name: str) -> pwd.struct_passwd:
     return account
 
 
-def write_privilege_dropping_wrapper(pg_ctl: Path, directory: Path, account: pwd.struct_passwd) -> Path:
+def write_privilege_dropping_wrapper(
+    pg_ctl: Path, directory: Path, account: pwd.struct_passwd
+) -> Path:
     """A root-owned script that runs pg_ctl as ``account``; pytest-postgresql calls it as pg_ctl.
 
     It lives in a root-owned directory the server's user cannot write to, so that user can never
@@ -110,4 +112,6 @@ def hand_over(path: Path, account: pwd.struct_passwd) -> None:
     os.chown(path, account.pw_uid, account.pw_gid)
     for root, directories, files in os.walk(path):
         for name in directories + files:
-            os.chown(os.path.join(root, name), account.pw_uid, account.pw_gid, follow_symlinks=False)
+            os.chown(
+                os.path.join(root, name), account.pw_uid, account.pw_gid, follow_symlinks=False
+            )

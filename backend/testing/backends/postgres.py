@@ -98,12 +98,16 @@ class PostgresBackend(DatabaseBackend):
     def clone(provisioned: Provisioned, worker: str) -> str:
         name = f"test_{provisioned.run_id}_{worker}"
         _janitor(provisioned, name, template=provisioned.template).init()
-        return make_url(provisioned.admin_url).set(database=name).render_as_string(hide_password=False)
+        return (
+            make_url(provisioned.admin_url).set(database=name).render_as_string(hide_password=False)
+        )
 
     @staticmethod
     def drop(provisioned: Provisioned, url: str) -> None:
         name = make_url(url).database
-        assert name and name.startswith(f"test_{provisioned.run_id}_"), name
+        # Only ever drop what this run created: its names carry the run id.
+        assert name is not None, url
+        assert name.startswith(f"test_{provisioned.run_id}_"), name
         _janitor(provisioned, name).drop()
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import time
@@ -64,7 +65,7 @@ class ServerAddress:
         )
 
 
-class _ClusterExecutor(PostgreSQLExecutor):  # type: ignore[misc]
+class _ClusterExecutor(PostgreSQLExecutor):
     """pytest-postgresql's executor, told to skip initdb when the data directory came from cache."""
 
     def init_directory(self) -> None:
@@ -159,10 +160,8 @@ class LocalServer:
 
     def _stop_quietly(self) -> None:
         assert self.executor is not None
-        try:
+        with contextlib.suppress(ExecutorError, OSError):
             self.executor.stop()
-        except (ExecutorError, OSError):
-            pass
 
 
 def _wait_until_accepting(address: ServerAddress, timeout: float = 30.0) -> None:
@@ -203,7 +202,9 @@ class ExternalServer:
                 self._refuse_unsafe_database(connection)
                 self._require_createdb(connection)
         except psycopg.OperationalError as error:
-            reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+            reason = (
+                str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+            )
             raise HarnessConfigError(
                 f"cannot reach the PostgreSQL server at {self.address.host}:{self.address.port} "
                 f"given by --postgres-url ({reason}). Check that it runs and that the URL is right "

@@ -46,7 +46,9 @@ def inner_env(**overrides: str) -> dict[str, str]:
     return env
 
 
-def run_inner(directory: Path, *args: str, timeout: float = 120, **env: str) -> subprocess.CompletedProcess[str]:
+def run_inner(
+    directory: Path, *args: str, timeout: float = 120, **env: str
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         inner_command(directory, *args),
         cwd=directory,

@@ -59,7 +59,9 @@ def test_the_app_serves_requests_from_the_tests_transaction(app: FastAPI) -> Non
 
 
 @pytest.mark.committed
-async def test_committed_tests_write_for_real(db_session: AsyncSession, db_engine: AsyncEngine) -> None:
+async def test_committed_tests_write_for_real(
+    db_session: AsyncSession, db_engine: AsyncEngine
+) -> None:
     await make_user(db_session, username="really-committed")
     async with db_engine.connect() as other_connection:
         seen = await other_connection.scalar(

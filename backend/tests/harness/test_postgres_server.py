@@ -34,14 +34,20 @@ async def test_uses_the_database(db_session):
 @pytest.fixture
 def admin_url(pytestconfig: pytest.Config) -> str:
     """This run's server, maintenance database: what an external server URL looks like."""
-    return harness_of(pytestconfig).provision().admin_url.replace("postgresql+psycopg", "postgresql")
+    return (
+        harness_of(pytestconfig).provision().admin_url.replace("postgresql+psycopg", "postgresql")
+    )
 
 
 def _connect(url: str, database: str | None = None) -> psycopg.Connection[tuple[object, ...]]:
     parsed = make_url(url)
     return psycopg.connect(
-        host=parsed.host, port=parsed.port, user=parsed.username, password=parsed.password,
-        dbname=database or parsed.database, autocommit=True,
+        host=parsed.host,
+        port=parsed.port,
+        user=parsed.username,
+        password=parsed.password,
+        dbname=database or parsed.database,
+        autocommit=True,
     )
 
 
@@ -169,7 +175,9 @@ def test_an_interrupted_run_leaves_no_server_or_directory(tmp_path: Path, sig: i
 
 
 def test_the_next_run_removes_what_a_killed_run_left(tmp_path: Path) -> None:
-    process, run_dir = _start_slow_run(tmp_path / "killed" if (tmp_path / "killed").mkdir() is None else tmp_path)
+    process, run_dir = _start_slow_run(
+        tmp_path / "killed" if (tmp_path / "killed").mkdir() is None else tmp_path
+    )
     process.send_signal(signal.SIGKILL)  # type: ignore[attr-defined]
     process.communicate(timeout=60)  # type: ignore[attr-defined]
     assert Path(run_dir).exists() and _processes_mentioning(run_dir), "SIGKILL cannot clean up"

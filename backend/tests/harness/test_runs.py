@@ -50,7 +50,9 @@ def test_engine_markers_skip_with_the_reason_and_are_counted(tmp_path: Path) -> 
     result = run_inner(tmp_path)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "postgres only: row locks exist only on PostgreSQL" in result.stdout
-    assert "1 tests ran on sqlite; 1 skipped as meaningful on the other engine only" in result.stdout
+    assert (
+        "1 tests ran on sqlite; 1 skipped as meaningful on the other engine only" in result.stdout
+    )
 
 
 def test_an_engine_marker_without_a_reason_is_an_error(tmp_path: Path) -> None:
