@@ -17,6 +17,7 @@ pytest_plugins = [
     "backend.testing.fixtures.database",
     "backend.testing.fixtures.app",
     "backend.testing.fixtures.users",
+    "backend.testing.fixtures.contexts",
 ]
 
 ENGINE_MARKERS = {"postgres_only": "postgres", "sqlite_only": "sqlite"}

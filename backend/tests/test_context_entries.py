@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -11,43 +10,24 @@ import httpx
 import pytest
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from backend.models import Context, ContextEntry, Role, User, Visibility
-from backend.testing.factories import make_context, make_entry, make_member, make_user
-from backend.testing.fixtures.app import ClientFor
+from backend.models import ContextEntry, User, Visibility
+from backend.testing.factories import make_context, make_entry
+from backend.testing.fixtures.contexts import Cast, CastFor
 
 PRIVATE, PUBLIC = Visibility.PRIVATE, Visibility.PUBLIC
 
 
-@dataclass
-class Cast:
-    """A context owned by ``user``, with an editor, a viewer and a stranger, each with a client,
-    and one entry written by the owner."""
-
-    context: Context
-    entry: ContextEntry
-    users: dict[str, User]
-    clients: dict[str, httpx.AsyncClient]
-
-    def entries_path(self, entry_id: int | None = None) -> str:
-        path = f"/contexts/{self.context.id}/entries"
-        return path if entry_id is None else f"{path}/{entry_id}"
-
-
-CastFor = Callable[[Visibility], Awaitable[Cast]]
+CastWithEntry = Callable[[Visibility], Awaitable[tuple[Cast, ContextEntry]]]
 
 
 @pytest.fixture
-def cast_for(db_session: AsyncSession, client_for: ClientFor, user: User) -> CastFor:
-    async def make(visibility: Visibility) -> Cast:
-        context = await make_context(db_session, owner=user, visibility=visibility)
-        entry = await make_entry(db_session, context=context, title="The first entry")
-        users = {"owner": user}
-        for role in (Role.EDITOR, Role.VIEWER):
-            users[role.value] = await make_user(db_session)
-            await make_member(db_session, context=context, user=users[role.value], role=role)
-        users["stranger"] = await make_user(db_session)
-        clients = {name: await client_for(actor) for name, actor in users.items()}
-        return Cast(context, entry, users, clients)
+def cast_with_entry(db_session: AsyncSession, cast_for: CastFor) -> CastWithEntry:
+    """The shared ``cast_for``, plus one entry ("The first entry") written by the owner."""
+
+    async def make(visibility: Visibility) -> tuple[Cast, ContextEntry]:
+        cast = await cast_for(visibility)
+        entry = await make_entry(db_session, context=cast.context, title="The first entry")
+        return cast, entry
 
     return make
 
@@ -85,9 +65,9 @@ async def test_anonymous_callers_get_401(
     ],
 )
 async def test_who_can_read_entries(
-    cast_for: CastFor, visibility: Visibility, actor: str, status: int
+    cast_with_entry: CastWithEntry, visibility: Visibility, actor: str, status: int
 ) -> None:
-    cast = await cast_for(visibility)
+    cast, _ = await cast_with_entry(visibility)
     response = await cast.clients[actor].get(cast.entries_path())
     assert response.status_code == status, response.text
     if status == 200:
@@ -95,8 +75,10 @@ async def test_who_can_read_entries(
 
 
 @pytest.mark.parametrize("actor", ["owner", "editor"])
-async def test_owners_and_editors_write_entries_they_author(cast_for: CastFor, actor: str) -> None:
-    cast = await cast_for(PRIVATE)
+async def test_owners_and_editors_write_entries_they_author(
+    cast_with_entry: CastWithEntry, actor: str
+) -> None:
+    cast, _ = await cast_with_entry(PRIVATE)
     response = await cast.clients[actor].post(
         cast.entries_path(), json={"title": "  Findings  ", "body": "Ünïcode body\n🙂"}
     )
@@ -115,11 +97,11 @@ async def test_owners_and_editors_write_entries_they_author(cast_for: CastFor, a
     [(PRIVATE, "viewer", 403), (PUBLIC, "stranger", 403), (PRIVATE, "stranger", 404)],
 )
 async def test_viewers_and_strangers_may_not_write_entries(
-    cast_for: CastFor, visibility: Visibility, actor: str, status: int
+    cast_with_entry: CastWithEntry, visibility: Visibility, actor: str, status: int
 ) -> None:
-    cast = await cast_for(visibility)
+    cast, entry = await cast_with_entry(visibility)
     client = cast.clients[actor]
-    entry_path = cast.entries_path(cast.entry.id)
+    entry_path = cast.entries_path(entry.id)
     attempts = [
         await client.post(cast.entries_path(), json={"title": "Sneaked in"}),
         await client.patch(entry_path, json={"title": "Defaced"}),
@@ -130,11 +112,13 @@ async def test_viewers_and_strangers_may_not_write_entries(
 
 
 @pytest.mark.parametrize("actor", ["owner", "editor"])
-async def test_owners_and_editors_change_entries(cast_for: CastFor, actor: str) -> None:
-    cast = await cast_for(PRIVATE)
+async def test_owners_and_editors_change_entries(
+    cast_with_entry: CastWithEntry, actor: str
+) -> None:
+    cast, entry = await cast_with_entry(PRIVATE)
     before = (await cast.clients["owner"].get(cast.entries_path())).json()["items"][0]
     response = await cast.clients[actor].patch(
-        cast.entries_path(cast.entry.id), json={"body": "Rewritten"}
+        cast.entries_path(entry.id), json={"body": "Rewritten"}
     )
     assert response.status_code == 200, response.text
     after = response.json()
@@ -147,30 +131,32 @@ async def test_owners_and_editors_change_entries(cast_for: CastFor, actor: str) 
 
 
 @pytest.mark.parametrize("actor", ["owner", "editor"])
-async def test_owners_and_editors_delete_entries(cast_for: CastFor, actor: str) -> None:
-    cast = await cast_for(PRIVATE)
-    response = await cast.clients[actor].delete(cast.entries_path(cast.entry.id))
+async def test_owners_and_editors_delete_entries(
+    cast_with_entry: CastWithEntry, actor: str
+) -> None:
+    cast, entry = await cast_with_entry(PRIVATE)
+    response = await cast.clients[actor].delete(cast.entries_path(entry.id))
     assert response.status_code == 204
     assert await titles(cast) == []
-    again = await cast.clients[actor].delete(cast.entries_path(cast.entry.id))
+    again = await cast.clients[actor].delete(cast.entries_path(entry.id))
     assert again.status_code == 404
 
 
 @pytest.mark.parametrize("method", ["PATCH", "DELETE"])
 async def test_an_entry_is_only_reachable_through_its_own_context(
-    db_session: AsyncSession, user: User, cast_for: CastFor, method: str
+    db_session: AsyncSession, user: User, cast_with_entry: CastWithEntry, method: str
 ) -> None:
-    cast = await cast_for(PRIVATE)
+    cast, entry = await cast_with_entry(PRIVATE)
     elsewhere = await make_context(db_session, owner=user)
-    wrong_path = f"/contexts/{elsewhere.id}/entries/{cast.entry.id}"
+    wrong_path = f"/contexts/{elsewhere.id}/entries/{entry.id}"
     body = {"title": "Moved?"} if method == "PATCH" else None
     response = await cast.clients["owner"].request(method, wrong_path, json=body)
     assert response.status_code == 404
     assert await titles(cast) == ["The first entry"]
 
 
-async def test_entries_page_newest_first_with_a_total(cast_for: CastFor) -> None:
-    cast = await cast_for(PUBLIC)
+async def test_entries_page_newest_first_with_a_total(cast_with_entry: CastWithEntry) -> None:
+    cast, _ = await cast_with_entry(PUBLIC)
     for number in range(4):
         await cast.clients["owner"].post(cast.entries_path(), json={"title": f"Entry {number}"})
     stranger = cast.clients["stranger"]
@@ -188,9 +174,9 @@ async def test_entries_page_newest_first_with_a_total(cast_for: CastFor) -> None
     ("params", "bad_field"), [({"page": 0}, "page"), ({"page_size": 1000}, "page_size")]
 )
 async def test_invalid_page_parameters_are_refused_with_422(
-    cast_for: CastFor, params: dict[str, Any], bad_field: str
+    cast_with_entry: CastWithEntry, params: dict[str, Any], bad_field: str
 ) -> None:
-    cast = await cast_for(PRIVATE)
+    cast, _ = await cast_with_entry(PRIVATE)
     response = await cast.clients["owner"].get(cast.entries_path(), params=params)
     assert response.status_code == 422
     assert {str(error["loc"][-1]) for error in response.json()["detail"]} == {bad_field}
@@ -211,21 +197,21 @@ async def test_invalid_page_parameters_are_refused_with_422(
     ],
 )
 async def test_invalid_entries_are_refused_with_422(
-    cast_for: CastFor, method: str, fields: dict[str, Any], bad_field: str
+    cast_with_entry: CastWithEntry, method: str, fields: dict[str, Any], bad_field: str
 ) -> None:
-    cast = await cast_for(PRIVATE)
-    path = cast.entries_path() if method == "POST" else cast.entries_path(cast.entry.id)
+    cast, entry = await cast_with_entry(PRIVATE)
+    path = cast.entries_path() if method == "POST" else cast.entries_path(entry.id)
     response = await cast.clients["owner"].request(method, path, json=fields)
     assert response.status_code == 422
     assert {str(error["loc"][-1]) for error in response.json()["detail"]} == {bad_field}
     assert await titles(cast) == ["The first entry"]
 
 
-async def test_a_missing_entry_is_a_404(cast_for: CastFor) -> None:
-    cast = await cast_for(PRIVATE)
-    await cast.clients["owner"].delete(cast.entries_path(cast.entry.id))
+async def test_a_missing_entry_is_a_404(cast_with_entry: CastWithEntry) -> None:
+    cast, entry = await cast_with_entry(PRIVATE)
+    await cast.clients["owner"].delete(cast.entries_path(entry.id))
     response = await cast.clients["owner"].patch(
-        cast.entries_path(cast.entry.id), json={"title": "Back from the dead"}
+        cast.entries_path(entry.id), json={"title": "Back from the dead"}
     )
     assert response.status_code == 404
     assert "detail" in response.json()

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -11,42 +9,12 @@ import httpx
 import pytest
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from backend.models import Context, Role, User, Visibility
+from backend.models import Visibility
 from backend.testing.factories import make_context, make_member, make_user
 from backend.testing.fixtures.app import ClientFor
+from backend.testing.fixtures.contexts import Cast, CastFor
 
 PRIVATE, PUBLIC = Visibility.PRIVATE, Visibility.PUBLIC
-
-
-@dataclass
-class Cast:
-    """A context owned by ``user``, with an editor, a viewer and a stranger, each with a client."""
-
-    context: Context
-    users: dict[str, User]
-    clients: dict[str, httpx.AsyncClient]
-
-    def members_path(self, user_id: int | None = None) -> str:
-        path = f"/contexts/{self.context.id}/members"
-        return path if user_id is None else f"{path}/{user_id}"
-
-
-CastFor = Callable[[Visibility], Awaitable[Cast]]
-
-
-@pytest.fixture
-def cast_for(db_session: AsyncSession, client_for: ClientFor, user: User) -> CastFor:
-    async def make(visibility: Visibility) -> Cast:
-        context = await make_context(db_session, owner=user, visibility=visibility)
-        users = {"owner": user}
-        for role in (Role.EDITOR, Role.VIEWER):
-            users[role.value] = await make_user(db_session)
-            await make_member(db_session, context=context, user=users[role.value], role=role)
-        users["stranger"] = await make_user(db_session)
-        clients = {name: await client_for(actor) for name, actor in users.items()}
-        return Cast(context, users, clients)
-
-    return make
 
 
 async def members(cast: Cast) -> dict[str, str]:
@@ -105,7 +73,7 @@ async def test_the_owner_adds_a_member_who_then_sees_the_context(
     cast = await cast_for(PRIVATE)
     newcomer = await make_user(db_session, username="newcomer")
     newcomer_client = await client_for(newcomer)
-    assert (await newcomer_client.get(f"/contexts/{cast.context.id}")).status_code == 404
+    assert (await newcomer_client.get(cast.path())).status_code == 404
 
     response = await cast.clients["owner"].post(
         cast.members_path(), json={"user_id": newcomer.id, "role": "editor"}
@@ -114,7 +82,7 @@ async def test_the_owner_adds_a_member_who_then_sees_the_context(
     body = response.json()
     assert (body["user_id"], body["username"], body["role"]) == (newcomer.id, "newcomer", "editor")
     assert datetime.fromisoformat(body["created_at"]).utcoffset() is not None
-    seen = await newcomer_client.get(f"/contexts/{cast.context.id}")
+    seen = await newcomer_client.get(cast.path())
     assert seen.status_code == 200
     assert seen.json()["role_of_caller"] == "editor"
     shared = await newcomer_client.get("/contexts", params={"scope": "shared"})
@@ -210,7 +178,7 @@ async def test_invalid_member_bodies_are_refused_with_422(
 async def test_the_owner_promotes_a_viewer_who_may_then_write(cast_for: CastFor) -> None:
     cast = await cast_for(PRIVATE)
     viewer = cast.clients["viewer"]
-    entries = f"/contexts/{cast.context.id}/entries"
+    entries = cast.entries_path()
     assert (await viewer.post(entries, json={"title": "Too early"})).status_code == 403
 
     response = await cast.clients["owner"].patch(
@@ -236,7 +204,7 @@ async def test_the_owner_removes_a_member_who_loses_access(cast_for: CastFor) ->
     response = await cast.clients["owner"].delete(cast.members_path(cast.users["editor"].id))
     assert response.status_code == 204
     assert await members(cast) == {cast.users["viewer"].username: "viewer"}
-    lost = await cast.clients["editor"].get(f"/contexts/{cast.context.id}")
+    lost = await cast.clients["editor"].get(cast.path())
     assert lost.status_code == 404
 
 

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -12,38 +10,12 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from backend.models import Context, ContextEntry, ContextMember, Role, User, Visibility
+from backend.models import ContextEntry, ContextMember, Role, User, Visibility
 from backend.testing.factories import make_context, make_entry, make_member, make_user
 from backend.testing.fixtures.app import ClientFor
+from backend.testing.fixtures.contexts import CastFor
 
 PRIVATE, SHARED, PUBLIC = Visibility.PRIVATE, Visibility.SHARED, Visibility.PUBLIC
-
-
-@dataclass
-class Cast:
-    """A context owned by ``user``, with an editor, a viewer and a stranger, each with a client."""
-
-    context: Context
-    users: dict[str, User]
-    clients: dict[str, httpx.AsyncClient]
-
-
-CastFor = Callable[[Visibility], Awaitable[Cast]]
-
-
-@pytest.fixture
-def cast_for(db_session: AsyncSession, client_for: ClientFor, user: User) -> CastFor:
-    async def make(visibility: Visibility) -> Cast:
-        context = await make_context(db_session, owner=user, visibility=visibility)
-        users = {"owner": user}
-        for role in (Role.EDITOR, Role.VIEWER):
-            users[role.value] = await make_user(db_session)
-            await make_member(db_session, context=context, user=users[role.value], role=role)
-        users["stranger"] = await make_user(db_session)
-        clients = {name: await client_for(actor) for name, actor in users.items()}
-        return Cast(context, users, clients)
-
-    return make
 
 
 def nested(depth: int) -> dict[str, Any]:
@@ -110,7 +82,7 @@ async def test_who_can_read_a_context(
     cast_for: CastFor, visibility: Visibility, actor: str, status: int, role: str | None
 ) -> None:
     cast = await cast_for(visibility)
-    response = await cast.clients[actor].get(f"/contexts/{cast.context.id}")
+    response = await cast.clients[actor].get(cast.path())
     assert response.status_code == status, response.text
     if status == 200:
         assert response.json()["role_of_caller"] == role
@@ -120,10 +92,10 @@ async def test_who_can_read_a_context(
 async def test_a_hidden_context_looks_exactly_like_a_missing_one(cast_for: CastFor) -> None:
     cast = await cast_for(PRIVATE)
     stranger = cast.clients["stranger"]
-    hidden = await stranger.get(f"/contexts/{cast.context.id}")
+    hidden = await stranger.get(cast.path())
     # Deleting the context frees its id for the comparison: same id, now truly missing.
-    await cast.clients["owner"].delete(f"/contexts/{cast.context.id}")
-    missing = await stranger.get(f"/contexts/{cast.context.id}")
+    await cast.clients["owner"].delete(cast.path())
+    missing = await stranger.get(cast.path())
     assert (hidden.status_code, hidden.json()) == (missing.status_code, missing.json())
     assert hidden.status_code == 404
 
@@ -142,7 +114,7 @@ async def test_only_the_owner_may_change_or_delete_a_context(
     cast_for: CastFor, method: str, visibility: Visibility, actor: str, status: int
 ) -> None:
     cast = await cast_for(visibility)
-    path = f"/contexts/{cast.context.id}"
+    path = cast.path()
     body = {"name": "Taken over"} if method == "PATCH" else None
     response = await cast.clients[actor].request(method, path, json=body)
     assert response.status_code == status, response.text
