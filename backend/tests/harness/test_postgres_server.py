@@ -13,11 +13,13 @@ import signal
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import psycopg
 import pytest
 from sqlalchemy.engine import make_url
 
+from backend.testing.backends.postgres_servers import ServerAddress
 from backend.testing.harness import harness_of
 from backend.testing.rundir import scratch_base
 from backend.tests.harness.inner import run_inner, start_inner, write_tests
@@ -39,16 +41,16 @@ def admin_url(pytestconfig: pytest.Config) -> str:
     )
 
 
-def _connect(url: str, database: str | None = None) -> psycopg.Connection[tuple[object, ...]]:
+def _connect(url: str, database: str | None = None) -> psycopg.Connection[Any]:
     parsed = make_url(url)
-    return psycopg.connect(
-        host=parsed.host,
-        port=parsed.port,
-        user=parsed.username,
-        password=parsed.password,
-        dbname=database or parsed.database,
-        autocommit=True,
+    address = ServerAddress(
+        parsed.host or "127.0.0.1",
+        parsed.port or 5432,
+        parsed.username or "postgres",
+        parsed.password,
+        parsed.database or "postgres",
     )
+    return address.connect(database)
 
 
 @pytest.fixture
@@ -143,6 +145,7 @@ def _processes_mentioning(fragment: str) -> list[int]:
 SLOW_INNER_TEST = """
 import time
 from pathlib import Path
+from backend.testing.backends.postgres_servers import ServerAddress
 from backend.testing.harness import harness_of
 
 def test_waits(database_url, pytestconfig):
@@ -175,9 +178,9 @@ def test_an_interrupted_run_leaves_no_server_or_directory(tmp_path: Path, sig: i
 
 
 def test_the_next_run_removes_what_a_killed_run_left(tmp_path: Path) -> None:
-    process, run_dir = _start_slow_run(
-        tmp_path / "killed" if (tmp_path / "killed").mkdir() is None else tmp_path
-    )
+    killed_run = tmp_path / "killed"
+    killed_run.mkdir()
+    process, run_dir = _start_slow_run(killed_run)
     process.send_signal(signal.SIGKILL)  # type: ignore[attr-defined]
     process.communicate(timeout=60)  # type: ignore[attr-defined]
     assert Path(run_dir).exists() and _processes_mentioning(run_dir), "SIGKILL cannot clean up"
