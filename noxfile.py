@@ -1,36 +1,56 @@
-"""Nox sessions: the same test suite on SQLite (speed) or PostgreSQL (parity), and lint.
+"""Nox sessions: the same tests on SQLite (speed) or PostgreSQL (parity), migrations, docs, lint.
 
-Each session installs the locked dependencies (uv.lock) into its own environment; arguments after
-``--`` go to pytest, e.g. ``nox -s tests-postgres -- -k admin -n 2``.
+Each session installs exactly the pinned, hashed versions in requirements/ (exports of uv.lock), then
+the project itself without dependencies. `nox -R -s NAME` reuses the environment and skips the
+install. Arguments after ``--`` go to pytest: ``nox -s tests-postgres -- -k admin -n 2``.
 """
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import nox
 
-nox.needs_version = ">=2024.10.9"
+# The nox that uv.lock pins (the dev group): the version these sessions are tested with.
+nox.needs_version = ">=2026.10.20"
 nox.options.default_venv_backend = "uv"
-nox.options.sessions = ["lint", "tests-sqlite", "tests-postgres"]
+# A bare `nox` runs what to run before pushing; bench is on demand only.
+nox.options.sessions = ["lint", "tests-sqlite", "tests-postgres", "migrations", "docs"]
 
 PYTHON = "3.11"
+ENGINES = ("sqlite", "postgres")
+MIGRATION_TESTS = Path("backend/tests/migrations")
+# `python -m backend.bench` runs one of these.
+BENCH_ENTRY_POINTS = (Path("backend/bench.py"), Path("backend/bench/__main__.py"))
+# pytest's exit code when it collected nothing: never a pass for a session that must check something.
+NO_TESTS_COLLECTED = 5
 
 
-def _sync(session: nox.Session, *groups: str) -> None:
-    """Install the project and the given dependency groups exactly as locked."""
-    group_args = [arg for group in groups for arg in ("--group", group)]
-    session.run_install(
-        "uv",
-        "sync",
-        "--locked",
-        "--no-default-groups",
-        *group_args,
-        env={"UV_PROJECT_ENVIRONMENT": session.virtualenv.location},
-        external=True,
-    )
+def _install(session: nox.Session, requirements: str) -> None:
+    """The pinned requirements (hash-checked), then the project editable and without dependencies.
+
+    Editable because the package finds alembic/ next to itself (backend.config.PROJECT_ROOT).
+    """
+    session.install("--require-hashes", "--compile-bytecode", "-r", f"requirements/{requirements}")
+    session.install("--no-deps", "--compile-bytecode", "-e", ".")
+
+
+def _run_all(session: nox.Session, commands: list[list[str]]) -> None:
+    """Run every command even when one fails, then fail naming each failure."""
+    failed = []
+    for command in commands:
+        try:
+            session.run(*command)
+        except nox.command.CommandFailed as error:
+            collected_nothing = command[0] == "pytest" and error.return_code == NO_TESTS_COLLECTED
+            why = "it collected no tests" if collected_nothing else f"exit {error.return_code}"
+            failed.append(f"`{' '.join(command)}` ({why})")
+    if failed:
+        session.error("failed: " + "; ".join(failed))
 
 
 def _tests(session: nox.Session, *, db: str) -> None:
-    _sync(session, "test")
+    _install(session, "test.txt")
     session.run("pytest", "--db", db, *session.posargs)
 
 
@@ -42,24 +62,49 @@ def tests_sqlite(session: nox.Session) -> None:
 
 @nox.session(name="tests-postgres", python=PYTHON)
 def tests_postgres(session: nox.Session) -> None:
-    """The suite on a PostgreSQL server the harness launches (or BACKEND_TEST_POSTGRES_URL's)."""
+    """The suite on PostgreSQL: launched with pg_ctl, or BACKEND_TEST_POSTGRES_URL's server."""
     _tests(session, db="postgres")
 
 
 @nox.session(python=PYTHON)
+def migrations(session: nox.Session) -> None:
+    """Every revision upgrades, downgrades and matches the models, on SQLite and PostgreSQL."""
+    if not MIGRATION_TESTS.is_dir():
+        session.error(f"{MIGRATION_TESTS}/ does not exist: there are no migration checks to run")
+    _install(session, "test.txt")
+    # Random order would shuffle the steps of a history walk; the checks run in file order.
+    base = ["pytest", str(MIGRATION_TESTS), "-p", "no:randomly", *session.posargs]
+    _run_all(session, [[*base, "--db", db] for db in ENGINES])
+
+
+@nox.session(python=PYTHON)
+def docs(session: nox.Session) -> None:
+    """Build the docs site strictly (mkdocs build --strict: warnings are errors) into site/."""
+    if not Path("mkdocs.yml").is_file():
+        session.error("mkdocs.yml does not exist: there is no docs site to build")
+    _install(session, "docs.txt")
+    session.run("mkdocs", "build", "--strict", *session.posargs)
+
+
+@nox.session(python=PYTHON)
 def lint(session: nox.Session) -> None:
-    """ruff (lint and format check) and mypy on the package; reports every failure."""
-    _sync(session, "lint", "test")
-    checks = [
-        ("ruff", "check", "."),
-        ("ruff", "format", "--check", "."),
-        ("mypy",),
-    ]
-    failed = []
-    for check in checks:
-        try:
-            session.run(*check)
-        except nox.command.CommandFailed:
-            failed.append(" ".join(check))
-    if failed:
-        session.error(f"failed: {'; '.join(failed)}")
+    """ruff check, ruff format --check, mypy, requirements/ fresh against uv.lock; all reported."""
+    _install(session, "lint.txt")
+    _run_all(
+        session,
+        [
+            ["ruff", "check", "."],
+            ["ruff", "format", "--check", "."],
+            ["mypy"],
+            ["python", "scripts/requirements.py", "check"],
+        ],
+    )
+
+
+@nox.session(python=PYTHON, default=False)
+def bench(session: nox.Session) -> None:
+    """Time the suite on both engines (python -m backend.bench); not part of a bare `nox`."""
+    if not any(path.is_file() for path in BENCH_ENTRY_POINTS):
+        session.error("backend.bench does not exist yet: there is no benchmark to run")
+    _install(session, "bench.txt")
+    session.run("python", "-m", "backend.bench", *session.posargs)
