@@ -80,7 +80,9 @@ def describe(path: Path, expected: str) -> str:
     removed = sorted(pins(actual) - pins(expected))
     changes = [f"+{pin}" for pin in added] + [f"-{pin}" for pin in removed]
     detail = ", ".join(changes[:8]) + (", …" if len(changes) > 8 else "")
-    return f"{shown} is stale" + (f" ({detail})" if detail else " (header or hashes differ)")
+    return f"{shown} is stale" + (
+        f" ({detail})" if detail else " (same versions; hashes or comments differ)"
+    )
 
 
 def stale_files(project: Path) -> list[str]:
