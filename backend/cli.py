@@ -26,6 +26,7 @@ from backend.app import create_app
 from backend.config import Settings
 from backend.core.errors import DomainError
 from backend.db import create_engine, create_sessionmaker
+from backend.django_adoption import BASELINE_REVISION, AdoptionError, adopt
 from backend.loaddata import LoadDataError, load_files
 from backend.migrations import alembic_config, current_revision, head_revision, upgrade_connection
 
@@ -109,6 +110,27 @@ def upgrade_database(url: str, revision: str = "head") -> tuple[str | None, str 
         return before, current_revision(connection)
 
     return asyncio.run(_on_connection(url, upgrade, commit=True))
+
+
+def adopt_django_database(url: str, revision: str = "head") -> str | None:
+    """Stamp a Django-created database with our baseline, then upgrade it, in one transaction.
+
+    A failure anywhere (a mismatch, a migration that refuses the data) leaves it untouched.
+    """
+
+    def adopt_and_upgrade(connection: Connection) -> str | None:
+        try:
+            adopt(connection)
+            upgrade_connection(connection, revision)
+        except AdoptionError as error:
+            raise CLIError(str(error)) from None
+        except (CommandError, RuntimeError) as error:
+            raise CLIError(
+                f"adopted, but the upgrade failed, so nothing was changed: {error}"
+            ) from None
+        return current_revision(connection)
+
+    return asyncio.run(_on_connection(url, adopt_and_upgrade, commit=True))
 
 
 def database_revision(url: str) -> str | None:
@@ -200,9 +222,25 @@ def migrate(
     revision: Annotated[
         str, typer.Argument(help="Revision to upgrade to (default: the newest).")
     ] = "head",
+    adopt_django: Annotated[
+        bool,
+        typer.Option(
+            "--adopt-django",
+            help="The database was created by Django (it has auth_user, no alembic_version): "
+            "check that its auth_user matches Django's, record it as our baseline revision, "
+            "then upgrade. Refuses, changing nothing, when the table does not match.",
+        ),
+    ] = False,
 ) -> None:
     """Upgrade the database schema (upgrades only; downgrades are an `alembic` job)."""
     url = _run(database_url)
+    if adopt_django:
+        adopted = _run(lambda: adopt_django_database(url, revision))
+        typer.echo(
+            f"{shown_url(url)}: adopted Django's auth_user as revision {BASELINE_REVISION}, "
+            f"upgraded to {adopted}"
+        )
+        return
     before, after = _run(lambda: upgrade_database(url, revision))
     if before == after:
         typer.echo(f"{shown_url(url)}: already at revision {after or 'none'}")

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 
 import sqlalchemy as sa
 
-from alembic import op
+from alembic import context, op
 
 revision: str = "9d4c7f3e8a13"
 down_revision: str | Sequence[str] | None = "5b7e41a0c2d2"
@@ -38,8 +38,38 @@ def slugify(name: str) -> str:
     return slug[:200] or "context"
 
 
+# Offline (`alembic upgrade --sql`, for review by a DBA) there are no rows to read, so the
+# back-fill is rendered as one PostgreSQL statement. It differs from slugify() in one way:
+# non-ASCII letters become separators instead of being folded to ASCII (Ü -> "-", not "u").
+OFFLINE_BACKFILL = """
+UPDATE contexts SET slug = numbered.base
+    || CASE WHEN numbered.n > 1 THEN '-' || numbered.n ELSE '' END
+FROM (
+    SELECT id, base, row_number() OVER (PARTITION BY owner_id, base ORDER BY id) AS n
+    FROM (
+        SELECT id, owner_id, coalesce(nullif(left(trim(both '-' from
+            regexp_replace(lower(name), '[^a-z0-9]+', '-', 'g')), 200), ''), 'context') AS base
+        FROM contexts
+    ) AS based
+) AS numbered
+WHERE contexts.id = numbered.id
+"""
+
+
 def upgrade() -> None:
     op.add_column("contexts", sa.Column("slug", sa.String(length=220), nullable=True))
+    if context.is_offline_mode():
+        op.execute(OFFLINE_BACKFILL)
+    else:
+        backfill_slugs()
+    with op.batch_alter_table("contexts") as batch_op:
+        batch_op.alter_column("slug", existing_type=sa.String(length=220), nullable=False)
+        batch_op.create_unique_constraint(
+            batch_op.f("uq_contexts_owner_id_slug"), ["owner_id", "slug"]
+        )
+
+
+def backfill_slugs() -> None:
     connection = op.get_bind()
     taken: set[tuple[int, str]] = set()
     rows = connection.execute(
@@ -53,11 +83,6 @@ def upgrade() -> None:
             slug = f"{base}-{suffix}"
         taken.add((owner_id, slug))
         connection.execute(contexts.update().where(contexts.c.id == context_id).values(slug=slug))
-    with op.batch_alter_table("contexts") as batch_op:
-        batch_op.alter_column("slug", existing_type=sa.String(length=220), nullable=False)
-        batch_op.create_unique_constraint(
-            batch_op.f("uq_contexts_owner_id_slug"), ["owner_id", "slug"]
-        )
 
 
 def downgrade() -> None:

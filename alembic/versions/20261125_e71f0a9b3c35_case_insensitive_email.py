@@ -12,7 +12,7 @@ from collections.abc import Sequence
 
 import sqlalchemy as sa
 
-from alembic import op
+from alembic import context, op
 
 revision: str = "e71f0a9b3c35"
 down_revision: str | Sequence[str] | None = "c2e8b5d61f24"
@@ -23,6 +23,19 @@ INDEX_NAME = "uq_auth_user_email_lower"
 
 
 def upgrade() -> None:
+    if not context.is_offline_mode():
+        refuse_emails_that_clash()
+    op.create_index(
+        INDEX_NAME,
+        "auth_user",
+        [sa.literal_column("lower(email)")],
+        unique=True,
+        postgresql_where=sa.text("email <> ''"),
+        sqlite_where=sa.text("email <> ''"),
+    )
+
+
+def refuse_emails_that_clash() -> None:
     duplicates = op.get_bind().execute(
         sa.text(
             "SELECT lower(email), count(*) FROM auth_user WHERE email <> '' "
@@ -35,14 +48,6 @@ def upgrade() -> None:
             "these emails belong to several users when case is ignored; give each one owner "
             f"before upgrading: {', '.join(sorted(clashes))}"
         )
-    op.create_index(
-        INDEX_NAME,
-        "auth_user",
-        [sa.literal_column("lower(email)")],
-        unique=True,
-        postgresql_where=sa.text("email <> ''"),
-        sqlite_where=sa.text("email <> ''"),
-    )
 
 
 def downgrade() -> None:

@@ -82,5 +82,10 @@ class DatabaseBackend(ABC):
 
     @staticmethod
     @abstractmethod
+    def create_empty(provisioned: Provisioned, name: str) -> str:
+        """Create an empty database (no schema) called ``name``; return its URL."""
+
+    @staticmethod
+    @abstractmethod
     def drop(provisioned: Provisioned, url: str) -> None:
-        """Remove a database that ``clone`` created."""
+        """Remove a database that ``clone`` or ``create_empty`` created."""

@@ -103,6 +103,14 @@ class PostgresBackend(DatabaseBackend):
         )
 
     @staticmethod
+    def create_empty(provisioned: Provisioned, name: str) -> str:
+        name = f"test_{provisioned.run_id}_{name}"
+        _janitor(provisioned, name).init()
+        return (
+            make_url(provisioned.admin_url).set(database=name).render_as_string(hide_password=False)
+        )
+
+    @staticmethod
     def drop(provisioned: Provisioned, url: str) -> None:
         name = make_url(url).database
         # Only ever drop what this run created: its names carry the run id.

@@ -43,6 +43,12 @@ class SQLiteBackend(DatabaseBackend):
         return f"sqlite+aiosqlite:///{target}"
 
     @staticmethod
+    def create_empty(provisioned: Provisioned, name: str) -> str:
+        target = Path(provisioned.run_dir) / f"{name}.sqlite3"
+        target.unlink(missing_ok=True)
+        return f"sqlite+aiosqlite:///{target}"
+
+    @staticmethod
     def drop(provisioned: Provisioned, url: str) -> None:
         path = Path(url.removeprefix("sqlite+aiosqlite:///"))
         for suffix in ("", "-wal", "-shm"):

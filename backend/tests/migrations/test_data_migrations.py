@@ -1,0 +1,102 @@
+"""Data migrations keep data: rows seeded before each one survive its upgrade transformed as
+intended, and its downgrade restores them."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+
+import pytest
+from sqlalchemy import text
+from sqlalchemy.engine import Connection
+
+from backend.testing.migration_checks import MigrationDriver, script_directory
+
+SLUGS = "9d4c7f3e8a13"
+EMAIL_INDEX = "e71f0a9b3c35"
+
+
+def _rows(connection: Connection, sql: str) -> list[tuple[object, ...]]:
+    return [tuple(row) for row in connection.execute(text(sql)).all()]
+
+
+def _seed_users(connection: Connection, *emails: str) -> None:
+    for number, email in enumerate(emails, 1):
+        connection.execute(
+            text(
+                "INSERT INTO auth_user (password, is_superuser, username, first_name, last_name, "
+                "email, is_staff, is_active, date_joined) VALUES ('!', false, :username, '', '', "
+                ":email, false, true, CURRENT_TIMESTAMP)"
+            ),
+            {"username": f"user{number}", "email": email},
+        )
+
+
+async def check_slug_backfill(db: MigrationDriver) -> None:
+    await db.upgrade(f"{SLUGS}-1")
+    names = ["Team Notes", "team notes!", "Ünïcode Ω", "---", "Team Notes"]
+
+    def seed(connection: Connection) -> None:
+        _seed_users(connection, "a@example.com", "b@example.com")
+        owners = [row[0] for row in _rows(connection, "SELECT id FROM auth_user ORDER BY id")]
+        for index, name in enumerate(names):
+            owner = owners[1] if index == len(names) - 1 else owners[0]
+            connection.execute(
+                text(
+                    "INSERT INTO contexts (owner_id, name, description, visibility, metadata, "
+                    "created_at, updated_at) VALUES (:owner, :name, '', 'private', '{}', "
+                    "CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)"
+                ),
+                {"owner": owner, "name": name},
+            )
+
+    await db.run(seed)
+    before = await db.run(lambda c: _rows(c, "SELECT id, owner_id, name FROM contexts ORDER BY id"))
+    await db.upgrade(SLUGS)
+    slugs = await db.run(lambda c: _rows(c, "SELECT name, slug FROM contexts ORDER BY id"))
+    assert slugs == [
+        ("Team Notes", "team-notes"),
+        ("team notes!", "team-notes-2"),  # the same owner: numbered
+        ("Ünïcode Ω", "unicode"),  # folded to ASCII
+        ("---", "context"),  # nothing left: the fallback
+        ("Team Notes", "team-notes"),  # another owner: no clash
+    ], f"[{db.engine_name}] revision {SLUGS} back-filled the wrong slugs"
+    await db.downgrade(f"{SLUGS}-1")
+    after = await db.run(lambda c: _rows(c, "SELECT id, owner_id, name FROM contexts ORDER BY id"))
+    assert after == before, f"[{db.engine_name}] downgrade of {SLUGS} did not restore the rows"
+
+
+async def check_email_index(db: MigrationDriver) -> None:
+    await db.upgrade(f"{EMAIL_INDEX}-1")
+    await db.run(lambda c: _seed_users(c, "Ann@Example.com", "bob@example.com", "", ""))
+    before = await db.run(lambda c: _rows(c, "SELECT id, email FROM auth_user ORDER BY id"))
+    await db.upgrade(EMAIL_INDEX)
+    assert await db.run(lambda c: _rows(c, "SELECT id, email FROM auth_user ORDER BY id")) == before
+    await db.downgrade(f"{EMAIL_INDEX}-1")
+    assert await db.run(lambda c: _rows(c, "SELECT id, email FROM auth_user ORDER BY id")) == before
+
+
+DATA_MIGRATION_CHECKS: dict[str, Callable[[MigrationDriver], Awaitable[None]]] = {
+    SLUGS: check_slug_backfill,
+    EMAIL_INDEX: check_email_index,
+}
+
+
+@pytest.mark.parametrize("revision", sorted(DATA_MIGRATION_CHECKS))
+async def test_data_migration_keeps_data(empty_database_url: str, revision: str) -> None:
+    async with MigrationDriver(empty_database_url) as db:
+        await DATA_MIGRATION_CHECKS[revision](db)
+
+
+async def test_emails_that_clash_by_case_stop_the_upgrade_and_name_them(
+    empty_database_url: str,
+) -> None:
+    async with MigrationDriver(empty_database_url) as db:
+        await db.upgrade(f"{EMAIL_INDEX}-1")
+        await db.run(lambda c: _seed_users(c, "Ann@Example.com", "ann@example.com", "x@y.z"))
+        with pytest.raises(
+            RuntimeError, match=r"give each one owner before upgrading: ann@example\.com$"
+        ):
+            await db.upgrade(EMAIL_INDEX)
+        # Transactional DDL on both engines: the failed revision left the database where it was.
+        previous = script_directory().get_revision(EMAIL_INDEX).down_revision
+        assert await db.current() == previous
