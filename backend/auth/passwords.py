@@ -6,6 +6,7 @@ import base64
 import hashlib
 import hmac
 import secrets
+from functools import cache
 
 from pwdlib import PasswordHash
 from pwdlib.exceptions import UnknownHashError
@@ -55,8 +56,16 @@ class DjangoPBKDF2Hasher:
 
 
 password_hash = PasswordHash((Argon2Hasher(), DjangoPBKDF2Hasher()))
-# Verified against when a username is unknown, so that case costs the same time as a wrong password.
-_TIMING_DECOY = password_hash.hash(secrets.token_urlsafe(16))
+
+
+@cache
+def _timing_decoy() -> str:
+    """Verified against when a username is unknown, so that case costs what a wrong password does.
+
+    Made on first use, not at import: an Argon2 hash costs about 0.3 s here, and every process
+    that imports the app (the CLI, each test run) would pay it.
+    """
+    return password_hash.hash(secrets.token_urlsafe(16))
 
 
 def hash_password(password: str) -> str:
@@ -69,10 +78,10 @@ def verify_password(password: str, stored_hash: str | None) -> tuple[bool, str |
     An unknown or unusable stored hash (Django writes ``!…`` for unusable passwords) never matches.
     """
     if stored_hash is None:
-        password_hash.verify(password, _TIMING_DECOY)
+        password_hash.verify(password, _timing_decoy())
         return False, None
     try:
         return password_hash.verify_and_update(password, stored_hash)
     except UnknownHashError:
-        password_hash.verify(password, _TIMING_DECOY)
+        password_hash.verify(password, _timing_decoy())
         return False, None
