@@ -24,6 +24,7 @@ UserId = Annotated[int, Path(ge=1, le=2**31 - 1)]
 Responses = dict[int | str, dict[str, Any]]
 _NOT_FOUND: Responses = {404: {"description": "No such user"}}
 _CONFLICT: Responses = {409: {"description": "Not allowed on your own account, or a duplicate"}}
+_UNDECODABLE: Responses = {400: {"description": "The body could not be decoded (not UTF-8)"}}
 
 
 def _read(user: User) -> AdminUserRead:
@@ -47,7 +48,7 @@ async def list_users(
     )
 
 
-@router.post("/users", status_code=status.HTTP_201_CREATED, responses=_CONFLICT)
+@router.post("/users", status_code=status.HTTP_201_CREATED, responses=_CONFLICT | _UNDECODABLE)
 async def create_user(
     data: AdminUserCreate, session: SessionDep, actor: StaffUser
 ) -> AdminUserRead:

@@ -49,7 +49,7 @@ async def login(
     return Token(access_token=token, expires_in=settings.access_token_minutes * 60)
 
 
-@router.get("/me")
+@router.get("/me", responses={401: {"description": "Not logged in, or the token is invalid"}})
 async def me(user: CurrentUser) -> UserRead:
     """The user the token belongs to."""
     return UserRead.model_validate(user)

@@ -27,6 +27,8 @@ from backend.db import SessionDep
 
 def _described(*codes: int) -> dict[int | str, dict[str, Any]]:
     descriptions = {
+        400: "The body could not be decoded (it is not UTF-8, for example)",
+        401: "Not logged in, or the token is invalid or expired",
         403: "The caller may see the context but lacks the role this needs",
         404: "No such context, or one the caller may not see",
         409: "Conflicts with an existing context or member",
@@ -35,7 +37,7 @@ def _described(*codes: int) -> dict[int | str, dict[str, Any]]:
     return {code: {"description": descriptions[code]} for code in codes}
 
 
-router = APIRouter(prefix="/contexts", tags=["contexts"], responses=_described(404))
+router = APIRouter(prefix="/contexts", tags=["contexts"], responses=_described(401, 404))
 
 # Ids are INTEGER columns: bounding them keeps an out-of-range id a 422 on both engines.
 ContextId = Annotated[int, Path(ge=1, le=INT32_MAX)]
@@ -59,7 +61,7 @@ async def list_contexts(
     return await service.list_contexts(session=session, user=user, page=page, scope=scope, q=q)
 
 
-@router.post("", status_code=status.HTTP_201_CREATED, responses=_described(409))
+@router.post("", status_code=status.HTTP_201_CREATED, responses=_described(400, 409))
 async def create_context(
     session: SessionDep, user: CurrentUser, data: ContextCreate
 ) -> ContextRead:
@@ -74,7 +76,7 @@ async def read_context(
     return await service.read_context(session=session, user=user, context_id=context_id)
 
 
-@router.patch("/{context_id}", responses=_described(403, 409))
+@router.patch("/{context_id}", responses=_described(400, 403, 409))
 async def update_context(
     session: SessionDep, user: CurrentUser, context_id: ContextId, data: ContextUpdate
 ) -> ContextRead:
@@ -101,7 +103,7 @@ async def list_members(
 @router.post(
     "/{context_id}/members",
     status_code=status.HTTP_201_CREATED,
-    responses=_described(403, 409, 422),
+    responses=_described(400, 403, 409, 422),
 )
 async def add_member(
     session: SessionDep, user: CurrentUser, context_id: ContextId, data: MemberCreate
@@ -110,7 +112,7 @@ async def add_member(
     return await service.add_member(session=session, user=user, context_id=context_id, data=data)
 
 
-@router.patch("/{context_id}/members/{user_id}", responses=_described(403))
+@router.patch("/{context_id}/members/{user_id}", responses=_described(400, 403))
 async def update_member(
     session: SessionDep,
     user: CurrentUser,
@@ -147,7 +149,7 @@ async def list_entries(
 
 
 @router.post(
-    "/{context_id}/entries", status_code=status.HTTP_201_CREATED, responses=_described(403)
+    "/{context_id}/entries", status_code=status.HTTP_201_CREATED, responses=_described(400, 403)
 )
 async def create_entry(
     session: SessionDep, user: CurrentUser, context_id: ContextId, data: EntryCreate
@@ -156,7 +158,7 @@ async def create_entry(
     return await service.create_entry(session=session, user=user, context_id=context_id, data=data)
 
 
-@router.patch("/{context_id}/entries/{entry_id}", responses=_described(403))
+@router.patch("/{context_id}/entries/{entry_id}", responses=_described(400, 403))
 async def update_entry(
     session: SessionDep,
     user: CurrentUser,
