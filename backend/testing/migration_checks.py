@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import re
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from types import TracebackType
 from typing import Any, TypeVar
@@ -24,6 +24,7 @@ from alembic import command
 from backend.db import create_engine
 from backend.migrations import alembic_config, current_revision
 from backend.models import Base
+from backend.testing.schema import failing_revision
 
 T = TypeVar("T")
 Schema = dict[str, Any]
@@ -78,6 +79,19 @@ class MigrationDriver:
 
     async def stamp(self, revision: str) -> None:
         await self.run(lambda c: command.stamp(alembic_config(connection=c), revision))
+
+    async def attempt(self, action: str, step: Awaitable[None]) -> str | None:
+        """Run a migration step; None when it worked, else a line naming engine, revision, error."""
+        try:
+            await step
+        except Exception as error:
+            reason = str(getattr(error, "orig", None) or error).strip().splitlines()
+            revision = failing_revision(error) or "(no revision file in the traceback)"
+            return (
+                f"[{self.engine_name}] {action} failed in revision {revision}: "
+                f"{reason[0] if reason else type(error).__name__}"
+            )
+        return None
 
     async def current(self) -> str | None:
         return await self.run(current_revision)

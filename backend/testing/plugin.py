@@ -99,8 +99,10 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
         return [f"database: {harness.options.engine} (not started: nothing to run)"]
     report = harness.provisioned.report
     phases = ", ".join(f"{name} {seconds:.2f}s" for name, seconds in report.phases.items())
+    schema_problem = harness.provisioned.template_error
     return [
         f"database: {report.engine}, {report.server}",
+        *([f"database schema: NOT BUILT: {schema_problem}"] if schema_problem else []),
         f"database server: {report.location}",
         f"database schema: revision {report.revision}, cache {report.cache}",
         f"database start-up: {phases or 'nothing to do'}",

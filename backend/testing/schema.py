@@ -5,9 +5,18 @@ from __future__ import annotations
 import asyncio
 import hashlib
 from importlib.metadata import version
+from pathlib import Path
+
+from alembic.script import ScriptDirectory
+from sqlalchemy.engine import make_url
 
 from backend.db import create_engine
-from backend.migrations import current_revision, migration_files, upgrade_connection
+from backend.migrations import (
+    alembic_config,
+    current_revision,
+    migration_files,
+    upgrade_connection,
+)
 
 
 def schema_key() -> str:
@@ -21,9 +30,45 @@ def schema_key() -> str:
     return digest.hexdigest()[:16]
 
 
+class SchemaBuildError(Exception):
+    """The migrations failed while building the test schema; the message names where."""
+
+
 def migrate(url: str) -> str:
     """Upgrade the database at ``url`` to head; return the revision it ends at."""
-    return asyncio.run(_migrate(url))
+    try:
+        return asyncio.run(_migrate(url))
+    except Exception as error:
+        engine = make_url(url).get_backend_name()
+        raise SchemaBuildError(describe_failure(error, engine)) from error
+
+
+def describe_failure(error: BaseException, engine: str) -> str:
+    """One paragraph: which revision failed on which engine, why, and where to look next."""
+    revision = failing_revision(error)
+    where = f" at revision {revision}" if revision else ""
+    reason = str(getattr(error, "orig", None) or error).strip().splitlines()
+    return (
+        f"the migrations failed on {engine}{where}: {reason[0] if reason else type(error).__name__}. "
+        f"Tests that need the migrated schema cannot run; the migration checks show the details: "
+        f"pytest backend/tests/migrations --db {'postgres' if engine == 'postgresql' else engine}"
+    )
+
+
+def failing_revision(error: BaseException) -> str | None:
+    """The revision whose file the error was raised in, read from the traceback."""
+    scripts = ScriptDirectory.from_config(alembic_config())
+    by_path = {Path(script.path).resolve(): script for script in scripts.walk_revisions()}
+    traceback = error.__traceback__
+    found = None
+    while traceback is not None:
+        script = by_path.get(Path(traceback.tb_frame.f_code.co_filename).resolve())
+        if script is not None:
+            found = f"{script.revision} ({(script.doc or '').splitlines()[0]})"
+        traceback = traceback.tb_next
+    if found is None and error.__cause__ is not None:
+        return failing_revision(error.__cause__)
+    return found
 
 
 async def _migrate(url: str) -> str:

@@ -48,6 +48,9 @@ class Provisioned:
     template: str
     admin_url: str = ""
     report: Report = field(default_factory=lambda: Report(engine=""))
+    # Set when the migrations failed: tests that need the schema fail with it, the others
+    # (the migration checks above all) still run.
+    template_error: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

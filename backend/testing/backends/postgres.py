@@ -21,7 +21,7 @@ from backend.testing.backends.postgres_servers import (
     ServerAddress,
     server_version,
 )
-from backend.testing.schema import migrate, schema_key
+from backend.testing.schema import SchemaBuildError, migrate, schema_key
 
 LOCAL_TEMPLATE = "backend_template"
 
@@ -29,6 +29,8 @@ LOCAL_TEMPLATE = "backend_template"
 class PostgresBackend(DatabaseBackend):
     name = "postgres"
     server: LocalServer | ExternalServer | None = None
+
+    template_error = ""
 
     def provision(self) -> Provisioned:
         if self.options.postgres_url:
@@ -43,7 +45,20 @@ class PostgresBackend(DatabaseBackend):
             template=template,
             admin_url=address.url(address.maintenance_db),
             report=report,
+            template_error=self.template_error,
         )
+
+    def _migrate_template(self, report: Report, address: ServerAddress, template: str) -> bool:
+        """Build the template; on failure keep the server up for the tests that need no schema."""
+        with report.phase("migrations"):
+            _create_database(address, template)
+            try:
+                migrate(address.url(template))
+            except SchemaBuildError as error:
+                self.template_error = str(error)
+                report.revision = "NOT BUILT"
+                return False
+        return True
 
     def _provision_local(self) -> tuple[ServerAddress, Report, str]:
         server = self.server = LocalServer(self.options, self.run_dir)
@@ -60,9 +75,8 @@ class PostgresBackend(DatabaseBackend):
             report.cache = "rebuilt" if cached.is_dir() else "miss"
             with report.phase("initdb + server start"):
                 address = server.start()
-            with report.phase("migrations"):
-                _create_database(address, LOCAL_TEMPLATE)
-                migrate(address.url(LOCAL_TEMPLATE))
+            if not self._migrate_template(report, address, LOCAL_TEMPLATE):
+                return address, report, LOCAL_TEMPLATE  # nothing worth caching
             with report.phase("cache cluster"):
                 server.stop()
                 if report.cache == "rebuilt":
@@ -81,10 +95,8 @@ class PostgresBackend(DatabaseBackend):
         template = f"test_{self.run_dir.run_id}_template"
         report.location += f", databases test_{self.run_dir.run_id}_*"
         report.cache = "none (an external server's template is built per run)"
-        with report.phase("migrations"):
-            _create_database(address, template)
-            migrate(address.url(template))
-        report.revision = _revision(address, template)
+        if self._migrate_template(report, address, template):
+            report.revision = _revision(address, template)
         return address, report, template
 
     def teardown(self) -> None:

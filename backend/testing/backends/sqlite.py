@@ -8,7 +8,7 @@ import sqlite3
 from pathlib import Path
 
 from backend.testing.backends.base import DatabaseBackend, Provisioned, Report
-from backend.testing.schema import migrate, schema_key
+from backend.testing.schema import SchemaBuildError, migrate, schema_key
 
 
 class SQLiteBackend(DatabaseBackend):
@@ -18,19 +18,24 @@ class SQLiteBackend(DatabaseBackend):
         report = Report(engine="sqlite", server=f"SQLite {sqlite3.sqlite_version}")
         report.location = f"embedded, files in {self.run_dir.path}"
         template = Path(self.cache_dir) / f"sqlite-{schema_key()}.sqlite3"
+        template_error = ""
         if template.exists() and not self.options.rebuild_schema:
             report.cache = "hit"
             report.revision = _revision_of(template)
         else:
             report.cache = "rebuilt" if template.exists() else "miss"
-            with report.phase("migrations"):
-                report.revision = _build_template(template, self.run_dir.path)
+            try:
+                with report.phase("migrations"):
+                    report.revision = _build_template(template, self.run_dir.path)
+            except SchemaBuildError as error:
+                template_error, report.revision = str(error), "NOT BUILT"
         return Provisioned(
             engine="sqlite",
             run_id=self.run_dir.run_id,
             run_dir=str(self.run_dir.path),
             template=str(template),
             report=report,
+            template_error=template_error,
         )
 
     def teardown(self) -> None:

@@ -52,12 +52,18 @@ def test_every_model_is_on_the_metadata_alembic_compares() -> None:
     assert "from backend.models import Base" in env
 
 
+DATA_MIGRATION_SIGNS = re.compile(
+    r"op\.get_bind\(\)|sa\.table\(|op\.bulk_insert\(|\b(UPDATE|INSERT INTO|DELETE FROM)\b"
+)
+
+
 def test_every_data_migration_has_a_data_check() -> None:
-    # A revision that reads or writes rows (op.get_bind, op.execute, a table stub) changes data.
+    # A revision that reads or writes rows changes data: it takes the connection, uses a table
+    # stub, inserts in bulk, or runs DML in SQL. (op.execute of DDL alone is not a data migration.)
     data_revisions = {
         script.revision
         for script in revisions_base_to_head()
-        if re.search(r"op\.get_bind\(\)|op\.execute\(|sa\.table\(", Path(script.path).read_text())
+        if DATA_MIGRATION_SIGNS.search(Path(script.path).read_text())
     }
     unchecked = data_revisions - set(DATA_MIGRATION_CHECKS)
     assert not unchecked, (
