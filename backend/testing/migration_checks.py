@@ -219,10 +219,15 @@ def schema_differences(before: Any, after: Any, path: str = "") -> list[str]:
         for key in sorted(set(before) | set(after), key=str):
             where = f"{path} / {key}" if path else str(key)
             if key not in after:
-                lines.append(f"{where}: gone (was {before[key]!r})")
+                lines.append(f"{where}: gone{_brief(before[key])}")
             elif key not in before:
-                lines.append(f"{where}: appeared ({after[key]!r})")
+                lines.append(f"{where}: appeared{_brief(after[key])}")
             else:
                 lines.extend(schema_differences(before[key], after[key], where))
         return lines
     return [] if before == after else [f"{path}: {before!r} became {after!r}"]
+
+
+def _brief(value: Any) -> str:
+    """A value worth quoting (a column, a constraint); whole tables are just named."""
+    return "" if isinstance(value, dict) else f" ({value!r})"
