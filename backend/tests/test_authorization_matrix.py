@@ -1,0 +1,204 @@
+"""Who may call what: every route of the app, for every kind of caller → the status they get.
+
+The context is private; "other" is a logged-in user with no part in it, and staff and superusers
+get no implicit access to contexts (they see a 404 like any stranger). A refused request must
+change nothing. A route without a row fails ``test_every_route_has_a_row``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+import pytest
+from fastapi import FastAPI
+from fastapi.routing import iter_route_contexts
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from backend.models import Context, ContextEntry, ContextMember, Role, User, Visibility
+from backend.testing.factories import DEFAULT_PASSWORD, make_entry, make_member, make_user
+from backend.testing.fixtures.app import ClientFor
+from backend.testing.fixtures.contexts import CastFor
+
+ACTORS = ("anonymous", "other", "viewer", "editor", "owner", "staff", "superuser")
+
+
+@dataclass(frozen=True)
+class Row:
+    method: str
+    path: str
+    statuses: tuple[int, ...]  # one per actor, in the order of ACTORS
+
+    def __str__(self) -> str:
+        return f"{self.method} {self.path}"
+
+    def expected(self, actor: str) -> int:
+        return self.statuses[ACTORS.index(actor)]
+
+
+def row(method: str, path: str, *statuses: int) -> Row:
+    assert len(statuses) == len(ACTORS), (method, path)
+    return Row(method, path, statuses)
+
+
+ALL_200 = (200,) * 7
+SIGNED_IN = (401, *(200,) * 6)
+# The context's settings and members: its owner only; strangers do not learn it exists.
+OWNER_ONLY = (401, 404, 403, 403, 200, 404, 404)
+STAFF = (401, 403, 403, 403, 403, 200, 200)
+SUPERUSER = (401, 403, 403, 403, 403, 403, 200)
+#  (anonymous, other, viewer, editor, owner, staff, superuser)
+MATRIX = [
+    row("GET", "/openapi.json", *ALL_200),
+    row("GET", "/docs", *ALL_200),
+    row("GET", "/docs/oauth2-redirect", *ALL_200),
+    row("GET", "/redoc", *ALL_200),
+    row("GET", "/health", *ALL_200),
+    row("POST", "/auth/token", *ALL_200),  # the body's credentials count, not the caller's token
+    row("GET", "/auth/me", *SIGNED_IN),
+    row("GET", "/contexts", *SIGNED_IN),
+    row("POST", "/contexts", 401, *(201,) * 6),
+    row("GET", "/contexts/{context_id}", 401, 404, 200, 200, 200, 404, 404),
+    row("PATCH", "/contexts/{context_id}", *OWNER_ONLY),
+    row("DELETE", "/contexts/{context_id}", 401, 404, 403, 403, 204, 404, 404),
+    row("GET", "/contexts/{context_id}/members", 401, 404, 200, 200, 200, 404, 404),
+    row("POST", "/contexts/{context_id}/members", 401, 404, 403, 403, 201, 404, 404),
+    row("PATCH", "/contexts/{context_id}/members/{user_id}", *OWNER_ONLY),
+    row("DELETE", "/contexts/{context_id}/members/{user_id}", 401, 404, 403, 403, 204, 404, 404),
+    row("GET", "/contexts/{context_id}/entries", 401, 404, 200, 200, 200, 404, 404),
+    row("POST", "/contexts/{context_id}/entries", 401, 404, 403, 201, 201, 404, 404),
+    row("PATCH", "/contexts/{context_id}/entries/{entry_id}", 401, 404, 403, 200, 200, 404, 404),
+    row("DELETE", "/contexts/{context_id}/entries/{entry_id}", 401, 404, 403, 204, 204, 404, 404),
+    row("GET", "/admin/users", *STAFF),
+    row("POST", "/admin/users", 401, 403, 403, 403, 403, 201, 201),
+    row("POST", "/admin/users/{user_id}/activate", *STAFF),
+    row("POST", "/admin/users/{user_id}/deactivate", *STAFF),
+    row("POST", "/admin/users/{user_id}/grant-staff", *STAFF),
+    row("POST", "/admin/users/{user_id}/revoke-staff", *STAFF),
+    row("POST", "/admin/users/{user_id}/grant-superuser", *SUPERUSER),
+    row("DELETE", "/admin/users/{user_id}", 401, 403, 403, 403, 403, 403, 204),
+]
+
+
+@dataclass
+class World:
+    """The private context and its parts, the users the requests act on, and a client per actor.
+
+    ``member`` is a viewer of the context who is none of the actors (removing them is removing
+    somebody else), ``newcomer`` is a user to add as a member, ``target`` a plain user for the
+    admin endpoints, and ``login`` a user whose credentials the login request sends.
+    """
+
+    ids: dict[str, int]
+    login: str
+    clients: dict[str, httpx.AsyncClient]
+
+    def url(self, entry: Row) -> str:
+        # {user_id} is the member under /contexts and the target user under /admin.
+        user_id = self.ids["member" if entry.path.startswith("/contexts") else "target"]
+        return entry.path.format(
+            context_id=self.ids["context"], entry_id=self.ids["entry"], user_id=user_id
+        )
+
+    def body(self, entry: Row) -> dict[str, Any]:
+        builders: dict[str, Callable[[], dict[str, Any]]] = {
+            "POST /auth/token": lambda: {
+                "data": {"username": self.login, "password": DEFAULT_PASSWORD}
+            },
+            "POST /contexts": lambda: {"json": {"name": "Created by the matrix"}},
+            "PATCH /contexts/{context_id}": lambda: {"json": {"name": "Renamed by the matrix"}},
+            "POST /contexts/{context_id}/members": lambda: {
+                "json": {"user_id": self.ids["newcomer"], "role": "viewer"}
+            },
+            "PATCH /contexts/{context_id}/members/{user_id}": lambda: {"json": {"role": "editor"}},
+            "POST /contexts/{context_id}/entries": lambda: {"json": {"title": "Matrix entry"}},
+            "PATCH /contexts/{context_id}/entries/{entry_id}": lambda: {
+                "json": {"body": "Changed by the matrix"}
+            },
+            "POST /admin/users": lambda: {
+                "json": {"username": "made-by-matrix", "password": "a long enough password"}
+            },
+        }
+        build = builders.get(str(entry))
+        return build() if build else {}
+
+
+@pytest.fixture
+async def world(
+    db_session: AsyncSession,
+    cast_for: CastFor,
+    client_for: ClientFor,
+    client: httpx.AsyncClient,
+    staff_user: User,
+    superuser: User,
+) -> World:
+    cast = await cast_for(Visibility.PRIVATE)
+    member = await make_user(db_session)
+    await make_member(db_session, context=cast.context, user=member, role=Role.VIEWER)
+    entry = await make_entry(db_session, context=cast.context)
+    newcomer, target, login = [await make_user(db_session) for _ in range(3)]
+    clients = {
+        "anonymous": client,
+        "other": cast.clients["stranger"],
+        **{name: cast.clients[name] for name in ("viewer", "editor", "owner")},
+        "staff": await client_for(staff_user),
+        "superuser": await client_for(superuser),
+    }
+    ids = {
+        "context": cast.context.id,
+        "entry": entry.id,
+        "member": member.id,
+        "newcomer": newcomer.id,
+        "target": target.id,
+    }
+    return World(ids=ids, login=login.username, clients=clients)
+
+
+async def _snapshot(session: AsyncSession) -> list[Any]:
+    """Every value a request could wrongly change, read afresh (columns, not cached objects)."""
+    queries = [
+        select(User.id, User.username, User.is_active, User.is_staff, User.is_superuser),
+        select(Context.id, Context.name, Context.slug, Context.visibility, Context.description),
+        select(ContextMember.context_id, ContextMember.user_id, ContextMember.role),
+        select(ContextEntry.id, ContextEntry.title, ContextEntry.body),
+    ]
+    return [sorted((await session.execute(query)).all()) for query in queries]
+
+
+@pytest.mark.parametrize("actor", ACTORS)
+@pytest.mark.parametrize("entry", MATRIX, ids=str)
+async def test_each_caller_gets_the_expected_status(
+    world: World, db_session: AsyncSession, entry: Row, actor: str
+) -> None:
+    before = await _snapshot(db_session)
+    response = await world.clients[actor].request(
+        entry.method, world.url(entry), **world.body(entry)
+    )
+    assert response.status_code == entry.expected(actor), response.text
+    if response.status_code >= 400:
+        assert await _snapshot(db_session) == before, "a refused request changed data"
+        assert "detail" in response.json()
+
+
+def test_every_route_has_a_row(app: FastAPI) -> None:
+    routes = set()
+    for route in iter_route_contexts(app.routes):
+        methods = route.methods or set()
+        # Starlette adds HEAD to every GET route by itself.
+        routes |= {f"{method} {route.path}" for method in methods - {"HEAD"} or methods}
+    assert routes == {str(entry) for entry in MATRIX}
+
+
+def test_every_refusal_in_the_matrix_is_declared_in_the_schema(app: FastAPI) -> None:
+    paths = app.openapi()["paths"]
+    undeclared = [
+        f"{entry} {status}"
+        for entry in MATRIX
+        if entry.path in paths
+        for status in set(entry.statuses)
+        if str(status) not in paths[entry.path][entry.method.lower()]["responses"]
+    ]
+    assert undeclared == []
