@@ -77,11 +77,14 @@ def verify_password(password: str, stored_hash: str | None) -> tuple[bool, str |
 
     An unknown or unusable stored hash (Django writes ``!…`` for unusable passwords) never matches.
     """
+    # Fetched on every call, used or not: the first call after start-up makes the decoy, and that
+    # extra hash must not tell an unknown username from a known one.
+    decoy = _timing_decoy()
     if stored_hash is None:
-        password_hash.verify(password, _timing_decoy())
+        password_hash.verify(password, decoy)
         return False, None
     try:
         return password_hash.verify_and_update(password, stored_hash)
     except UnknownHashError:
-        password_hash.verify(password, _timing_decoy())
+        password_hash.verify(password, decoy)
         return False, None
