@@ -3,10 +3,15 @@
 The context is private; "other" is a logged-in user with no part in it, and staff and superusers
 get no implicit access to contexts (they see a 404 like any stranger). A refused request must
 change nothing. A route without a row fails ``test_every_route_has_a_row``.
+
+Refused logins (wrong password, unknown or inactive user) answer alike after the same hashing
+work; timing itself is not asserted (it flakes), the hashers' calls are counted instead.
 """
 
 from __future__ import annotations
 
+import functools
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -18,6 +23,7 @@ from fastapi.routing import iter_route_contexts
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from backend.auth.passwords import _timing_decoy, password_hash
 from backend.models import Context, ContextEntry, ContextMember, Role, User, Visibility
 from backend.testing.factories import DEFAULT_PASSWORD, make_entry, make_member, make_user
 from backend.testing.fixtures.app import ClientFor
@@ -202,3 +208,62 @@ def test_every_refusal_in_the_matrix_is_declared_in_the_schema(app: FastAPI) -> 
         if str(status) not in paths[entry.path][entry.method.lower()]["responses"]
     ]
     assert undeclared == []
+
+
+# --- Login refusals tell nothing ------------------------------------------------------------------
+
+REFUSED_LOGINS = {
+    "wrong password": ("alice", "not the password"),
+    "unknown user": ("nobody-by-that-name", DEFAULT_PASSWORD),
+    "inactive user": ("dormant", DEFAULT_PASSWORD),
+    "inactive user, wrong password": ("dormant", "not the password"),
+    "unusable password": ("unusable", DEFAULT_PASSWORD),
+}
+
+
+@pytest.fixture
+def hashing_work(monkeypatch: pytest.MonkeyPatch) -> Counter[str]:
+    """Counts every hash and verify each password hasher does (the costly work of a login)."""
+    work: Counter[str] = Counter()
+    for hasher in password_hash.hashers:
+        for method in ("hash", "verify"):
+            original = getattr(hasher, method)
+
+            def counted(
+                *args: Any, _original: Any = original, _key: str = "", **kwargs: Any
+            ) -> Any:
+                work[_key] += 1
+                return _original(*args, **kwargs)
+
+            key = f"{type(hasher).__name__}.{method}"
+            monkeypatch.setattr(hasher, method, functools.partial(counted, _key=key))
+    return work
+
+
+async def test_refused_logins_answer_alike_after_the_same_hashing_work(
+    client: httpx.AsyncClient, user: User, db_session: AsyncSession, hashing_work: Counter[str]
+) -> None:
+    await make_user(db_session, username="dormant", is_active=False)
+    locked = await make_user(db_session, username="unusable")
+    locked.password = "!Ab3dE6gH9jK"  # what Django's set_unusable_password() writes
+    await db_session.commit()
+
+    async def attempt(username: str, password: str) -> tuple[Any, ...]:
+        hashing_work.clear()
+        response = await client.post(
+            "/auth/token", data={"username": username, "password": password}
+        )
+        headers = {name: response.headers.get(name) for name in ("www-authenticate", "retry-after")}
+        return response.status_code, response.content, headers, dict(hashing_work)
+
+    # The timing decoy is made on first use: the first login after start-up must cost the same
+    # whoever it names, and so must every later one.
+    first, later = {}, {}
+    for case, (username, password) in REFUSED_LOGINS.items():
+        _timing_decoy.cache_clear()
+        first[case] = await attempt(username, password)
+        later[case] = await attempt(username, password)
+    for answers in (first, later):
+        assert answers == {case: answers["wrong password"] for case in answers}
+    assert later["unknown user"][0] == 401
+    assert later["unknown user"][3] == {"Argon2Hasher.verify": 1}
