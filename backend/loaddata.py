@@ -22,6 +22,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from backend.admin.schemas import reject_nul
+from backend.contexts.schemas import INT32_MAX
 from backend.models import Base, Context, ContextEntry, ContextMember, Role, User, Visibility
 
 
@@ -36,6 +37,8 @@ def _as_utc(value: datetime) -> datetime:
 
 UTCDateTime = Annotated[datetime, AfterValidator(_as_utc)]
 Text = Annotated[str, AfterValidator(reject_nul)]
+# Ids are INTEGER columns: a larger one would overflow on either engine (a crash, not a message).
+Id = Annotated[int, Field(ge=1, le=INT32_MAX)]
 
 
 # SQLite does not enforce VARCHAR lengths, so they are checked here for both engines.
@@ -77,7 +80,7 @@ class UserFields(_Fields):
 
 
 class ContextFields(_Fields):
-    owner: int
+    owner: Id
     name: Text200
     slug: Text220
     description: Text = ""
@@ -88,15 +91,15 @@ class ContextFields(_Fields):
 
 
 class ContextMemberFields(_Fields):
-    context: int
-    user: int
+    context: Id
+    user: Id
     role: Role = Role.VIEWER
     created_at: UTCDateTime | None = None
 
 
 class ContextEntryFields(_Fields):
-    context: int
-    author: int | None = None
+    context: Id
+    author: Id | None = None
     title: Text200
     body: Text = ""
     created_at: UTCDateTime | None = None
@@ -211,8 +214,10 @@ def parse_object(path: Path, index: int, item: object) -> Row:
     if not isinstance(label, str):
         raise LoadDataError(f"{at}: 'model' must be a string like 'auth.user'")
     # bool is an int in Python, and natural keys are lists: both are refused here.
-    if isinstance(pk, bool) or not isinstance(pk, int) or pk < 1:
-        raise LoadDataError(f"{at} ({label}): 'pk' must be a positive integer, not {pk!r}")
+    if isinstance(pk, bool) or not isinstance(pk, int) or not 1 <= pk <= INT32_MAX:
+        raise LoadDataError(
+            f"{at} ({label}): 'pk' must be a positive integer up to {INT32_MAX}, not {pk!r}"
+        )
     at = f"{at} ({label} pk={pk})"
     label = label.lower()
     if label not in MODELS:
