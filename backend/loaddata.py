@@ -22,7 +22,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from backend.admin.schemas import reject_nul
-from backend.contexts.schemas import INT32_MAX
+from backend.contexts.schemas import INT32_MAX, Metadata
 from backend.models import Base, Context, ContextEntry, ContextMember, Role, User, Visibility
 
 
@@ -85,7 +85,8 @@ class ContextFields(_Fields):
     slug: Text220
     description: Text = ""
     visibility: Visibility = Visibility.PRIVATE
-    metadata: dict[str, Any] = Field(default_factory=dict)
+    # The API's rule: JSON itself (no NaN), no NUL, not too deep or large.
+    metadata: Metadata = Field(default_factory=dict)
     created_at: UTCDateTime | None = None
     updated_at: UTCDateTime | None = None
 
