@@ -188,6 +188,8 @@ def read_file(path: Path) -> list[Row]:
         raise LoadDataError(f"{path}: not UTF-8 text: {error}") from None
     except json.JSONDecodeError as error:
         raise LoadDataError(f"{path}: not valid JSON: {error}") from None
+    except RecursionError:
+        raise LoadDataError(f"{path}: nested too deeply to read as JSON") from None
     if not isinstance(document, list):
         raise LoadDataError(
             f"{path}: expected a JSON list of objects as Django's dumpdata writes, "
