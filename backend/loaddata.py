@@ -35,8 +35,17 @@ def _as_utc(value: datetime) -> datetime:
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
+def _encodable(value: str) -> str:
+    # json turns a "\ud800" escape into a lone surrogate, which no database can store as UTF-8.
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValueError("must be valid Unicode text (it holds a lone surrogate)") from None
+    return value
+
+
 UTCDateTime = Annotated[datetime, AfterValidator(_as_utc)]
-Text = Annotated[str, AfterValidator(reject_nul)]
+Text = Annotated[str, AfterValidator(reject_nul), AfterValidator(_encodable)]
 # Ids are INTEGER columns: a larger one would overflow on either engine (a crash, not a message).
 Id = Annotated[int, Field(ge=1, le=INT32_MAX)]
 
