@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import logging
 
 from fastapi import FastAPI, Request, status
-from fastapi.responses import JSONResponse
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
 from sqlalchemy.exc import DataError, IntegrityError
 
 logger = logging.getLogger(__name__)
@@ -58,7 +61,31 @@ async def _data_error(_request: Request, error: Exception) -> JSONResponse:
     )
 
 
+async def _validation_error(_request: Request, error: Exception) -> Response:
+    """FastAPI's own 422, except when the input it echoes cannot be written as JSON.
+
+    Python's json module accepts what a response cannot carry: lone surrogates ("\\ud800", not
+    UTF-8) and NaN or Infinity (not JSON). Echoed back, they made the 422 itself fail with a 500;
+    the errors are then sent without the echoed values, which the client has anyway.
+    """
+    assert isinstance(error, RequestValidationError)
+    errors = jsonable_encoder(error.errors())
+    try:
+        return JSONResponse({"detail": errors}, status_code=status.HTTP_422_UNPROCESSABLE_CONTENT)
+    except (UnicodeEncodeError, ValueError):
+        without_input = [
+            {key: value for key, value in item.items() if key not in ("input", "ctx")}
+            for item in errors
+        ]
+        return Response(
+            json.dumps({"detail": without_input}, ensure_ascii=True),
+            status_code=status.HTTP_422_UNPROCESSABLE_CONTENT,
+            media_type="application/json",
+        )
+
+
 def install_error_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(DomainError, _domain_error)
     app.add_exception_handler(IntegrityError, _integrity_error)
     app.add_exception_handler(DataError, _data_error)
