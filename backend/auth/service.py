@@ -19,7 +19,9 @@ async def authenticate(*, session: AsyncSession, username: str, password: str) -
     Unknown users, wrong passwords and inactive users all return None after the same amount of
     hashing work, so neither the answer nor its timing tells which usernames exist.
     """
-    user = await queries.user_by_username(session, username)
+    # No account can have a NUL in its name (PostgreSQL cannot even compare one): an unknown user,
+    # not a database error that would answer differently from every other refusal.
+    user = None if "\x00" in username else await queries.user_by_username(session, username)
     matches, new_hash = verify_password(password, user.password if user else None)
     if user is None or not matches or not user.is_active:
         return None
