@@ -218,6 +218,7 @@ REFUSED_LOGINS = {
     "inactive user": ("dormant", DEFAULT_PASSWORD),
     "inactive user, wrong password": ("dormant", "not the password"),
     "unusable password": ("unusable", DEFAULT_PASSWORD),
+    "NUL in the username": ("ali\x00ce", DEFAULT_PASSWORD),
 }
 
 
