@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
+import subprocess
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -165,7 +166,9 @@ class LocalServer:
 
     def _stop_quietly(self) -> None:
         assert self.executor is not None
-        with contextlib.suppress(ExecutorError, OSError):
+        # pg_ctl stop fails (CalledProcessError) when the server never started, e.g. when the
+        # port was found taken before starting: that is not a reason to stop trying.
+        with contextlib.suppress(ExecutorError, OSError, subprocess.SubprocessError):
             self.executor.stop()
 
 
