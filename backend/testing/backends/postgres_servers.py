@@ -13,7 +13,7 @@ from typing import Any
 
 import port_for
 import psycopg
-from mirakuru.exceptions import ExecutorError
+from mirakuru.exceptions import AlreadyRunning, ExecutorError
 from pytest_postgresql.executors import PostgreSQLExecutor
 from sqlalchemy.engine import URL, make_url
 
@@ -127,7 +127,7 @@ class LocalServer:
             shutil.rmtree(partial, ignore_errors=True)
 
     def start(self) -> ServerAddress:
-        last_error: Exception | None = None
+        failures: list[str] = []
         for _attempt in range(START_ATTEMPTS):
             port = port_for.select_random()
             self.executor = _ClusterExecutor(
@@ -146,17 +146,24 @@ class LocalServer:
             )
             try:
                 self.executor.start()
+            except AlreadyRunning:  # something else listens there; nothing was started
+                failures.append(f"port {port} is already in use")
+                self.executor = None
+                continue
             except ExecutorError as error:  # a port taken between choice and bind, most often
-                last_error = error
+                failures.append(f"port {port}: {type(error).__name__}")
                 self._stop_quietly()
                 continue
             self.address = ServerAddress("127.0.0.1", port, "postgres", None, "postgres")
             _wait_until_accepting(self.address)
             return self.address
-        log = (self.home / "postgresql.log").read_text(errors="replace")[-2000:]
+        log_file = self.home / "postgresql.log"
+        log = log_file.read_text(errors="replace")[-2000:] if log_file.exists() else ""
         raise HarnessConfigError(
-            f"PostgreSQL did not start after {START_ATTEMPTS} attempts ({last_error}).\n"
-            f"Its log ends with:\n{log}"
+            f"PostgreSQL did not start after {START_ATTEMPTS} attempts ({'; '.join(failures)}). "
+            "Ports are chosen at random, so running again usually works; if many ports are "
+            "taken, stop what holds them, or use a server you run with --postgres-url URL."
+            + (f" The server's log ends with:\n{log}" if log else "")
         )
 
     def stop(self) -> None:
