@@ -49,7 +49,9 @@ def add_options(parser: pytest.Parser) -> None:
         "--db",
         dest="backend_engine",
         default=None,
-        help=f"engine to test on: {' or '.join(ENGINES)} (default sqlite; env {ENV['engine']})",
+        help=f"engine to test on: {' or '.join(ENGINES)} (default sqlite; env {ENV['engine']}). "
+        "Servers' data and SQLite files go to /dev/shm when it has 256 MB free, else the temp "
+        "dir; env BACKEND_TEST_SCRATCH_DIR names another place",
     )
     group.addoption(
         "--postgres-url",
