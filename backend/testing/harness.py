@@ -48,10 +48,15 @@ class Harness:
         self.backend = backend_class(
             self.options, self.run_dir, self.config.cache.mkdir("backend-schema")
         )
+        run_dir = self.run_dir
         try:
             self.provisioned = self.backend.provision()
-        except BaseException:
+        except BaseException as error:
             self.teardown()
+            # A full or read-only scratch place is the user's to fix: say so, not a traceback.
+            explained = run_dir.explain(error) if isinstance(error, OSError) else None
+            if explained is not None:
+                raise explained from None
             raise
         return self.provisioned
 

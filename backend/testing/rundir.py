@@ -17,6 +17,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from backend.testing.options import HarnessConfigError
+
 # A launched server needs about 40 MB plus 7.5 MB per database; leave room to spare.
 TMPFS_MIN_FREE_BYTES = 256 * 1024 * 1024
 SCRATCH_ENV = "BACKEND_TEST_SCRATCH_DIR"
@@ -44,16 +46,42 @@ class RunDirectory:
     @classmethod
     def create(cls, base: Path | None = None) -> RunDirectory:
         base = base or scratch_base()
-        base.mkdir(mode=0o755, parents=True, exist_ok=True)
-        sweep_leftovers(base)
         run_id = secrets.token_hex(4)
         path = base / f"run-{run_id}"
-        path.mkdir(mode=0o755)
-        (path / "owner.pid").write_text(str(os.getpid()))
+        try:
+            base.mkdir(mode=0o755, parents=True, exist_ok=True)
+            sweep_leftovers(base)
+            path.mkdir(mode=0o755)
+            (path / "owner.pid").write_text(str(os.getpid()))
+        except OSError as error:
+            shutil.rmtree(path, ignore_errors=True)
+            raise cannot_write(base, error.strerror or str(error)) from None
         return cls(path=path, run_id=run_id)
 
     def remove(self) -> None:
         shutil.rmtree(self.path, ignore_errors=True)
+
+    def explain(self, error: OSError) -> HarnessConfigError | None:
+        """What to do about ``error`` when it is a failure to write in the scratch place."""
+        # shutil.copytree gathers one (source, target, reason) per file it could not copy.
+        failed: list[tuple[str, str, str]] = (
+            error.args[0] if isinstance(error, shutil.Error) else []
+        )
+        targets: list[tuple[object, str | None]] = [(dst, why) for _src, dst, why in failed]
+        targets.append((error.filename, error.strerror))
+        base = self.path.parent
+        for target, reason in targets:
+            if isinstance(target, str) and Path(target).is_relative_to(base):
+                return cannot_write(base, reason or str(error))
+        return None
+
+
+def cannot_write(base: Path, reason: str) -> HarnessConfigError:
+    return HarnessConfigError(
+        f"the harness cannot write its scratch files in {base} ({reason}). Free some space there "
+        "or make it writable (a launched PostgreSQL server needs about 50 MB), or point "
+        f"{SCRATCH_ENV} at another directory."
+    )
 
 
 def _alive(pid: int) -> bool:
