@@ -27,7 +27,7 @@ from backend.testing.backends.pg_binaries import (
     write_privilege_dropping_wrapper,
 )
 from backend.testing.options import HarnessConfigError, HarnessOptions
-from backend.testing.rundir import RunDirectory
+from backend.testing.rundir import SCRATCH_ENV, RunDirectory
 
 # A throwaway cluster needs no durability; these cut start-up and per-test I/O.
 THROWAWAY_SETTINGS = (
@@ -93,6 +93,12 @@ class LocalServer:
         self.data_dir = self.home / "data"
         self.home.mkdir(mode=0o700)
         self.account = server_account(options.pg_user) if os.geteuid() == 0 else None
+        if self.account is not None and not reachable_by(run_dir.path, self.account):
+            raise HarnessConfigError(
+                f"the server runs as {self.account.pw_name}, which cannot reach the run directory "
+                f"{run_dir.path} (a directory above it is closed to that user, e.g. mode 0700). "
+                f"Point {SCRATCH_ENV} at a place it can reach, such as /tmp, or leave it unset."
+            )
         if self.account is not None and not reachable_by(binaries.pg_ctl, self.account):
             binaries = copy_for(binaries, run_dir.path.parent)
         self.binaries = binaries
