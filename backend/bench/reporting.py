@@ -6,7 +6,7 @@ import json
 import os
 import platform
 from collections.abc import Sequence
-from dataclasses import asdict
+from dataclasses import asdict, fields
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -23,6 +23,14 @@ STRATEGY_LABELS = {
     "database-per-test": "database per test",
     "truncate": "truncate (DELETE on SQLite)",
 }
+
+
+def strategy_label(spec: RunSpec) -> str:
+    if spec.strategy == "truncate":
+        return "DELETE (no TRUNCATE)" if spec.engine == "sqlite" else "truncate"
+    return STRATEGY_LABELS[spec.strategy]
+
+
 DOCS_START = "<!-- bench-chart -->"
 DOCS_END = "<!-- /bench-chart -->"
 
@@ -71,7 +79,7 @@ def main_rows(summaries: Summaries) -> list[list[str]]:
             suite_ratio = f"{figures.wall / mine.wall:.2f}x"
         rows.append(
             [
-                spec.engine, spec.mode, spec.cache, STRATEGY_LABELS[spec.strategy],
+                spec.engine, spec.mode, spec.cache, strategy_label(spec),
                 _num(figures.server_s), _num(figures.schema_s), _num(figures.clone_s),
                 _num(figures.harness_s), _num(figures.to_first_test), _num(figures.isolation_ms),
                 iso_ratio, _num(figures.wall, 1), suite_ratio, _counts(figures),
@@ -172,12 +180,43 @@ def write_json(
     path.write_text(json.dumps(document, indent=2) + "\n")
 
 
-def docs_markdown(summaries: Summaries, targets: Sequence[Target], chart: str) -> str:
+def read_json(path: Path) -> tuple[list[Figures], dict[str, float], dict[str, Any]]:
+    """The runs, import costs and context of a JSON file ``write_json`` wrote."""
+    document = json.loads(path.read_text())
+    names = {f.name for f in fields(Figures)} - {"spec"}
+    runs = [
+        Figures(
+            spec=RunSpec(**{k: v for k, v in run["spec"].items() if k != "key"}),
+            **{k: v for k, v in run.items() if k in names},
+        )
+        for run in document["runs"]
+    ]
+    context = {
+        k: document[k] for k in ("options", "load_average", "suite", "date") if k in document
+    }
+    return runs, document["imports_s"], context
+
+
+DOCS_INTRO = """\
+## Measured: what each choice costs
+
+`nox -s bench` (or `uv run --group bench python -m backend.bench`) runs the suite as subprocesses on
+each engine, serially and with `-n 2`, cold (`--rebuild-schema`) and warm, and under two reference
+isolation strategies, then prints this table and whether each target is met. Harness start-up is the
+pytest header's phases plus the clone of the worker's database; "first test" is the whole process
+from launch, Python imports included; isolation is the median set-up plus teardown of the database
+fixtures per test. The harness tests that launch inner pytest sessions are left out. {note}
+"""
+
+
+def docs_markdown(
+    summaries: Summaries, targets: Sequence[Target], chart: str, note: str = ""
+) -> str:
     headers = ["engine", "run", "cache", "isolation", "harness start-up s", "first test s",
                "isolation ms/test", "suite s"]  # fmt: skip
     rows = [
         [spec.engine, f"`{spec.mode}`" if spec.workers else spec.mode, spec.cache,
-         STRATEGY_LABELS[spec.strategy], _num(f.harness_s), _num(f.to_first_test),
+         strategy_label(spec), _num(f.harness_s), _num(f.to_first_test),
          _num(f.isolation_ms), _num(f.wall, 1)]
         for spec, f in summaries.items()
     ]  # fmt: skip
@@ -190,7 +229,8 @@ def docs_markdown(summaries: Summaries, targets: Sequence[Target], chart: str) -
         f"{t.measured}"
         for t in targets
     )
-    return f"![{chart_alt()}]({chart})\n\n{table}\n\n{verdicts}\n"
+    intro = DOCS_INTRO.format(note=note).rstrip()
+    return f"{intro}\n\n![{chart_alt()}]({chart})\n\n{table}\n\nTargets:\n\n{verdicts}\n"
 
 
 def chart_alt() -> str:
