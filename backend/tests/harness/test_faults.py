@@ -1,0 +1,254 @@
+"""Faults around a run: two runs at once, a port already taken, a scratch place that is read-only,
+full, or closed to the server's user.
+
+Each scenario runs whole inner pytest sessions and then checks what is left: no run directory, no
+process, no database of theirs. A fault the harness cannot get round must stop the run with a
+message that says what to do, never a traceback. (Interrupted and killed runs, a missing pg_ctl,
+an unreachable server and a database with data are covered in test_postgres_server.py.)
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from backend.testing.harness import harness_of
+from backend.testing.rundir import SCRATCH_ENV, scratch_base
+from backend.tests.harness.inner import run_inner, start_inner, write_tests
+from backend.tests.harness.test_postgres_server import _connect, _processes_mentioning
+
+POSTGRES_SERVERS = "launches or reaches PostgreSQL servers of its own"
+
+# Records where the run kept its files, so the outer test can check they are gone.
+RECORDING_TEST = """
+import json
+from pathlib import Path
+from sqlalchemy import text
+from backend.testing.harness import harness_of
+
+async def test_uses_the_database_and_records_its_run(db_session, pytestconfig):
+    assert await db_session.scalar(text("SELECT 1")) == 1
+    provisioned = harness_of(pytestconfig).provision()
+    record = {"run_dir": provisioned.run_dir, "run_id": provisioned.run_id}
+    Path("run.json").write_text(json.dumps(record))
+"""
+
+
+def _start_runs_together(tmp_path: Path, count: int, *args: str) -> list[dict[str, str]]:
+    """Start ``count`` inner runs at once, wait for all, and return what each recorded."""
+    directories = [tmp_path / f"run{number}" for number in range(count)]
+    for directory in directories:
+        directory.mkdir()
+        write_tests(directory, RECORDING_TEST)
+    processes = [start_inner(directory, *args) for directory in directories]
+    try:
+        outputs = [process.communicate(timeout=240)[0] for process in processes]
+    finally:
+        for process in processes:
+            if process.poll() is None:  # only after a timeout: do not leave it running
+                process.kill()
+    for process, output in zip(processes, outputs, strict=True):
+        assert process.returncode == 0, output
+        assert "1 passed" in output, output
+    return [json.loads((directory / "run.json").read_text()) for directory in directories]
+
+
+def _assert_nothing_left(runs: list[dict[str, str]]) -> None:
+    for run in runs:
+        assert not Path(run["run_dir"]).exists(), run
+        assert _processes_mentioning(run["run_dir"]) == [], run
+
+
+def _assert_no_partial_cache_entries(cache_dir: Path) -> None:
+    schema_cache = cache_dir / "d" / "backend-schema"
+    assert list(schema_cache.iterdir()), "the runs cached no schema"
+    assert [path.name for path in schema_cache.iterdir() if ".partial-" in path.name] == []
+
+
+def test_two_sqlite_runs_at_once_with_a_cold_cache_both_pass(tmp_path: Path) -> None:
+    cache = tmp_path / "cache"
+    runs = _start_runs_together(tmp_path, 2, "-o", f"cache_dir={cache}")
+    _assert_nothing_left(runs)
+    _assert_no_partial_cache_entries(cache)
+
+
+@pytest.mark.postgres_only(reason=POSTGRES_SERVERS)
+def test_two_launched_postgres_runs_at_once_with_a_cold_cache_both_pass(tmp_path: Path) -> None:
+    # A cache of their own: both run initdb and the migrations and race to store the cluster.
+    cache = tmp_path / "cache"
+    runs = _start_runs_together(tmp_path, 2, "--db", "postgres", "-o", f"cache_dir={cache}")
+    assert runs[0]["run_dir"] != runs[1]["run_dir"]
+    _assert_nothing_left(runs)
+    _assert_no_partial_cache_entries(cache)
+
+
+@pytest.mark.postgres_only(reason=POSTGRES_SERVERS)
+def test_two_runs_at_once_on_one_external_server_both_pass(
+    tmp_path: Path, pytestconfig: pytest.Config
+) -> None:
+    admin_url = harness_of(pytestconfig).provision().admin_url.replace("+psycopg", "")
+    runs = _start_runs_together(tmp_path, 2, "--postgres-url", admin_url)
+    _assert_nothing_left(runs)
+    with _connect(admin_url) as connection:
+        for run in runs:
+            left = connection.execute(
+                "SELECT datname FROM pg_database WHERE starts_with(datname, %s)",
+                (f"test_{run['run_id']}_",),
+            ).fetchall()
+            assert left == [], run
+
+
+# --- A port already taken ------------------------------------------------------------------------
+
+# Makes the harness's first ``times`` port choices the one the outer test holds.
+TAKEN_PORT_CONFTEST = """
+from pathlib import Path
+import port_for
+
+_choose = port_for.select_random
+
+def _taken_first(*args, **kwargs):
+    tried = Path("ports.txt").read_text().split() if Path("ports.txt").exists() else []
+    port = {port} if len(tried) < {times} else _choose(*args, **kwargs)
+    Path("ports.txt").write_text(" ".join([*tried, str(port)]))
+    return port
+
+port_for.select_random = _taken_first
+"""
+
+
+@pytest.fixture
+def taken_port() -> Iterator[int]:
+    """A port something else listens on while the test runs."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        yield holder.getsockname()[1]
+
+
+@pytest.fixture
+def reachable_scratch() -> Iterator[Path]:
+    """A scratch place of the test's own that the server's user can reach (pytest's is 0700)."""
+    place = Path(tempfile.mkdtemp(prefix="faults-", dir=scratch_base().parent))
+    place.chmod(0o755)
+    yield place
+    shutil.rmtree(place, ignore_errors=True)
+
+
+@pytest.mark.postgres_only(reason=POSTGRES_SERVERS)
+def test_a_taken_port_makes_the_harness_try_another(tmp_path: Path, taken_port: int) -> None:
+    write_tests(tmp_path, RECORDING_TEST)
+    (tmp_path / "conftest.py").write_text(TAKEN_PORT_CONFTEST.format(port=taken_port, times=1))
+    result = run_inner(tmp_path, "--db", "postgres")
+    assert result.returncode == 0, result.stdout + result.stderr
+    tried = [int(port) for port in (tmp_path / "ports.txt").read_text().split()]
+    assert tried[0] == taken_port and taken_port not in tried[1:], tried
+    _assert_nothing_left([json.loads((tmp_path / "run.json").read_text())])
+
+
+@pytest.mark.postgres_only(reason=POSTGRES_SERVERS)
+def test_when_every_port_tried_is_taken_the_run_stops_saying_what_to_do(
+    tmp_path: Path, taken_port: int, reachable_scratch: Path
+) -> None:
+    write_tests(tmp_path, RECORDING_TEST)
+    (tmp_path / "conftest.py").write_text(TAKEN_PORT_CONFTEST.format(port=taken_port, times=99))
+    result = run_inner(tmp_path, "--db", "postgres", **{SCRATCH_ENV: str(reachable_scratch)})
+    output = result.stdout + result.stderr
+    assert result.returncode == 4, output
+    assert f"port {taken_port} is already in use" in output, output
+    assert "--postgres-url" in output, output
+    assert "Traceback" not in output, output
+    assert list(reachable_scratch.glob("*/run-*")) == []
+
+
+# --- A read-only or full scratch place -----------------------------------------------------------
+
+
+@contextlib.contextmanager
+def _tmpfs(where: Path, options: str) -> Iterator[Path]:
+    where.mkdir()
+    mounted = subprocess.run(
+        [shutil.which("mount") or "/bin/mount", "-t", "tmpfs", "-o", options, "tmpfs", str(where)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {mounted.stderr.strip()}")
+    try:
+        yield where
+    finally:
+        subprocess.run([shutil.which("umount") or "/bin/umount", "--lazy", str(where)], check=False)
+
+
+def _fill(directory: Path) -> None:
+    """Take every free byte of the file system."""
+    with (directory / "filler").open("wb") as filler:
+        os.posix_fallocate(filler.fileno(), 0, shutil.disk_usage(directory).free)
+    assert shutil.disk_usage(directory).free == 0
+
+
+def _assert_stops_saying_what_to_do(result: subprocess.CompletedProcess[str], problem: str) -> None:
+    output = result.stdout + result.stderr
+    assert result.returncode == 4, output
+    assert problem in output, output
+    assert SCRATCH_ENV in output, output
+    assert "Traceback" not in output, output
+
+
+needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="mounting a tmpfs takes root")
+
+
+@needs_root
+def test_a_read_only_scratch_place_stops_the_run_saying_what_to_do(
+    tmp_path: Path, reachable_scratch: Path
+) -> None:
+    write_tests(tmp_path, RECORDING_TEST)
+    with _tmpfs(reachable_scratch / "ro", "ro,size=1m") as read_only:
+        result = run_inner(tmp_path, TMPDIR=str(read_only), **{SCRATCH_ENV: str(read_only)})
+        _assert_stops_saying_what_to_do(result, "Read-only file system")
+        assert list(read_only.iterdir()) == []
+
+
+@needs_root
+@pytest.mark.parametrize(
+    ("engine", "fill"),
+    [
+        ("sqlite", True),
+        pytest.param("postgres", False, marks=pytest.mark.postgres_only(reason=POSTGRES_SERVERS)),
+    ],
+    ids=["sqlite, nothing free", "postgres, 1 MB free"],
+)
+def test_a_full_scratch_place_stops_the_run_saying_what_to_do(
+    tmp_path: Path, reachable_scratch: Path, engine: str, fill: bool
+) -> None:
+    write_tests(tmp_path, RECORDING_TEST)
+    with _tmpfs(reachable_scratch / "full", "size=1m") as full:
+        if fill:
+            _fill(full)
+        result = run_inner(tmp_path, "--db", engine, TMPDIR=str(full), **{SCRATCH_ENV: str(full)})
+        _assert_stops_saying_what_to_do(result, "No space left on device")
+        assert list(full.glob("*/run-*")) == []
+        assert _processes_mentioning(str(full)) == []
+
+
+@needs_root
+@pytest.mark.postgres_only(reason=POSTGRES_SERVERS)
+def test_a_scratch_place_the_server_user_cannot_reach_stops_the_run_saying_what_to_do(
+    tmp_path: Path,
+) -> None:
+    # pytest's own temporary directories are root's, mode 0700: the postgres user cannot enter.
+    write_tests(tmp_path, RECORDING_TEST)
+    closed = tmp_path / "closed"
+    result = run_inner(tmp_path, "--db", "postgres", **{SCRATCH_ENV: str(closed)})
+    _assert_stops_saying_what_to_do(result, "cannot reach")
+    assert list(closed.glob("*/run-*")) == []
