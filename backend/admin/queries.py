@@ -9,15 +9,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from backend.admin.schemas import UserFilters
 from backend.core.pagination import PageParams
+from backend.core.search import LIKE_ESCAPE, like_pattern
 from backend.models import User
-
-LIKE_ESCAPE = "\\"
-
-
-def like_pattern(text: str) -> str:
-    """A LIKE pattern matching ``text`` anywhere, with its own ``%`` and ``_`` taken literally."""
-    escaped = text.replace(LIKE_ESCAPE, LIKE_ESCAPE * 2).replace("%", r"\%").replace("_", r"\_")
-    return f"%{escaped}%"
 
 
 def _conditions(filters: UserFilters) -> list[ColumnElement[bool]]:

@@ -10,6 +10,7 @@ from sqlalchemy.orm import joinedload
 
 from backend.contexts.schemas import Scope
 from backend.core.pagination import PageParams
+from backend.core.search import LIKE_ESCAPE, like_pattern
 from backend.models import Context, ContextEntry, ContextMember, Role, User, Visibility
 
 # A context with the caller's membership role in it, None when the caller is not a member.
@@ -39,9 +40,11 @@ def _scope_filter(user_id: int, scope: Scope) -> ColumnElement[bool]:
 
 
 def _name_filter(q: str) -> ColumnElement[bool]:
-    # lower() on both sides rather than ILIKE: SQLite has no ILIKE, and its LIKE ignores case
-    # while PostgreSQL's does not. autoescape makes % and _ in q match themselves.
-    return func.lower(Context.name).contains(q.lower(), autoescape=True)
+    # lower() in SQL on both sides rather than ILIKE (SQLite has none) or Python's lower():
+    # SQLite's lower() folds only ASCII, so a Python-lowered "école" never matched the "École"
+    # SQLite leaves as it is, not even when typed exactly as stored.
+    pattern = func.lower(like_pattern(q))
+    return func.lower(Context.name).like(pattern, escape=LIKE_ESCAPE)
 
 
 def _visible_filters(user_id: int, scope: Scope, q: str | None) -> list[ColumnElement[bool]]:
