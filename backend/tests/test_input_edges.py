@@ -149,6 +149,20 @@ async def test_like_wildcards_in_a_search_match_only_themselves(
         assert [item["last_name"] for item in users] == [expected]
 
 
+async def test_a_name_with_non_ascii_capitals_is_found_by_its_exact_spelling(
+    user_client: httpx.AsyncClient, staff_client: httpx.AsyncClient
+) -> None:
+    # SQLite's lower() folds only ASCII: "École" stays "École" there, so folding the search term
+    # in Python ("école") found nothing on SQLite, even typed exactly as stored.
+    assert (await user_client.post("/contexts", json={"name": "École Ärger"})).status_code == 201
+    found = (await user_client.get("/contexts", params={"q": "École Ä"})).json()["items"]
+    assert [item["name"] for item in found] == ["École Ärger"]
+    new_user = {"username": "ecole", "password": "long enough", "last_name": "École"}
+    assert (await staff_client.post("/admin/users", json=new_user)).status_code == 201
+    users = (await staff_client.get("/admin/users", params={"q": "École"})).json()["items"]
+    assert [item["last_name"] for item in users] == ["École"]
+
+
 # (path, body) for every JSON body field that holds text; {id} is a context of the caller's.
 TEXT_FIELDS = [
     ("POST", "/contexts", {"name": "{}"}),
