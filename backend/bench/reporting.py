@@ -121,6 +121,22 @@ def targets_block(targets: Sequence[Target]) -> str:
     return "\n".join(lines)
 
 
+def left_out_block(excluded: Sequence[tuple[str, str]]) -> str:
+    by_reason: dict[str, list[str]] = {}
+    for path, why in excluded:
+        by_reason.setdefault(why, []).append(Path(path).name)
+    lines = [f"  {why}: {', '.join(names)}" for why, names in by_reason.items()]
+    return "\n".join(
+        [
+            "Left out of the timed suite (the harness's robustness, or someone's scratch work, "
+            "not the cost of isolation):"
+            if lines
+            else "Nothing left out of the timed suite.",
+            *lines,
+        ]
+    )
+
+
 def report_text(
     summaries: Summaries,
     targets: Sequence[Target],
@@ -128,11 +144,9 @@ def report_text(
     excluded: Sequence[tuple[str, str]],
     repeat: int,
 ) -> str:
-    left_out = "; ".join(f"{path} ({why})" for path, why in excluded) or "nothing"
     return "\n\n".join(
         [
-            f"Speed or parity: medians of {repeat} run(s) each. Left out of the timed suite: "
-            f"{left_out}; they measure the harness's robustness, not the cost of isolation.",
+            f"Speed or parity: medians of {repeat} run(s) each.\n" + left_out_block(excluded),
             format_table(MAIN_HEADERS, main_rows(summaries)),
             "server/schema s: the pytest header's start-up phases; clone s: the first worker's "
             "database from the template; harness s: their sum (what the first-test targets "
