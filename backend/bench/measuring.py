@@ -116,11 +116,20 @@ def isolation_split(tests: Iterable[Mapping[str, Any]]) -> dict[str, float]:
     return {step: statistics.median(values) for step, values in steps.items()}
 
 
-IMPORTS = "python, pytest, harness plugin imports"
-PLUGINS = "entry-point plugins, conftest"
+# The process's way to its first test, in order. imports: the interpreter, pytest and the harness
+# plugin (named first in addopts); plugins: the entry-point plugins (xdist, asyncio, hypothesis,
+# schemathesis, …) and conftest; configure: every plugin's pytest_configure, where the harness
+# provisions; xdist workers: from the controller's session start to a worker's (each imports
+# everything again); 1st test set-up: its fixtures, the clone of the worker's database among them.
+IMPORTS = "imports"
+PLUGINS = "plugins"
+CONFIGURE = "configure"
+WORKERS_START = "xdist workers"
+COLLECTION = "collection"
+FIRST_SETUP = "1st test set-up"
+SEGMENTS = (IMPORTS, PLUGINS, CONFIGURE, WORKERS_START, COLLECTION, FIRST_SETUP)
 # The segments that are importing code rather than doing the harness's work.
 IMPORT_SEGMENTS = (IMPORTS, PLUGINS)
-WORKERS_START = "xdist workers start, import, configure"
 
 
 def _chain(start: float, points: list[tuple[str, float]]) -> dict[str, float]:
@@ -143,12 +152,12 @@ def first_test_segments(
     points = [
         (IMPORTS, controller["imported"]),
         (PLUGINS, controller["configure_started"]),
-        ("configure: harness start-up", controller["configured"]),
+        (CONFIGURE, controller["configured"]),
     ]
     marks = first["marks"]
     if first["role"] == "worker":
         points.append((WORKERS_START, marks["configured"]))
-    points += [("collection", marks["collected"]), ("first test set-up", marks["first_call"])]
+    points += [(COLLECTION, marks["collected"]), (FIRST_SETUP, marks["first_call"])]
     return _chain(launched, points), first
 
 

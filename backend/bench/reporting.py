@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from backend.bench.imports import own_and_others, top_packages
-from backend.bench.measuring import Figures
+from backend.bench.measuring import SEGMENTS, Figures
 from backend.bench.running import RunSpec
 from backend.bench.strategies import HARNESS
 from backend.bench.targets import Target
@@ -89,9 +89,8 @@ def main_rows(summaries: Summaries) -> list[list[str]]:
 
 
 def segments_table(summaries: Summaries) -> str:
-    names: list[str] = []
-    for figures in summaries.values():
-        names += [name for name in figures.segments if name not in names]
+    present = {name for figures in summaries.values() for name in figures.segments}
+    names = [name for name in SEGMENTS if name in present]
     rows = [
         [spec.engine, spec.mode, spec.cache]
         + [_num(figures.segments.get(name)) for name in names]
@@ -153,7 +152,11 @@ def report_text(
             "judge); process s: launch to the first test's call, imports included; iso ms: "
             "median set-up + teardown of the isolation fixtures per test using db_session; "
             "ref÷ours: the reference strategy's figure over ours (same engine, serial, warm).",
-            "Where the process's time to the first test goes (s):\n" + segments_table(summaries),
+            "Where the process's time to the first test goes (s): imports = the interpreter, "
+            "pytest and the harness plugin; plugins = entry-point plugins and conftest; configure "
+            "= every pytest_configure (the harness provisions there); xdist workers = workers "
+            "start and import again; 1st test set-up includes the clone.\n"
+            + segments_table(summaries),
             "Imports before the first test (python -X importtime -m pytest --co, self time):\n"
             + imports_block(imports),
             "Targets:\n" + targets_block(targets),
@@ -240,7 +243,7 @@ def docs_markdown(
     )
     verdicts = "\n".join(
         f"- {({True: 'met', False: '**missed**', None: 'not measured'})[t.met]}: {t.name}: "
-        f"{t.measured}"
+        f"{t.measured}" + "".join(f"\n    - where the time goes: {line}" for line in t.where)
         for t in targets
     )
     intro = DOCS_INTRO.format(note=note).rstrip()
