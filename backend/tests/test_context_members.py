@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from backend.models import Visibility
 from backend.testing.factories import make_context, make_member, make_user
 from backend.testing.fixtures.app import ClientFor
-from backend.testing.fixtures.contexts import Cast, CastFor
+from backend.testing.fixtures.contexts import OWNER_ONLY_REFUSALS, Cast, CastFor
 
 PRIVATE, PUBLIC = Visibility.PRIVATE, Visibility.PUBLIC
 
@@ -99,15 +99,7 @@ async def test_a_new_member_is_a_viewer_unless_told_otherwise(
     assert response.json()["role"] == "viewer"
 
 
-@pytest.mark.parametrize(
-    ("visibility", "actor", "status"),
-    [
-        (PRIVATE, "editor", 403),
-        (PRIVATE, "viewer", 403),
-        (PUBLIC, "stranger", 403),
-        (PRIVATE, "stranger", 404),
-    ],
-)
+@pytest.mark.parametrize(("visibility", "actor", "status"), OWNER_ONLY_REFUSALS)
 @pytest.mark.parametrize("method", ["POST", "PATCH"])
 async def test_only_the_owner_adds_members_or_changes_roles(
     cast_for: CastFor, visibility: Visibility, actor: str, status: int, method: str

@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from backend.models import ContextEntry, ContextMember, Role, User, Visibility
 from backend.testing.factories import make_context, make_entry, make_member, make_user
 from backend.testing.fixtures.app import ClientFor
-from backend.testing.fixtures.contexts import CastFor
+from backend.testing.fixtures.contexts import OWNER_ONLY_REFUSALS, CastFor
 
 PRIVATE, SHARED, PUBLIC = Visibility.PRIVATE, Visibility.SHARED, Visibility.PUBLIC
 
@@ -100,15 +100,7 @@ async def test_a_hidden_context_looks_exactly_like_a_missing_one(cast_for: CastF
     assert hidden.status_code == 404
 
 
-@pytest.mark.parametrize(
-    ("visibility", "actor", "status"),
-    [
-        (PRIVATE, "editor", 403),
-        (PRIVATE, "viewer", 403),
-        (PUBLIC, "stranger", 403),
-        (PRIVATE, "stranger", 404),
-    ],
-)
+@pytest.mark.parametrize(("visibility", "actor", "status"), OWNER_ONLY_REFUSALS)
 @pytest.mark.parametrize("method", ["PATCH", "DELETE"])
 async def test_only_the_owner_may_change_or_delete_a_context(
     cast_for: CastFor, method: str, visibility: Visibility, actor: str, status: int
