@@ -10,6 +10,7 @@ from backend.admin import service
 from backend.admin.schemas import AdminUserCreate, AdminUserRead, UserFilters
 from backend.auth.dependencies import StaffUser, Superuser
 from backend.core.pagination import Page, PageDep
+from backend.core.validation import INT32_MAX
 from backend.db import SessionDep
 from backend.models import User
 
@@ -20,7 +21,7 @@ router = APIRouter(
 )
 
 # Ids beyond PostgreSQL's integer range would be a database error there and a 404 on SQLite.
-UserId = Annotated[int, Path(ge=1, le=2**31 - 1)]
+UserId = Annotated[int, Path(ge=1, le=INT32_MAX)]
 Responses = dict[int | str, dict[str, Any]]
 _NOT_FOUND: Responses = {404: {"description": "No such user"}}
 _CONFLICT: Responses = {409: {"description": "Not allowed on your own account, or a duplicate"}}

@@ -1,0 +1,113 @@
+"""Rules every domain and ``loaddata`` share, so the engines answer alike: NUL, id range, lengths."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Annotated, Any
+
+from pydantic import AfterValidator, Field, GetCoreSchemaHandler, GetJsonSchemaHandler
+from pydantic.json_schema import JsonSchemaValue
+from pydantic_core import CoreSchema, core_schema
+
+# Ids are INTEGER columns: a larger one would overflow on PostgreSQL and be a mere miss on SQLite.
+INT32_MAX = 2**31 - 1
+# The same rule as a JSON Schema pattern (ECMA regex), so the schema says what is refused.
+NO_NUL_PATTERN = r"^[^\x00]*$"
+
+# Text length limits: the columns' own (VARCHAR, which SQLite does not enforce) and the API's.
+USERNAME_MAX = 150  # Django's auth_user.username
+PERSON_NAME_MAX = 150  # Django's first_name / last_name
+EMAIL_MAX = 254  # Django's EmailField
+PASSWORD_HASH_MAX = 128  # auth_user.password
+PASSWORD_MAX = 4096
+PASSWORD_MIN = 8
+CONTEXT_NAME_MAX = 200
+SLUG_MAX = 220
+DESCRIPTION_MAX = 10_000
+ENTRY_BODY_MAX = 100_000
+SEARCH_MAX = 254
+# A JSON document (a context's metadata): how deep and how large, as compact UTF-8 JSON.
+MAX_METADATA_DEPTH = 20
+MAX_METADATA_BYTES = 64 * 1024
+# How much of a refused value a 422 may echo back (the client has the rest).
+ECHO_MAX = 100
+
+
+def reject_nul(value: str) -> str:
+    # PostgreSQL text cannot hold NUL at all and SQLite truncates at it in places: refuse it
+    # before either sees it, so both engines answer 422 instead of one storing it and the other failing.
+    if "\x00" in value:
+        raise ValueError("must not contain NUL characters")
+    return value
+
+
+@dataclass(frozen=True)
+class SchemaPattern:
+    """Declares in the JSON Schema a ``pattern`` that a Python validator beside it enforces.
+
+    The validator keeps its own message; the pattern lets clients (and the fuzzer) know the rule.
+    """
+
+    pattern: str
+
+    def __get_pydantic_json_schema__(
+        self, schema: CoreSchema, handler: GetJsonSchemaHandler
+    ) -> JsonSchemaValue:
+        json_schema = handler(schema)
+        json_schema.setdefault("pattern", self.pattern)
+        return json_schema
+
+
+@dataclass(frozen=True)
+class _NoNul(SchemaPattern):
+    """Refuses NUL (with the message above) and says so in the JSON Schema."""
+
+    pattern: str = NO_NUL_PATTERN
+
+    def __get_pydantic_core_schema__(
+        self, source: Any, handler: GetCoreSchemaHandler
+    ) -> CoreSchema:
+        return core_schema.no_info_after_validator_function(reject_nul, handler(source))
+
+
+NoNul = _NoNul()
+# A database id in a body; routers bound path ids the same way: Path(ge=1, le=INT32_MAX).
+Id = Annotated[int, Field(ge=1, le=INT32_MAX)]
+
+
+def _check_metadata(value: dict[str, Any]) -> dict[str, Any]:
+    _check_json_tree(value)
+    try:
+        # Compact UTF-8 is the size the document roughly takes in the database. NaN and
+        # Infinity are not JSON: PostgreSQL refuses them, so SQLite must not accept them either.
+        encoded = json.dumps(value, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+    except ValueError as error:
+        raise ValueError(f"not a valid JSON document: {error}") from None
+    if len(encoded.encode()) > MAX_METADATA_BYTES:
+        raise ValueError(f"must be at most {MAX_METADATA_BYTES} bytes as JSON")
+    return value
+
+
+def _check_json_tree(document: dict[str, Any]) -> None:
+    """Refuse documents nested too deeply or holding NUL characters, without recursing."""
+    pending: list[tuple[Any, int]] = [(document, 1)]
+    while pending:
+        node, depth = pending.pop()
+        if isinstance(node, str):
+            reject_nul(node)
+            continue
+        if isinstance(node, dict):
+            for key in node:
+                reject_nul(key)
+            children = list(node.values())
+        elif isinstance(node, list):
+            children = node
+        else:
+            continue
+        if depth > MAX_METADATA_DEPTH:
+            raise ValueError(f"must not be nested more than {MAX_METADATA_DEPTH} levels deep")
+        pending.extend((child, depth + 1) for child in children)
+
+
+Metadata = Annotated[dict[str, Any], AfterValidator(_check_metadata)]
