@@ -59,21 +59,24 @@ async def create_user(
 
 @router.post("/users/{user_id}/activate", responses=_NOT_FOUND)
 async def activate(user_id: UserId, session: SessionDep, actor: StaffUser) -> AdminUserRead:
-    """Let a user log in again."""
+    """Let a user log in again; only a superuser may re-activate a superuser."""
     user = await service.set_active(session=session, actor=actor, user_id=user_id, active=True)
     return _read(user)
 
 
 @router.post("/users/{user_id}/deactivate", responses=_NOT_FOUND | _CONFLICT)
 async def deactivate(user_id: UserId, session: SessionDep, actor: StaffUser) -> AdminUserRead:
-    """Stop a user logging in; their existing tokens stop working at once."""
+    """Stop a user logging in; their existing tokens stop working at once.
+
+    Only a superuser may deactivate a superuser.
+    """
     user = await service.set_active(session=session, actor=actor, user_id=user_id, active=False)
     return _read(user)
 
 
 @router.post("/users/{user_id}/grant-staff", responses=_NOT_FOUND)
-async def grant_staff(user_id: UserId, session: SessionDep, actor: StaffUser) -> AdminUserRead:
-    """Make a user staff."""
+async def grant_staff(user_id: UserId, session: SessionDep, actor: Superuser) -> AdminUserRead:
+    """Make a user staff. Superusers only (staff get 403)."""
     user = await service.set_staff(session=session, actor=actor, user_id=user_id, staff=True)
     return _read(user)
 

@@ -71,17 +71,24 @@ def _refuse_superuser_target(actor: User, target: User, action: str) -> None:
 
 
 async def set_active(*, session: AsyncSession, actor: User, user_id: int, active: bool) -> User:
+    """(De)activate a user; a superuser's state is a superuser's call, either way."""
     user = await get_user(session=session, user_id=user_id)
+    action = "activate" if active else "deactivate"
     if not active:
-        _refuse_self(actor, user, "deactivate")
-        _refuse_superuser_target(actor, user, "deactivate")
+        _refuse_self(actor, user, action)
+    # Otherwise staff could undo a superuser's decision to lock a superuser out.
+    _refuse_superuser_target(actor, user, action)
     user.is_active = active
     await session.flush()
     return user
 
 
 async def set_staff(*, session: AsyncSession, actor: User, user_id: int, staff: bool) -> User:
+    """Grant (superusers only) or revoke staff status."""
     user = await get_user(session=session, user_id=user_id)
+    if staff and not actor.is_superuser:
+        # Staff could otherwise make staff by creating a plain user and then granting it.
+        raise Forbidden("only a superuser may grant staff status")
     if not staff:
         _refuse_self(actor, user, "revoke staff status from")
         _refuse_superuser_target(actor, user, "revoke staff status from")

@@ -42,6 +42,18 @@ class Access:
             raise Forbidden("only the owner and editors of a context may write its entries")
 
 
+def may_be_added(candidate: User, *, by: User) -> bool:
+    """Whether ``by`` may add ``candidate`` as a member, and so learn their username.
+
+    Staff already list every account (``GET /admin/users``); anyone else may add only the
+    accounts people share contexts with: active ones that are not superusers. Inactive and
+    superuser accounts answer as if the id did not exist, so ids do not reveal them.
+    """
+    if by.is_staff or by.is_superuser:
+        return True
+    return candidate.is_active and not candidate.is_superuser
+
+
 async def access(*, session: AsyncSession, user: User, context_id: int) -> Access:
     """The caller's access to a context they may see.
 

@@ -17,10 +17,10 @@ NEW_PASSWORD = "a long enough password"
 STAFF_ENDPOINTS = [
     ("POST", "/admin/users/{id}/activate"),
     ("POST", "/admin/users/{id}/deactivate"),
-    ("POST", "/admin/users/{id}/grant-staff"),
     ("POST", "/admin/users/{id}/revoke-staff"),
 ]
 SUPERUSER_ENDPOINTS = [
+    ("POST", "/admin/users/{id}/grant-staff"),
     ("POST", "/admin/users/{id}/grant-superuser"),
     ("DELETE", "/admin/users/{id}"),
 ]
@@ -317,13 +317,16 @@ async def test_only_superusers_deactivate_superusers(
 # Staff and superuser status
 
 
-async def test_staff_grant_and_revoke_staff_status(
-    staff_client: httpx.AsyncClient, client_for: ClientFor, user: User
+async def test_superusers_grant_and_staff_revoke_staff_status(
+    staff_client: httpx.AsyncClient,
+    superuser_client: httpx.AsyncClient,
+    client_for: ClientFor,
+    user: User,
 ) -> None:
     promoted = await client_for(user)
     assert (await promoted.get("/admin/users")).status_code == 403
 
-    response = await staff_client.post(f"/admin/users/{user.id}/grant-staff")
+    response = await superuser_client.post(f"/admin/users/{user.id}/grant-staff")
     assert response.status_code == 200, response.text
     assert response.json()["is_staff"] is True
     assert (await promoted.get("/admin/users")).status_code == 200
@@ -331,6 +334,43 @@ async def test_staff_grant_and_revoke_staff_status(
     response = await staff_client.post(f"/admin/users/{user.id}/revoke-staff")
     assert response.json()["is_staff"] is False
     assert (await promoted.get("/admin/users")).status_code == 403
+
+
+async def test_staff_cannot_make_staff_by_creating_then_granting(
+    staff_client: httpx.AsyncClient, client_for: ClientFor, db_session: AsyncSession
+) -> None:
+    created = await staff_client.post("/admin/users", json=new_user_body())
+    assert created.status_code == 201, created.text
+    new_id = created.json()["id"]
+    refused = await staff_client.post(f"/admin/users/{new_id}/grant-staff")
+    assert refused.status_code == 403, refused.text
+    assert "superuser" in refused.json()["detail"]
+    newbie = await db_session.get(User, new_id)
+    assert newbie is not None
+    await db_session.refresh(newbie)
+    assert newbie.is_staff is False
+    assert (await (await client_for(newbie)).get("/admin/users")).status_code == 403
+
+
+async def test_only_superusers_reactivate_a_superuser(
+    staff_client: httpx.AsyncClient,
+    superuser_client: httpx.AsyncClient,
+    client_for: ClientFor,
+    db_session: AsyncSession,
+) -> None:
+    other_root = await make_user(db_session, is_staff=True, is_superuser=True)
+    root_client = await client_for(other_root)
+    done = await superuser_client.post(f"/admin/users/{other_root.id}/deactivate")
+    assert done.status_code == 200, done.text
+
+    refused = await staff_client.post(f"/admin/users/{other_root.id}/activate")
+    assert refused.status_code == 403, refused.text
+    assert (await root_client.get("/auth/me")).status_code == 401
+    assert (await login(root_client, other_root.username, DEFAULT_PASSWORD)).status_code == 401
+
+    again = await superuser_client.post(f"/admin/users/{other_root.id}/activate")
+    assert again.status_code == 200, again.text
+    assert again.json()["is_active"] is True
 
 
 async def test_only_superusers_revoke_staff_from_a_superuser(

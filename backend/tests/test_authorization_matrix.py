@@ -82,7 +82,7 @@ MATRIX = [
     row("POST", "/admin/users", 401, 403, 403, 403, 403, 201, 201),
     row("POST", "/admin/users/{user_id}/activate", *STAFF),
     row("POST", "/admin/users/{user_id}/deactivate", *STAFF),
-    row("POST", "/admin/users/{user_id}/grant-staff", *STAFF),
+    row("POST", "/admin/users/{user_id}/grant-staff", *SUPERUSER),
     row("POST", "/admin/users/{user_id}/revoke-staff", *STAFF),
     row("POST", "/admin/users/{user_id}/grant-superuser", *SUPERUSER),
     row("DELETE", "/admin/users/{user_id}", 401, 403, 403, 403, 403, 403, 204),

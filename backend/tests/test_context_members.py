@@ -147,6 +147,42 @@ async def test_adding_an_unknown_user_is_a_404(db_session: AsyncSession, cast_fo
     assert str(gone_id) in response.json()["detail"]
 
 
+@pytest.mark.parametrize("kind", ["inactive", "superuser"])
+async def test_hidden_accounts_answer_exactly_like_a_missing_id(
+    db_session: AsyncSession, cast_for: CastFor, kind: str
+) -> None:
+    cast = await cast_for(PRIVATE)
+    hidden = await make_user(
+        db_session, is_active=kind != "inactive", is_superuser=kind == "superuser"
+    )
+    gone = await make_user(db_session)
+    hidden_id, gone_id = hidden.id, gone.id
+    await db_session.delete(gone)
+    await db_session.commit()
+    owner = cast.clients["owner"]
+
+    async def add(user_id: int) -> tuple[int, str]:
+        response = await owner.post(cast.members_path(), json={"user_id": user_id})
+        # The same answer once the id is taken out: nothing but the id tells them apart.
+        return response.status_code, response.text.replace(str(user_id), "<id>")
+
+    assert await add(hidden_id) == await add(gone_id) == (404, '{"detail":"no user <id>"}')
+    assert hidden.username not in await members(cast)
+
+
+async def test_staff_may_add_any_account_they_can_list(
+    db_session: AsyncSession, client_for: ClientFor
+) -> None:
+    staff = await make_user(db_session, is_staff=True)
+    context = await make_context(db_session, owner=staff)
+    dormant = await make_user(db_session, is_active=False)
+    response = await (await client_for(staff)).post(
+        f"/contexts/{context.id}/members", json={"user_id": dormant.id}
+    )
+    assert response.status_code == 201, response.text
+    assert response.json()["username"] == dormant.username
+
+
 @pytest.mark.parametrize(
     ("body", "bad_field"),
     [
