@@ -47,6 +47,9 @@ class Settings(BaseSettings):
     access_token_minutes: int = Field(default=60, gt=0, le=60 * 24 * 30)
     cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
     login_attempts_per_minute: int = Field(default=10, gt=0)
+    # Larger request bodies get 413 before anything reads them (the biggest valid body, an entry
+    # of 100,000 characters, is at most 400 kB as UTF-8 JSON).
+    max_body_bytes: int = Field(default=1024 * 1024, gt=0)
 
     @field_validator("cors_origins", mode="before")
     @classmethod
