@@ -7,6 +7,7 @@ stderr and exit code 1, without a traceback.
 from __future__ import annotations
 
 import asyncio
+import os
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Annotated, NoReturn, TypeVar
@@ -50,9 +51,35 @@ class CLIError(Exception):
 
 def database_url() -> str:
     try:
-        return Settings().resolved_database_url
+        settings = Settings()
     except ValidationError as error:
         raise CLIError(f"the settings are invalid: {_describe_invalid(error)}") from None
+    url = settings.resolved_database_url
+    setting = "BACKEND_DATABASE_URL" if settings.database_url else "BACKEND_DATA_DIR"
+    _require_usable_sqlite_path(url, setting)
+    return url
+
+
+def _require_usable_sqlite_path(url: str, setting: str) -> None:
+    """An SQLite file's directory exists (or is created) and is writable, as SQLite needs."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
+        return
+    path = Path(parsed.database)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        problem = error.strerror or type(error).__name__
+        raise CLIError(
+            f"{setting}: cannot create the directory {path.parent} for the SQLite file "
+            f"({problem}); point {setting} at a directory the backend may write to"
+        ) from None
+    # SQLite writes its journal and WAL files beside the database, so the directory must be writable.
+    if not os.access(path.parent, os.W_OK | os.X_OK) or path.is_dir():
+        raise CLIError(
+            f"{setting}: the SQLite file {path} cannot be written there; "
+            f"point {setting} at a writable file in a writable directory"
+        )
 
 
 def shown_url(url: str) -> str:
@@ -293,7 +320,9 @@ def _describe_invalid(error: ValidationError) -> str:
     for detail in error.errors():
         where = ".".join(map(str, detail["loc"]))
         message = detail["msg"].removeprefix("Value error, ")
-        problems.append(f"{where}: {message}" if where else message)
+        # Settings' messages name their environment variable themselves.
+        named = not where or message.startswith("BACKEND_")
+        problems.append(message if named else f"{where}: {message}")
     return "; ".join(problems)
 
 

@@ -10,6 +10,8 @@ from typing import Annotated, Self
 
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 # Values that must never sign tokens in production: the empty default and the usual placeholders.
@@ -29,6 +31,35 @@ def normalise_database_url(url: str) -> str:
             return "postgresql+psycopg://" + url.removeprefix(prefix)
     if url.startswith("sqlite://") and not url.startswith("sqlite+"):
         return "sqlite+aiosqlite://" + url.removeprefix("sqlite://")
+    return url
+
+
+# The engines the backend runs on, by SQLAlchemy backend name, and the async driver each needs.
+SUPPORTED_DRIVERS = {"postgresql": "psycopg", "sqlite": "aiosqlite"}
+URL_EXAMPLES = "postgresql://USER:PASSWORD@HOST:5432/NAME or sqlite:///PATH/TO/FILE.sqlite3"
+
+
+def check_database_url(url: str) -> str:
+    """Refuse, in one line naming the setting, a URL the backend could not use; else return it."""
+    if not url:
+        return url
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        raise ValueError(
+            f"BACKEND_DATABASE_URL is not a database URL; set it to {URL_EXAMPLES}"
+        ) from None
+    backend, driver = parsed.get_backend_name(), parsed.get_driver_name()
+    if backend not in SUPPORTED_DRIVERS:
+        raise ValueError(
+            f"BACKEND_DATABASE_URL names the {backend!r} engine, which the backend does not "
+            f"support; use PostgreSQL or SQLite: {URL_EXAMPLES}"
+        )
+    if driver != SUPPORTED_DRIVERS[backend]:
+        raise ValueError(
+            f"BACKEND_DATABASE_URL names the driver {driver!r}; leave the driver out "
+            f"({backend}://…) and the backend uses {SUPPORTED_DRIVERS[backend]}"
+        )
     return url
 
 
@@ -61,7 +92,7 @@ class Settings(BaseSettings):
     @field_validator("database_url")
     @classmethod
     def _normalise_url(cls, value: str) -> str:
-        return normalise_database_url(value.strip())
+        return check_database_url(normalise_database_url(value.strip()))
 
     @model_validator(mode="after")
     def _refuse_default_secret_in_production(self) -> Self:
