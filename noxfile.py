@@ -88,7 +88,7 @@ def docs(session: nox.Session) -> None:
 
 @nox.session(python=PYTHON)
 def lint(session: nox.Session) -> None:
-    """ruff check, ruff format --check, mypy, requirements/ fresh against uv.lock; all reported."""
+    """ruff, mypy, requirements/ fresh against uv.lock, zizmor on the CI workflows; all reported."""
     _install(session, "lint.txt")
     _run_all(
         session,
@@ -97,6 +97,8 @@ def lint(session: nox.Session) -> None:
             ["ruff", "format", "--check", "."],
             ["mypy"],
             ["python", "scripts/requirements.py", "check"],
+            # The workflows' supply chain: pinned actions, no persisted credentials, permissions.
+            ["zizmor", "--offline", ".github/workflows"],
         ],
     )
 
