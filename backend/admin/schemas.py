@@ -11,6 +11,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    StrictBool,
     StringConstraints,
     WithJsonSchema,
 )
@@ -86,7 +87,8 @@ class AdminUserCreate(BaseModel):
     password: Password
     first_name: Name = ""
     last_name: Name = ""
-    is_staff: bool = False
+    # Strict: the schema says boolean, so 0, 1 and "yes" are refused, not taken for one.
+    is_staff: StrictBool = False
 
 
 class UserFilters(BaseModel):

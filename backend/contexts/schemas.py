@@ -19,7 +19,7 @@ from backend.core.validation import (
     DESCRIPTION_MAX,
     ENTRY_BODY_MAX,
     SLUG_MAX,
-    Id,
+    BodyId,
     Metadata,
     NoNul,
 )
@@ -49,7 +49,7 @@ Slug = Annotated[str, StringConstraints(max_length=SLUG_MAX, pattern=SLUG_PATTER
 Description = Annotated[str, StringConstraints(max_length=DESCRIPTION_MAX), NoNul]
 Title = Name
 Body = Annotated[str, StringConstraints(max_length=ENTRY_BODY_MAX), NoNul]
-UserId = Id
+UserId = BodyId
 
 
 class _RequestBody(BaseModel):

@@ -22,7 +22,7 @@ from backend.contexts.schemas import (
     MemberUpdate,
     Scope,
 )
-from backend.core.errors import Conflict, NotFound, Unprocessable
+from backend.core.errors import Conflict, NotFound
 from backend.core.pagination import Page, PageParams
 from backend.models import Context, ContextEntry, ContextMember, User
 
@@ -149,7 +149,8 @@ async def add_member(
     found = await access(session=session, user=user, context_id=context_id)
     found.require_owner("manage its members")
     if data.user_id == found.context.owner_id:
-        raise Unprocessable("the owner of a context cannot also be one of its members")
+        # A conflict with what is already there (the owner is in the context), like a member twice.
+        raise Conflict("the owner of a context cannot also be one of its members")
     new_member = await queries.user_by_id(session, data.user_id)
     if new_member is None or not may_be_added(new_member, by=user):
         # One answer for "no such id" and "an account you may not learn about".

@@ -6,7 +6,13 @@ import json
 from dataclasses import dataclass
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, Field, GetCoreSchemaHandler, GetJsonSchemaHandler
+from pydantic import (
+    AfterValidator,
+    BeforeValidator,
+    Field,
+    GetCoreSchemaHandler,
+    GetJsonSchemaHandler,
+)
 from pydantic.json_schema import JsonSchemaValue
 from pydantic_core import CoreSchema, core_schema
 
@@ -72,8 +78,20 @@ class _NoNul(SchemaPattern):
 
 
 NoNul = _NoNul()
-# A database id in a body; routers bound path ids the same way: Path(ge=1, le=INT32_MAX).
+# A database id; routers bound path ids the same way: Path(ge=1, le=INT32_MAX).
 Id = Annotated[int, Field(ge=1, le=INT32_MAX)]
+
+
+def _json_integer(value: object) -> object:
+    # JSON Schema's "integer" is a number with no fraction (1 and 1.0 alike), never a string or a
+    # boolean, which pydantic's lax mode would otherwise turn into one.
+    if isinstance(value, bool | str):
+        raise ValueError("must be an integer")
+    return value
+
+
+# An id in a JSON request body: what the schema's "integer" admits, and nothing more.
+BodyId = Annotated[int, BeforeValidator(_json_integer), Field(ge=1, le=INT32_MAX)]
 
 
 def _check_metadata(value: dict[str, Any]) -> dict[str, Any]:

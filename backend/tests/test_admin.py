@@ -431,3 +431,14 @@ async def test_superuser_cannot_delete_themself(
     response = await superuser_client.delete(f"/admin/users/{superuser.id}")
     assert response.status_code == 409, response.text
     assert (await superuser_client.get("/auth/me")).status_code == 200
+
+
+async def test_is_staff_must_be_a_boolean_as_the_schema_says(
+    superuser_client: httpx.AsyncClient, db_session: AsyncSession
+) -> None:
+    for not_a_boolean in (0, 1, "true", None):
+        response = await superuser_client.post(
+            "/admin/users", json=new_user_body(is_staff=not_a_boolean)
+        )
+        assert response.status_code == 422, (not_a_boolean, response.text)
+    assert await db_session.scalar(select(func.count()).where(User.username == "newbie")) == 0
