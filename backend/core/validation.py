@@ -91,7 +91,7 @@ def _json_integer(value: object) -> object:
 
 
 # An id in a JSON request body: what the schema's "integer" admits, and nothing more.
-BodyId = Annotated[int, BeforeValidator(_json_integer), Field(ge=1, le=INT32_MAX)]
+BodyId = Annotated[int, Field(ge=1, le=INT32_MAX), BeforeValidator(_json_integer)]
 
 
 def _check_metadata(value: dict[str, Any]) -> dict[str, Any]:

@@ -102,3 +102,13 @@ async def test_a_method_not_allowed_names_every_allowed_method(
 
 async def test_options_on_an_unknown_path_is_a_404(client: httpx.AsyncClient) -> None:
     assert (await client.options("/no/such/path")).status_code == 404
+
+
+def test_an_id_in_a_body_declares_its_range(app: FastAPI) -> None:
+    user_id = request_body_schemas(app)["POST /contexts/{context_id}/members"]["properties"]
+    assert user_id["user_id"] == {
+        "type": "integer",
+        "minimum": 1,
+        "maximum": 2**31 - 1,
+        "title": "User Id",
+    }
