@@ -44,14 +44,17 @@ def migrate(url: str) -> str:
 
 
 def describe_failure(error: BaseException, engine: str) -> str:
-    """One paragraph: which revision failed on which engine, why, and where to look next."""
+    """One paragraph: which revision failed on which engine (a dialect name), why, what to run."""
+    # Imported here: the engines' modules import this one.
+    from backend.testing.backends import engine_for_dialect
+
     revision = failing_revision(error)
     where = f" at revision {revision}" if revision else ""
     reason = str(getattr(error, "orig", None) or error).strip().splitlines()
     return (
         f"the migrations failed on {engine}{where}: {reason[0] if reason else type(error).__name__}. "
         f"Tests that need the migrated schema cannot run; the migration checks show the details: "
-        f"pytest backend/tests/migrations --db {'postgres' if engine == 'postgresql' else engine}"
+        f"pytest backend/tests/migrations --db {engine_for_dialect(engine)}"
     )
 
 
