@@ -13,13 +13,9 @@ import pytest
 from backend.testing.backends import ENGINES, only_marker
 from backend.testing.harness import WORKERINPUT_KEY, Harness, harness_key
 from backend.testing.options import HarnessConfigError, add_options, read_options
+from backend.testing.project import add_ini, load_project
 
-pytest_plugins = [
-    "backend.testing.fixtures.database",
-    "backend.testing.fixtures.app",
-    "backend.testing.fixtures.users",
-    "backend.testing.fixtures.contexts",
-]
+pytest_plugins = ["backend.testing.fixtures.database", "backend.testing.fixtures.app"]
 
 # Set on the skip report of a test that only means something on another engine (the summary counts
 # them; user properties reach the controller from xdist workers).
@@ -28,6 +24,7 @@ SKIPPED_FOR_ENGINE = "skipped_as_meaningful_on"
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     add_options(parser)
+    add_ini(parser)
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -41,6 +38,7 @@ def pytest_configure(config: pytest.Config) -> None:
             "markers",
             f"{only_marker(name)}(reason): only meaningful on {engine.label}; skipped on the others",
         )
+    load_project(config)
     try:
         options = read_options(config)
     except HarnessConfigError as error:

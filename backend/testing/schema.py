@@ -7,16 +7,12 @@ import hashlib
 from importlib.metadata import version
 from pathlib import Path
 
+from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import Connection, make_url
 
-from backend.db import create_engine
-from backend.migrations import (
-    alembic_config,
-    current_revision,
-    migration_files,
-    upgrade_connection,
-)
+from alembic import command
+from backend.testing.project import current_project
 
 
 def schema_key() -> str:
@@ -24,7 +20,7 @@ def schema_key() -> str:
     digest = hashlib.sha256()
     for package in ("alembic", "sqlalchemy"):
         digest.update(f"{package}=={version(package)}\n".encode())
-    for path in migration_files():
+    for path in current_project().migration_files():
         digest.update(path.name.encode())
         digest.update(path.read_bytes())
     return digest.hexdigest()[:16]
@@ -60,7 +56,7 @@ def describe_failure(error: BaseException, engine: str) -> str:
 
 def failing_revision(error: BaseException) -> str | None:
     """The revision whose file the error was raised in, read from the traceback."""
-    scripts = ScriptDirectory.from_config(alembic_config())
+    scripts = ScriptDirectory.from_config(current_project().alembic_config())
     by_path = {Path(script.path).resolve(): script for script in scripts.walk_revisions()}
     traceback = error.__traceback__
     found = None
@@ -75,7 +71,7 @@ def failing_revision(error: BaseException) -> str | None:
 
 
 async def _migrate(url: str) -> str:
-    engine = create_engine(url)
+    engine = current_project().create_engine(url)
     try:
         async with engine.connect() as connection:
             await connection.run_sync(upgrade_connection)
@@ -84,3 +80,11 @@ async def _migrate(url: str) -> str:
     finally:
         await engine.dispose()
     return revision or "base"
+
+
+def current_revision(connection: Connection) -> str | None:
+    return MigrationContext.configure(connection).get_current_revision()
+
+
+def upgrade_connection(connection: Connection, revision: str = "head") -> None:
+    command.upgrade(current_project().alembic_config(connection=connection), revision)
