@@ -11,7 +11,7 @@ import pytest
 from backend.config import Settings
 from backend.core.validation import ECHO_MAX, ENTRY_BODY_MAX
 from backend.models import Visibility
-from backend.testing.fixtures.contexts import CastFor
+from backend.tests.fixtures.contexts import CastFor
 
 CHUNK = 64 * 1024
 

@@ -10,7 +10,7 @@ from fastapi import FastAPI
 
 from backend.core.validation import NO_NUL_PATTERN
 from backend.models import Visibility
-from backend.testing.fixtures.contexts import CastFor
+from backend.tests.fixtures.contexts import CastFor
 
 HTTP_METHODS = {"get", "put", "post", "delete", "patch"}
 
