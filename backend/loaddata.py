@@ -21,6 +21,7 @@ from sqlalchemy.dialects.postgresql import REGCLASS
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
+from backend.core.json_document import Metadata
 from backend.core.validation import (
     CONTEXT_NAME_MAX,
     EMAIL_MAX,
@@ -30,7 +31,6 @@ from backend.core.validation import (
     SLUG_MAX,
     USERNAME_MAX,
     Id,
-    Metadata,
     reject_nul,
 )
 from backend.models import Base, Context, ContextEntry, ContextMember, Role, User, Visibility

@@ -47,7 +47,7 @@ def may_be_added(candidate: User, *, by: User) -> bool:
 
     Staff already list every account (``GET /admin/users``); anyone else may add only the
     accounts people share contexts with: active ones that are not superusers. Inactive and
-    superuser accounts answer as if the id did not exist, so ids do not reveal them.
+    superuser accounts answer exactly as an id that does not exist, so ids do not reveal them.
     """
     if by.is_staff or by.is_superuser:
         return True

@@ -14,13 +14,13 @@ from pydantic import (
     field_validator,
 )
 
+from backend.core.json_document import Metadata
 from backend.core.validation import (
     CONTEXT_NAME_MAX,
     DESCRIPTION_MAX,
     ENTRY_BODY_MAX,
     SLUG_MAX,
     BodyId,
-    Metadata,
     NoNul,
 )
 from backend.models import Role, Visibility

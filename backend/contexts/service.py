@@ -22,7 +22,7 @@ from backend.contexts.schemas import (
     MemberUpdate,
     Scope,
 )
-from backend.core.errors import Conflict, NotFound
+from backend.core.errors import Conflict, NotFound, Unprocessable
 from backend.core.pagination import Page, PageParams
 from backend.models import Context, ContextEntry, ContextMember, User
 
@@ -153,8 +153,9 @@ async def add_member(
         raise Conflict("the owner of a context cannot also be one of its members")
     new_member = await queries.user_by_id(session, data.user_id)
     if new_member is None or not may_be_added(new_member, by=user):
-        # One answer for "no such id" and "an account you may not learn about".
-        raise NotFound(f"no user {data.user_id}")
+        # One answer for "no such id" and "an account you may not learn about". 422, not 404: the
+        # context addressed exists; it is the id in the body that refers to nothing addable.
+        raise Unprocessable(f"no user {data.user_id}")
     conflict = Conflict(f"user {data.user_id} is already a member of context {context_id}")
     if await queries.member(session, context_id=context_id, user_id=data.user_id) is not None:
         raise conflict

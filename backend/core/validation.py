@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from typing import Annotated, Any
 
 from pydantic import (
-    AfterValidator,
     BeforeValidator,
     Field,
     GetCoreSchemaHandler,
@@ -33,9 +31,6 @@ SLUG_MAX = 220
 DESCRIPTION_MAX = 10_000
 ENTRY_BODY_MAX = 100_000
 SEARCH_MAX = 254
-# A JSON document (a context's metadata): how deep and how large, as compact UTF-8 JSON.
-MAX_METADATA_DEPTH = 20
-MAX_METADATA_BYTES = 64 * 1024
 # How much of a refused value a 422 may echo back (the client has the rest).
 ECHO_MAX = 100
 
@@ -92,40 +87,3 @@ def _json_integer(value: object) -> object:
 
 # An id in a JSON request body: what the schema's "integer" admits, and nothing more.
 BodyId = Annotated[int, Field(ge=1, le=INT32_MAX), BeforeValidator(_json_integer)]
-
-
-def _check_metadata(value: dict[str, Any]) -> dict[str, Any]:
-    _check_json_tree(value)
-    try:
-        # Compact UTF-8 is the size the document roughly takes in the database. NaN and
-        # Infinity are not JSON: PostgreSQL refuses them, so SQLite must not accept them either.
-        encoded = json.dumps(value, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
-    except ValueError as error:
-        raise ValueError(f"not a valid JSON document: {error}") from None
-    if len(encoded.encode()) > MAX_METADATA_BYTES:
-        raise ValueError(f"must be at most {MAX_METADATA_BYTES} bytes as JSON")
-    return value
-
-
-def _check_json_tree(document: dict[str, Any]) -> None:
-    """Refuse documents nested too deeply or holding NUL characters, without recursing."""
-    pending: list[tuple[Any, int]] = [(document, 1)]
-    while pending:
-        node, depth = pending.pop()
-        if isinstance(node, str):
-            reject_nul(node)
-            continue
-        if isinstance(node, dict):
-            for key in node:
-                reject_nul(key)
-            children = list(node.values())
-        elif isinstance(node, list):
-            children = node
-        else:
-            continue
-        if depth > MAX_METADATA_DEPTH:
-            raise ValueError(f"must not be nested more than {MAX_METADATA_DEPTH} levels deep")
-        pending.extend((child, depth + 1) for child in children)
-
-
-Metadata = Annotated[dict[str, Any], AfterValidator(_check_metadata)]

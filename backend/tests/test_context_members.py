@@ -136,14 +136,14 @@ async def test_adding_the_owner_or_an_existing_member_is_refused(
     assert await members(cast) == before
 
 
-async def test_adding_an_unknown_user_is_a_404(db_session: AsyncSession, cast_for: CastFor) -> None:
+async def test_adding_an_unknown_user_is_a_422(db_session: AsyncSession, cast_for: CastFor) -> None:
     cast = await cast_for(PRIVATE)
     gone = await make_user(db_session)
     gone_id = gone.id
     await db_session.delete(gone)
     await db_session.commit()
     response = await cast.clients["owner"].post(cast.members_path(), json={"user_id": gone_id})
-    assert response.status_code == 404
+    assert response.status_code == 422
     assert str(gone_id) in response.json()["detail"]
 
 
@@ -166,7 +166,7 @@ async def test_hidden_accounts_answer_exactly_like_a_missing_id(
         # The same answer once the id is taken out: nothing but the id tells them apart.
         return response.status_code, response.text.replace(str(user_id), "<id>")
 
-    assert await add(hidden_id) == await add(gone_id) == (404, '{"detail":"no user <id>"}')
+    assert await add(hidden_id) == await add(gone_id) == (422, '{"detail":"no user <id>"}')
     assert hidden.username not in await members(cast)
 
 

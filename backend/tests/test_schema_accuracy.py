@@ -112,3 +112,21 @@ def test_an_id_in_a_body_declares_its_range(app: FastAPI) -> None:
         "maximum": 2**31 - 1,
         "title": "User Id",
     }
+
+
+def test_metadata_declares_that_nul_is_refused_at_every_level(app: FastAPI) -> None:
+    document = app.openapi()["components"]["schemas"]
+    metadata = request_body_schemas(app)["POST /contexts"]["properties"]["metadata"]
+    assert metadata["propertyNames"] == {"pattern": NO_NUL_PATTERN}
+    assert metadata["additionalProperties"] == {"$ref": "#/components/schemas/JsonValue"}
+    value = document["JsonValue"]["anyOf"]
+    assert {"type": "string", "pattern": NO_NUL_PATTERN} in value
+    nested = next(choice for choice in value if choice.get("type") == "object")
+    assert nested["propertyNames"] == {"pattern": NO_NUL_PATTERN}
+
+
+async def test_nul_deep_in_metadata_is_refused_as_the_schema_says(cast_for: CastFor) -> None:
+    cast = await cast_for(Visibility.PRIVATE)
+    for metadata in ({"a": [{"b": "x\x00"}]}, {"a": {"k\x00": 1}}):
+        response = await cast.clients["owner"].patch(cast.path(), json={"metadata": metadata})
+        assert response.status_code == 422, response.text
