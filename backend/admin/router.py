@@ -40,13 +40,7 @@ async def list_users(
     filters: Annotated[UserFilters, Query()],
 ) -> Page[AdminUserRead]:
     """Users ordered by username, optionally searched and filtered."""
-    users, total = await service.list_users(session=session, filters=filters, page=page)
-    return Page(
-        items=[_read(user) for user in users],
-        total=total,
-        page=page.page,
-        page_size=page.page_size,
-    )
+    return await service.list_users(session=session, filters=filters, page=page)
 
 
 @router.post("/users", status_code=status.HTTP_201_CREATED, responses=_CONFLICT | _UNDECODABLE)

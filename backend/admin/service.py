@@ -2,25 +2,28 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from backend.admin import queries
-from backend.admin.schemas import AdminUserCreate, UserFilters
+from backend.admin.schemas import AdminUserCreate, AdminUserRead, UserFilters
 from backend.auth import queries as auth_queries
 from backend.auth.passwords import hash_password
 from backend.core.errors import Conflict, Forbidden, NotFound
-from backend.core.pagination import PageParams
+from backend.core.pagination import Page, PageParams
 from backend.models import User
 
 
 async def list_users(
     *, session: AsyncSession, filters: UserFilters, page: PageParams
-) -> tuple[Sequence[User], int]:
-    """One page of matching users, and how many match in all."""
-    items = await queries.search_users(session, filters, page)
-    return items, await queries.count_users(session, filters)
+) -> Page[AdminUserRead]:
+    """One page of matching users, and how many match in all.
+
+    Services build the pages their list endpoints return, in every domain (contexts' too).
+    """
+    users = await queries.search_users(session, filters, page)
+    total = await queries.count_users(session, filters)
+    items = [AdminUserRead.model_validate(user) for user in users]
+    return Page(items=items, total=total, page=page.page, page_size=page.page_size)
 
 
 async def create_user(*, session: AsyncSession, actor: User, data: AdminUserCreate) -> User:
