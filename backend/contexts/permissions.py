@@ -30,7 +30,7 @@ class Access:
 
     @property
     def visible(self) -> bool:
-        # Kept in step with queries._scope_filter(Scope.ALL), which lists what this admits.
+        # Kept in step with queries._scope_filter(Scope.ALL); tests/test_visibility_rule.py checks it.
         return self.role is not None or self.context.visibility == Visibility.PUBLIC
 
     def require_owner(self, action: str) -> None:
