@@ -7,7 +7,6 @@ stderr and exit code 1, without a traceback.
 from __future__ import annotations
 
 import asyncio
-import os
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Annotated, NoReturn, TypeVar
@@ -24,7 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from backend.admin.schemas import AdminUserCreate
 from backend.admin.service import add_user
 from backend.app import create_app
-from backend.config import Settings
+from backend.config import Settings, prepare_sqlite_directory
 from backend.core.errors import DomainError
 from backend.db import create_engine, create_sessionmaker
 from backend.django_adoption import BASELINE_REVISION, AdoptionError, adopt
@@ -56,30 +55,11 @@ def database_url() -> str:
         raise CLIError(f"the settings are invalid: {_describe_invalid(error)}") from None
     url = settings.resolved_database_url
     setting = "BACKEND_DATABASE_URL" if settings.database_url else "BACKEND_DATA_DIR"
-    _require_usable_sqlite_path(url, setting)
-    return url
-
-
-def _require_usable_sqlite_path(url: str, setting: str) -> None:
-    """An SQLite file's directory exists (or is created) and is writable, as SQLite needs."""
-    parsed = make_url(url)
-    if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
-        return
-    path = Path(parsed.database)
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-    except OSError as error:
-        problem = error.strerror or type(error).__name__
-        raise CLIError(
-            f"{setting}: cannot create the directory {path.parent} for the SQLite file "
-            f"({problem}); point {setting} at a directory the backend may write to"
-        ) from None
-    # SQLite writes its journal and WAL files beside the database, so the directory must be writable.
-    if not os.access(path.parent, os.W_OK | os.X_OK) or path.is_dir():
-        raise CLIError(
-            f"{setting}: the SQLite file {path} cannot be written there; "
-            f"point {setting} at a writable file in a writable directory"
-        )
+        prepare_sqlite_directory(url, setting)
+    except ValueError as error:
+        raise CLIError(str(error)) from None
+    return url
 
 
 def shown_url(url: str) -> str:

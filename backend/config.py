@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import secrets
 from enum import StrEnum
 from functools import cached_property
@@ -61,6 +62,31 @@ def check_database_url(url: str) -> str:
             f"({backend}://…) and the backend uses {SUPPORTED_DRIVERS[backend]}"
         )
     return url
+
+
+def prepare_sqlite_directory(url: str, setting: str) -> None:
+    """Create an SQLite file's directory as the engine would; refuse one SQLite cannot write in.
+
+    Raises ValueError with one line naming ``setting``; the commands print it (backend.cli).
+    """
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
+        return
+    path = Path(parsed.database)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        problem = error.strerror or type(error).__name__
+        raise ValueError(
+            f"{setting}: cannot create the directory {path.parent} for the SQLite file "
+            f"({problem}); point {setting} at a directory the backend may write to"
+        ) from None
+    # SQLite writes its journal and WAL files beside the database, so the directory must be writable.
+    if not os.access(path.parent, os.W_OK | os.X_OK) or path.is_dir():
+        raise ValueError(
+            f"{setting}: the SQLite file {path} cannot be written there; "
+            f"point {setting} at a writable file in a writable directory"
+        )
 
 
 class Settings(BaseSettings):
