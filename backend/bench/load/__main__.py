@@ -28,12 +28,23 @@ USER_PASSWORD = "load-user-password"  # noqa: S105 - a throwaway database on 127
 
 def _arguments(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m backend.bench.load", description=__doc__)
-    parser.add_argument("--engines", nargs="+", choices=("sqlite", "postgres"), default=["sqlite", "postgres"])
-    parser.add_argument("--workers", nargs="+", type=int, default=[1, 2], help="uvicorn worker counts")
-    parser.add_argument("--clients", nargs="+", type=int, default=[1, 10, 50], help="concurrent clients")
+    parser.add_argument(
+        "--engines", nargs="+", choices=("sqlite", "postgres"), default=["sqlite", "postgres"]
+    )
+    parser.add_argument(
+        "--workers", nargs="+", type=int, default=[1, 2], help="uvicorn worker counts"
+    )
+    parser.add_argument(
+        "--clients", nargs="+", type=int, default=[1, 10, 50], help="concurrent clients"
+    )
     parser.add_argument("--requests", type=int, default=2000, help="requests per measurement")
-    parser.add_argument("--max-seconds", type=float, default=120.0, help="time bound per measurement")
-    parser.add_argument("--postgres-url", help="use this database instead of launching a server (it gets written to)")
+    parser.add_argument(
+        "--max-seconds", type=float, default=120.0, help="time bound per measurement"
+    )
+    parser.add_argument(
+        "--postgres-url",
+        help="use this database instead of launching a server (it gets written to)",
+    )
     parser.add_argument("--json", type=Path, help="also write the rows to this file")
     return parser.parse_args(argv)
 
@@ -58,7 +69,9 @@ async def _actors(base_url: str) -> list[Actor]:
             response.raise_for_status()
             token = await _token(client, username, USER_PASSWORD)
             home = await client.post(
-                "/contexts", json={"name": f"{username} home"}, headers={"Authorization": f"Bearer {token}"}
+                "/contexts",
+                json={"name": f"{username} home"},
+                headers={"Authorization": f"Bearer {token}"},
             )
             home.raise_for_status()
             actors.append(Actor(username=username, token=token, home_context=home.json()["id"]))
@@ -104,8 +117,13 @@ def _measure(engine: str, workers: int, arguments: argparse.Namespace) -> list[d
             actors = asyncio.run(_actors(base_url))
             for clients in arguments.clients:
                 tally = asyncio.run(
-                    run_mixed(base_url, actors, clients=clients, requests=arguments.requests,
-                              max_seconds=arguments.max_seconds)
+                    run_mixed(
+                        base_url,
+                        actors,
+                        clients=clients,
+                        requests=arguments.requests,
+                        max_seconds=arguments.max_seconds,
+                    )
                 )
                 missing = asyncio.run(missing_rows(base_url, actors, tally))
                 rows.append(_row(engine, workers, clients, tally, missing))

@@ -22,7 +22,7 @@ from backend.testing.rundir import RunDirectory
 
 ADMIN_USERNAME = "loadadmin"
 ADMIN_PASSWORD = "load-admin-password"  # noqa: S105 - a throwaway database on 127.0.0.1
-SECRET_KEY = "load-test-signing-key-0123456789abcdef-0123456789abcdef"
+SECRET_KEY = "load-test-signing-key-0123456789abcdef-0123456789abcdef"  # noqa: S105 - throwaway
 STARTUP_SECONDS = 60.0
 STOP_SECONDS = 15.0
 
@@ -30,7 +30,11 @@ STOP_SECONDS = 15.0
 def _backend_command() -> list[str]:
     # The console script beside this interpreter: the same `backend` a user runs.
     script = Path(sys.executable).with_name("backend")
-    return [str(script)] if script.exists() else [sys.executable, "-c", "from backend.cli import main; main()"]
+    return (
+        [str(script)]
+        if script.exists()
+        else [sys.executable, "-c", "from backend.cli import main; main()"]
+    )
 
 
 @contextlib.contextmanager
@@ -81,11 +85,24 @@ def prepare(data_dir: Path, database_url: str) -> None:
     env = _environment(data_dir, database_url)
     for args in (
         ["migrate"],
-        ["createsuperuser", "--no-input", "--username", ADMIN_USERNAME, "--email", "",
-         "--password", ADMIN_PASSWORD],
+        [
+            "createsuperuser",
+            "--no-input",
+            "--username",
+            ADMIN_USERNAME,
+            "--email",
+            "",
+            "--password",
+            ADMIN_PASSWORD,
+        ],
     ):
-        subprocess.run([*_backend_command(), *args], env=env, cwd=data_dir, check=True,
-                       stdout=subprocess.DEVNULL)
+        subprocess.run(
+            [*_backend_command(), *args],
+            env=env,
+            cwd=data_dir,
+            check=True,
+            stdout=subprocess.DEVNULL,
+        )
 
 
 @contextlib.contextmanager
@@ -98,8 +115,12 @@ def backend_serve(data_dir: Path, database_url: str, *, workers: int) -> Iterato
     log = (data_dir / f"serve-{port}.log").open("w")
     # Its own process group, so the uvicorn workers go with it.
     process = subprocess.Popen(
-        command, env=_environment(data_dir, database_url), cwd=data_dir,
-        stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+        command,
+        env=_environment(data_dir, database_url),
+        cwd=data_dir,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
     )
     base_url = f"http://127.0.0.1:{port}"
     try:
@@ -114,7 +135,9 @@ def _wait_until_healthy(process: subprocess.Popen[bytes], base_url: str, log: Pa
     deadline = time.monotonic() + STARTUP_SECONDS
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise RuntimeError(f"backend serve exited with {process.returncode}:\n{log.read_text()}")
+            raise RuntimeError(
+                f"backend serve exited with {process.returncode}:\n{log.read_text()}"
+            )
         with contextlib.suppress(httpx.TransportError):
             if httpx.get(f"{base_url}/health", timeout=2).status_code == 200:
                 return

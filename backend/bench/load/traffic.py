@@ -11,7 +11,14 @@ from dataclasses import dataclass, field
 import httpx
 
 # Of every 6 requests: 1 creates a context, 2 create entries, 3 read (two lists, one entry list).
-MIX = ("create_context", "create_entry", "create_entry", "list_contexts", "list_contexts", "list_entries")
+MIX = (
+    "create_context",
+    "create_entry",
+    "create_entry",
+    "list_contexts",
+    "list_contexts",
+    "list_entries",
+)
 TIMEOUT_SECONDS = 30.0
 
 
@@ -40,7 +47,9 @@ class Tally:
         return sum(n for status, n in self.statuses.items() if low <= status < high)
 
 
-async def _one(client: httpx.AsyncClient, actor: Actor, kind: str, number: int, tally: Tally) -> None:
+async def _one(
+    client: httpx.AsyncClient, actor: Actor, kind: str, number: int, tally: Tally
+) -> None:
     headers = {"Authorization": f"Bearer {actor.token}"}
     home = actor.home_context
     started = time.perf_counter()
@@ -92,14 +101,19 @@ async def run_mixed(
 
 async def _all_pages(client: httpx.AsyncClient, path: str, token: str) -> set[int]:
     found: set[int] = set()
-    for page in itertools.count(1):
-        params = {"page": page, "page_size": 100, **({"scope": "own"} if path == "/contexts" else {})}
-        response = await client.get(path, params=params, headers={"Authorization": f"Bearer {token}"})
+    page, items = 1, [None] * 100
+    while len(items) == 100:
+        params: dict[str, str | int] = {"page": page, "page_size": 100}
+        if path == "/contexts":
+            params["scope"] = "own"
+        response = await client.get(
+            path, params=params, headers={"Authorization": f"Bearer {token}"}
+        )
         response.raise_for_status()
         items = response.json()["items"]
         found |= {item["id"] for item in items}
-        if len(items) < 100:
-            return found
+        page += 1
+    return found
 
 
 async def missing_rows(base_url: str, actors: list[Actor], tally: Tally) -> int:
@@ -109,7 +123,9 @@ async def missing_rows(base_url: str, actors: list[Actor], tally: Tally) -> int:
         for actor in actors:
             listed = await _all_pages(client, "/contexts", actor.token)
             missing += len(tally.created_contexts.get(actor.username, set()) - listed)
-            entries = await _all_pages(client, f"/contexts/{actor.home_context}/entries", actor.token)
+            entries = await _all_pages(
+                client, f"/contexts/{actor.home_context}/entries", actor.token
+            )
             missing += len(tally.created_entries.get(actor.home_context, set()) - entries)
     return missing
 
@@ -118,4 +134,4 @@ def percentile(values: list[float], fraction: float) -> float:
     if not values:
         return float("nan")
     ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(fraction * (len(ordered) - 1))))]
+    return ordered[min(len(ordered) - 1, round(fraction * (len(ordered) - 1)))]
