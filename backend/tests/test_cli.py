@@ -194,3 +194,19 @@ def test_the_upgrade_helper_reports_where_the_database_was_and_is(db_file: Path)
     url = f"sqlite+aiosqlite:///{db_file}"
     assert cli.upgrade_database(url) == (None, head_revision())
     assert cli.upgrade_database(url) == (head_revision(), head_revision())
+
+
+def test_serve_with_workers_hands_uvicorn_the_factory_and_the_count(
+    db_file: Path, uvicorn_calls: list[tuple[Any, dict[str, Any]]]
+) -> None:
+    assert run("serve", "--workers", "3").exit_code == 0
+    [(app, options)] = uvicorn_calls
+    assert (app, options["factory"], options["workers"]) == ("backend.app:create_app", True, 3)
+
+
+def test_serve_refuses_reload_with_workers(
+    db_file: Path, uvicorn_calls: list[tuple[Any, dict[str, Any]]]
+) -> None:
+    result = run("serve", "--reload", "--workers", "2")
+    assert_clean_failure(result, "--reload and --workers cannot be combined")
+    assert uvicorn_calls == []
