@@ -77,9 +77,7 @@ def _refuse_superuser_target(actor: User, target: User, action: str) -> None:
         raise Forbidden(f"only a superuser may {action} a superuser")
 
 
-async def _user_to_remove(
-    *, session: AsyncSession, actor: User, user_id: int, action: str
-) -> User:
+async def _user_to_remove(*, session: AsyncSession, actor: User, user_id: int, action: str) -> User:
     """The user about to be deactivated or deleted, checked against what the database holds now.
 
     There must always be an active superuser. Superusers cannot remove themselves, so a single
@@ -96,8 +94,7 @@ async def _user_to_remove(
     if user.id in active_superusers:
         if actor.id not in active_superusers:
             raise Forbidden(
-                f"your account stopped being an active superuser before it could {action} "
-                "this user"
+                f"your account stopped being an active superuser before it could {action} this user"
             )
         if not active_superusers - {user.id}:
             raise Conflict("there must always be an active superuser; this would leave none")

@@ -40,7 +40,9 @@ async def _active_superusers(db_session: AsyncSession) -> int:
     return (await db_session.execute(query)).scalar_one()
 
 
-async def _at_once(live_server: LiveServer, method: str, requests: list[tuple[User, str]]) -> list[int]:
+async def _at_once(
+    live_server: LiveServer, method: str, requests: list[tuple[User, str]]
+) -> list[int]:
     async def send(actor: User, path: str) -> int:
         async with live_server.client(actor) as client:
             return (await client.request(method, path)).status_code
