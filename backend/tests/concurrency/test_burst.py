@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -47,3 +49,16 @@ async def test_a_burst_of_mixed_writes_and_reads_all_succeed_and_are_listed_back
     assert created_entries == REQUESTS // 3
     assert await _count(db_session, Context) == len(actors) + created_contexts
     assert await _count(db_session, ContextEntry) == created_entries
+
+
+async def test_backend_serve_with_two_workers_serves_a_burst_without_a_failure(
+    db_session: AsyncSession, live_server_process: Callable[[int], LiveServer]
+) -> None:
+    server = live_server_process(2)
+    actors = await _actors(db_session, server)
+
+    tally = await run_mixed(server.url, actors, clients=10, requests=60, max_seconds=60)
+
+    assert tally.dropped == 0, tally.errors
+    assert tally.count(200, 300) == 60, tally.statuses
+    assert await missing_rows(server.url, actors, tally) == 0
