@@ -13,7 +13,7 @@ from backend.models import Context, ContextEntry, ContextMember, Role, User
 from backend.testing.factories import make_context, make_entry, make_member, make_user
 from backend.testing.fixtures.live_server import LiveServer
 
-AT_ONCE = 6
+AT_ONCE = 4
 TRIES = 8
 
 
