@@ -108,3 +108,11 @@ def bench(session: nox.Session) -> None:
         session.error("backend.bench does not exist yet: there is no benchmark to run")
     _install(session, "bench.txt")
     session.run("python", "-m", "backend.bench", *session.posargs)
+
+
+@nox.session(python=PYTHON, default=False)
+def load(session: nox.Session) -> None:
+    """Load figures for a real `backend serve` (python -m backend.bench.load); on demand only."""
+    # The test requirements hold httpx, and the harness's PostgreSQL launcher the tool reuses.
+    _install(session, "test.txt")
+    session.run("python", "-m", "backend.bench.load", *session.posargs)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-import os
+import secrets
 import time
 from dataclasses import dataclass, field
 
@@ -48,6 +48,8 @@ class Tally:
     created_contexts: dict[str, set[int]] = field(default_factory=dict)
     created_entries: dict[int, set[int]] = field(default_factory=dict)
     seconds: float = 0.0
+    # Names new contexts, so that runs on the same database never collide on a slug.
+    run: str = field(default_factory=lambda: secrets.token_hex(4))
 
     def count(self, low: int, high: int) -> int:
         return sum(n for status, n in self.statuses.items() if low <= status < high)
@@ -61,7 +63,7 @@ async def _one(
     started = time.perf_counter()
     try:
         if kind == "create_context":
-            body = {"name": f"load {os.getpid()} {number}"}
+            body = {"name": f"load {tally.run} {number}"}
             response = await client.post("/contexts", json=body, headers=headers)
         elif kind == "create_entry":
             body = {"title": f"entry {number}", "body": "load"}
