@@ -17,6 +17,7 @@ import httpx
 import port_for
 
 from backend.testing.backends.postgres_servers import LocalServer
+from backend.testing.fixtures.live_server import die_with_parent
 from backend.testing.options import HarnessOptions
 from backend.testing.rundir import RunDirectory
 
@@ -121,6 +122,7 @@ def backend_serve(data_dir: Path, database_url: str, *, workers: int) -> Iterato
         stdout=log,
         stderr=subprocess.STDOUT,
         start_new_session=True,
+        preexec_fn=die_with_parent,
     )
     base_url = f"http://127.0.0.1:{port}"
     try:
