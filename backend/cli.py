@@ -29,6 +29,7 @@ from backend.db import create_engine, create_sessionmaker, unit_of_work_options
 from backend.django_adoption import BASELINE_REVISION, AdoptionError, adopt
 from backend.loaddata import LoadDataError, load_files
 from backend.migrations import alembic_config, current_revision, head_revision, upgrade_connection
+from backend.serving import APP_FACTORY, run_workers
 
 T = TypeVar("T")
 
@@ -222,16 +223,11 @@ def serve(
         _fail("--reload and --workers cannot be combined: use --reload alone while developing")
     url = _run(database_url)
     _run(lambda: upgrade_database(url))
-    if reload or workers > 1:
-        # The reloader and the workers import the app afresh in child processes: an import string.
-        uvicorn.run(
-            "backend.app:create_app",
-            factory=True,
-            host=host,
-            port=port,
-            reload=reload,
-            workers=workers,
-        )
+    if reload:
+        # The reloader re-imports the app in a child process, so it needs an import string.
+        uvicorn.run(APP_FACTORY, factory=True, host=host, port=port, reload=True)
+    elif workers > 1:
+        run_workers(host=host, port=port, workers=workers)
     else:
         uvicorn.run(create_app(), host=host, port=port)
 

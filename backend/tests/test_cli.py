@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 import sqlite3
 from pathlib import Path
 from typing import Any
@@ -11,6 +12,7 @@ from typer.testing import CliRunner, Result
 
 from backend import cli
 from backend.migrations import head_revision
+from backend.serving import TcpConfig
 
 DATA = Path(__file__).parent / "data"
 FIRST_REVISION = "0f3a2c1d9b01"
@@ -196,12 +198,21 @@ def test_the_upgrade_helper_reports_where_the_database_was_and_is(db_file: Path)
     assert cli.upgrade_database(url) == (head_revision(), head_revision())
 
 
-def test_serve_with_workers_hands_uvicorn_the_factory_and_the_count(
-    db_file: Path, uvicorn_calls: list[tuple[Any, dict[str, Any]]]
+def test_serve_with_workers_starts_that_many_uvicorn_workers(
+    db_file: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    assert run("serve", "--workers", "3").exit_code == 0
-    [(app, options)] = uvicorn_calls
-    assert (app, options["factory"], options["workers"]) == ("backend.app:create_app", True, 3)
+    started: list[dict[str, Any]] = []
+    monkeypatch.setattr(cli, "run_workers", lambda **options: started.append(options))
+    assert run("serve", "--workers", "3", "--port", "8124").exit_code == 0
+    assert started == [{"host": "127.0.0.1", "port": 8124, "workers": 3}]
+
+
+def test_the_workers_listen_on_a_socket_asyncio_sets_tcp_nodelay_on() -> None:
+    # asyncio sets TCP_NODELAY only where proto is IPPROTO_TCP; without it Nagle's algorithm
+    # delays every response of a worker by the client's delayed ACK (about 40 ms).
+    config = TcpConfig("backend.app:create_app", factory=True, host="127.0.0.1", port=0, workers=2)
+    with config.bind_socket() as sock:
+        assert sock.proto == socket.IPPROTO_TCP
 
 
 def test_serve_refuses_reload_with_workers(
