@@ -9,8 +9,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from backend.bench.load.traffic import Actor, missing_rows, run_mixed
 from backend.models import Context, ContextEntry
-from backend.testing.factories import make_context, make_user
 from backend.testing.fixtures.live_server import LiveServer
+from backend.tests.factories import make_context, make_user
+from backend.tests.fixtures.live import bearer
 
 CLIENTS = 15
 REQUESTS = 150
@@ -21,7 +22,7 @@ async def _actors(db_session: AsyncSession, live_server: LiveServer) -> list[Act
     for name in ("ana", "ben", "cho"):
         user = await make_user(db_session, username=name)
         home = await make_context(db_session, owner=user)
-        token = live_server.headers_for(user)["Authorization"].removeprefix("Bearer ")
+        token = bearer(user)["Authorization"].removeprefix("Bearer ")
         actors.append(Actor(username=name, token=token, home_context=home.id))
     return actors
 

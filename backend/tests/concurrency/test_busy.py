@@ -12,8 +12,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, a
 
 from backend.db import SQLITE_WRITE_LOCK, create_engine, create_sessionmaker, get_sessionmaker
 from backend.models import Context
-from backend.testing.factories import make_context, make_user
-from backend.testing.fixtures.app import ClientFor
+from backend.tests.factories import make_context, make_user
+from backend.tests.fixtures.clients import ClientFor
 
 SHORT_WAIT_MS = 100
 

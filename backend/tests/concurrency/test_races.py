@@ -10,8 +10,9 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from backend.models import Context, ContextEntry, ContextMember, Role, User
-from backend.testing.factories import make_context, make_entry, make_member, make_user
 from backend.testing.fixtures.live_server import LiveServer
+from backend.tests.factories import make_context, make_entry, make_member, make_user
+from backend.tests.fixtures.live import live_client
 
 AT_ONCE = 4
 TRIES = 8
@@ -35,7 +36,7 @@ async def test_one_slug_claimed_at_once_by_many_requests_is_created_once(
     db_session: AsyncSession, live_server: LiveServer
 ) -> None:
     owner = await make_user(db_session)
-    async with live_server.client(owner) as client:
+    async with live_client(live_server, owner) as client:
         body = {"name": "Notes", "slug": "notes"}
         statuses = await _same_request_at_once(client, "POST", "/contexts", body)
 
@@ -48,7 +49,7 @@ async def test_one_slug_taken_at_once_by_renames_of_many_contexts_goes_to_one(
 ) -> None:
     owner = await make_user(db_session)
     contexts = [await make_context(db_session, owner=owner) for _ in range(AT_ONCE)]
-    async with live_server.client(owner) as client:
+    async with live_client(live_server, owner) as client:
         responses = await asyncio.gather(
             *(client.patch(f"/contexts/{c.id}", json={"slug": "taken"}) for c in contexts)
         )
@@ -64,7 +65,7 @@ async def test_one_member_added_at_once_by_many_requests_is_added_once(
     owner = await db_session.get(User, context.owner_id)
     newcomer = await make_user(db_session)
     assert owner is not None
-    async with live_server.client(owner) as client:
+    async with live_client(live_server, owner) as client:
         body = {"user_id": newcomer.id, "role": "editor"}
         statuses = await _same_request_at_once(
             client, "POST", f"/contexts/{context.id}/members", body
@@ -78,7 +79,7 @@ async def test_one_username_created_at_once_by_many_requests_is_created_once(
     db_session: AsyncSession, live_server: LiveServer
 ) -> None:
     root = await make_user(db_session, is_staff=True, is_superuser=True)
-    async with live_server.client(root) as client:
+    async with live_client(live_server, root) as client:
         body = {"username": "twin", "email": "twin@example.com", "password": "long enough pw"}
         statuses = await _same_request_at_once(client, "POST", "/admin/users", body)
 
@@ -100,7 +101,7 @@ async def test_a_role_change_racing_the_members_removal_is_a_change_then_a_remov
     owner = await db_session.get(User, context.owner_id)
     assert owner is not None
     outcomes = set()
-    async with live_server.client(owner) as client:
+    async with live_client(live_server, owner) as client:
         for _ in range(TRIES):
             member = await make_member(db_session, context=context, role=Role.VIEWER)
             path = f"/contexts/{context.id}/members/{member.user_id}"
@@ -119,7 +120,7 @@ async def test_an_entry_edit_racing_its_deletion_is_an_edit_then_a_deletion_or_a
     owner = await db_session.get(User, context.owner_id)
     assert owner is not None
     outcomes = set()
-    async with live_server.client(owner) as client:
+    async with live_client(live_server, owner) as client:
         for _ in range(TRIES):
             entry = await make_entry(db_session, context=context)
             path = f"/contexts/{context.id}/entries/{entry.id}"
@@ -135,7 +136,7 @@ async def test_a_context_edit_racing_its_deletion_is_an_edit_then_a_deletion_or_
 ) -> None:
     owner = await make_user(db_session)
     outcomes = set()
-    async with live_server.client(owner) as client:
+    async with live_client(live_server, owner) as client:
         for _ in range(TRIES):
             context = await make_context(db_session, owner=owner)
             path = f"/contexts/{context.id}"

@@ -9,8 +9,9 @@ from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from backend.models import User
-from backend.testing.factories import make_user
 from backend.testing.fixtures.live_server import LiveServer
+from backend.tests.factories import make_user
+from backend.tests.fixtures.live import live_client
 
 TRIES = 20
 WON = {200, 204}
@@ -44,7 +45,7 @@ async def _at_once(
     live_server: LiveServer, method: str, requests: list[tuple[User, str]]
 ) -> list[int]:
     async def send(actor: User, path: str) -> int:
-        async with live_server.client(actor) as client:
+        async with live_client(live_server, actor) as client:
             return (await client.request(method, path)).status_code
 
     return list(await asyncio.gather(*(send(actor, path) for actor, path in requests)))
