@@ -103,3 +103,11 @@ def bench(session: nox.Session) -> None:
     """Time the suite on both engines (python -m backend.bench); not part of a bare `nox`."""
     _install(session, "bench.txt")
     session.run("python", "-m", "backend.bench", *session.posargs)
+
+
+@nox.session(python=PYTHON, default=False)
+def load(session: nox.Session) -> None:
+    """Load figures for a real `backend serve` (python -m backend.bench.load); on demand only."""
+    # The test requirements hold httpx, and the harness's PostgreSQL launcher the tool reuses.
+    _install(session, "test.txt")
+    session.run("python", "-m", "backend.bench.load", *session.posargs)

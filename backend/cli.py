@@ -25,10 +25,11 @@ from backend.admin.service import add_user
 from backend.app import create_app
 from backend.config import Settings, prepare_sqlite_directory
 from backend.core.errors import DomainError
-from backend.db import create_engine, create_sessionmaker
+from backend.db import create_engine, create_sessionmaker, unit_of_work_options
 from backend.django_adoption import BASELINE_REVISION, AdoptionError, adopt
 from backend.loaddata import LoadDataError, load_files
 from backend.migrations import alembic_config, current_revision, head_revision, upgrade_connection
+from backend.serving import APP_FACTORY, run_workers
 
 T = TypeVar("T")
 
@@ -160,8 +161,10 @@ def require_head(url: str) -> str:
 async def _in_transaction(url: str, work: Callable[[AsyncSession], Awaitable[T]]) -> T:
     """Run ``work`` in one session and commit; nothing is committed if it raises."""
     engine = create_engine(url)
+    sessionmaker = create_sessionmaker(engine)
     try:
-        async with create_sessionmaker(engine)() as session:
+        # A write lock from the start on SQLite, so a running server's writes do not fail it.
+        async with sessionmaker(**unit_of_work_options(sessionmaker, writes=True)) as session:
             result = await work(session)
             await session.commit()
             return result
@@ -213,13 +216,25 @@ def serve(
     reload: Annotated[
         bool, typer.Option(help="Restart when the code changes (development).")
     ] = False,
+    workers: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            help="Worker processes (uvicorn's own); each has its own database connections. "
+            "On SQLite writes still go one at a time: see docs/deployment.md.",
+        ),
+    ] = 1,
 ) -> None:
     """Upgrade the database to the newest revision, then serve the API with uvicorn."""
+    if reload and workers > 1:
+        _fail("--reload and --workers cannot be combined: use --reload alone while developing")
     url = _run(database_url)
     _run(lambda: upgrade_database(url))
     if reload:
         # The reloader re-imports the app in a child process, so it needs an import string.
-        uvicorn.run("backend.app:create_app", factory=True, host=host, port=port, reload=True)
+        uvicorn.run(APP_FACTORY, factory=True, host=host, port=port, reload=True)
+    elif workers > 1:
+        run_workers(host=host, port=port, workers=workers)
     else:
         uvicorn.run(create_app(), host=host, port=port)
 

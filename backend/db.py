@@ -17,6 +17,10 @@ from sqlalchemy.ext.asyncio import (
 )
 
 SQLITE_BUSY_TIMEOUT_MS = 5000
+# A connection execution option: its transactions begin with the write lock (BEGIN IMMEDIATE).
+SQLITE_WRITE_LOCK = "backend_sqlite_write_lock"
+# Requests with these methods only read; every other method's unit of work may write.
+READ_ONLY_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
 def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
@@ -37,6 +41,13 @@ def configure_sqlite(engine: AsyncEngine) -> None:
     The sqlite3 module opens transactions lazily and ignores SAVEPOINT bookkeeping; switching its
     own handling off and emitting BEGIN ourselves is SQLAlchemy's documented workaround, without
     which nested transactions (and so the test harness's rollback isolation) silently do nothing.
+
+    A transaction on a connection with the ``SQLITE_WRITE_LOCK`` option begins IMMEDIATE: it takes
+    the write lock up front, waiting up to the busy timeout for it. A deferred BEGIN that reads
+    and then writes fails at once ("database is locked") when another connection committed in
+    between, because SQLite cannot upgrade a stale snapshot and does not wait for that; the busy
+    timeout only applies to a lock taken before the transaction has read anything. Readers keep
+    a deferred BEGIN and stay concurrent with the writer under WAL.
     """
 
     @event.listens_for(engine.sync_engine, "connect")
@@ -51,7 +62,8 @@ def configure_sqlite(engine: AsyncEngine) -> None:
 
     @event.listens_for(engine.sync_engine, "begin")
     def _on_begin(connection: Any) -> None:
-        connection.exec_driver_sql("BEGIN")
+        writes = connection.get_execution_options().get(SQLITE_WRITE_LOCK, False)
+        connection.exec_driver_sql("BEGIN IMMEDIATE" if writes else "BEGIN")
 
 
 def create_sessionmaker(bind: Any) -> async_sessionmaker[AsyncSession]:
@@ -65,11 +77,31 @@ def get_sessionmaker(request: Request) -> async_sessionmaker[AsyncSession]:
     return sessionmaker
 
 
+def unit_of_work_options(
+    sessionmaker: async_sessionmaker[AsyncSession], *, writes: bool
+) -> dict[str, Any]:
+    """Session arguments for a unit of work that ``writes`` (or only reads).
+
+    On an SQLite engine a writing unit of work takes the write lock when it begins. Not on a
+    session bound to one connection (the test harness's rollback wrapper), whose transaction
+    is already open and whose connection must not keep the option for later tests.
+    """
+    bind = sessionmaker.kw.get("bind")
+    if writes and isinstance(bind, AsyncEngine) and bind.dialect.name == "sqlite":
+        return {"execution_options": {SQLITE_WRITE_LOCK: True}}
+    return {}
+
+
 async def get_session(
+    request: Request,
     sessionmaker: Annotated[async_sessionmaker[AsyncSession], Depends(get_sessionmaker)],
 ) -> AsyncIterator[AsyncSession]:
-    """One session per request: committed when the endpoint returns, rolled back when it raises."""
-    async with sessionmaker() as session:
+    """One session per request: committed when the endpoint returns, rolled back when it raises.
+
+    Whether it writes is decided by the HTTP method: GET, HEAD and OPTIONS only read.
+    """
+    writes = request.method not in READ_ONLY_METHODS
+    async with sessionmaker(**unit_of_work_options(sessionmaker, writes=writes)) as session:
         try:
             yield session
             await session.commit()

@@ -47,3 +47,31 @@ async def search_users(
 async def count_users(session: AsyncSession, filters: UserFilters) -> int:
     query = select(func.count()).select_from(User).where(*_conditions(filters))
     return (await session.execute(query)).scalar_one()
+
+
+async def lock_active_superusers(session: AsyncSession) -> set[int]:
+    """The active superusers' ids, their rows locked until the transaction ends.
+
+    Locked in id order, so two transactions never wait on each other in a cycle. A transaction
+    that waited sees the rows as the other one committed them (PostgreSQL re-checks the
+    condition), so a superuser deactivated meanwhile is no longer in the set. SQLite has no row
+    locks: a writing unit of work holds the database's write lock from its start instead.
+    """
+    query = (
+        select(User.id)
+        .where(User.is_superuser.is_(True), User.is_active.is_(True))
+        .order_by(User.id)
+        .with_for_update()
+    )
+    return set((await session.execute(query)).scalars())
+
+
+async def lock_user(session: AsyncSession, user_id: int) -> User | None:
+    """A user read afresh with its row locked, for a change that depends on what it holds now."""
+    query = (
+        select(User)
+        .where(User.id == user_id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
+    return (await session.execute(query)).scalar_one_or_none()

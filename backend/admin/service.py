@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from backend.admin import queries
@@ -51,7 +52,13 @@ async def add_user(*, session: AsyncSession, data: AdminUserCreate, is_superuser
         is_active=True,
     )
     session.add(user)
-    await session.flush()
+    try:
+        await session.flush()
+    except IntegrityError as error:
+        # A concurrent request took the username or email between the checks and the insert.
+        raise Conflict(
+            f"the username {data.username!r} or its email was just taken by another request"
+        ) from error
     return user
 
 
@@ -73,14 +80,40 @@ def _refuse_superuser_target(actor: User, target: User, action: str) -> None:
         raise Forbidden(f"only a superuser may {action} a superuser")
 
 
+async def _user_to_remove(*, session: AsyncSession, actor: User, user_id: int, action: str) -> User:
+    """The user about to be deactivated or deleted, checked against what the database holds now.
+
+    There must always be an active superuser. Superusers cannot remove themselves, so a single
+    request never removes the last one, but two superusers removing each other at the same
+    moment could: each request checked an actor that the other was removing. So the active
+    superusers are locked first (then the target), and the actor must still be one of them.
+    """
+    active_superusers = await queries.lock_active_superusers(session)
+    user = await queries.lock_user(session, user_id)
+    if user is None:
+        raise NotFound(f"no user with id {user_id}")
+    _refuse_self(actor, user, action)
+    _refuse_superuser_target(actor, user, action)
+    if user.id in active_superusers:
+        if actor.id not in active_superusers:
+            raise Forbidden(
+                f"your account stopped being an active superuser before it could {action} this user"
+            )
+        if not active_superusers - {user.id}:
+            raise Conflict("there must always be an active superuser; this would leave none")
+    return user
+
+
 async def set_active(*, session: AsyncSession, actor: User, user_id: int, active: bool) -> User:
     """(De)activate a user; a superuser's state is a superuser's call, either way."""
-    user = await get_user(session=session, user_id=user_id)
-    action = "activate" if active else "deactivate"
-    if not active:
-        _refuse_self(actor, user, action)
-    # Otherwise staff could undo a superuser's decision to lock a superuser out.
-    _refuse_superuser_target(actor, user, action)
+    if active:
+        user = await get_user(session=session, user_id=user_id)
+        # Otherwise staff could undo a superuser's decision to lock a superuser out.
+        _refuse_superuser_target(actor, user, "activate")
+    else:
+        user = await _user_to_remove(
+            session=session, actor=actor, user_id=user_id, action="deactivate"
+        )
     user.is_active = active
     await session.flush()
     return user
@@ -111,7 +144,6 @@ async def grant_superuser(*, session: AsyncSession, user_id: int) -> User:
 
 async def delete_user(*, session: AsyncSession, actor: User, user_id: int) -> None:
     """Delete a user; the database cascades to their contexts and memberships."""
-    user = await get_user(session=session, user_id=user_id)
-    _refuse_self(actor, user, "delete")
+    user = await _user_to_remove(session=session, actor=actor, user_id=user_id, action="delete")
     await session.delete(user)
     await session.flush()

@@ -54,13 +54,18 @@ def may_be_added(candidate: User, *, by: User) -> bool:
     return candidate.is_active and not candidate.is_superuser
 
 
-async def access(*, session: AsyncSession, user: User, context_id: int) -> Access:
+async def access(
+    *, session: AsyncSession, user: User, context_id: int, for_update: bool = False
+) -> Access:
     """The caller's access to a context they may see.
 
     A context the caller may not see is "not found", exactly like one that does not exist, so
-    that ids do not reveal which private contexts exist.
+    that ids do not reveal which private contexts exist. ``for_update`` locks the context's row
+    for a change to the context itself, so a concurrent change or removal waits its turn.
     """
-    row = await queries.context_with_role(session, context_id=context_id, user_id=user.id)
+    row = await queries.context_with_role(
+        session, context_id=context_id, user_id=user.id, for_update=for_update
+    )
     if row is not None:
         context, member_role = row
         found = Access(context, caller_role(context, user_id=user.id, member_role=member_role))

@@ -55,9 +55,12 @@ def _visible_filters(user_id: int, scope: Scope, q: str | None) -> list[ColumnEl
 
 
 async def context_with_role(
-    session: AsyncSession, *, context_id: int, user_id: int
+    session: AsyncSession, *, context_id: int, user_id: int, for_update: bool = False
 ) -> ContextRow | None:
+    """A context and the caller's role; ``for_update`` reads it afresh and locks its row."""
     query = _with_caller_role(user_id).where(Context.id == context_id)
+    if for_update:
+        query = query.with_for_update(of=Context).execution_options(populate_existing=True)
     row = (await session.execute(query)).one_or_none()
     return None if row is None else (row[0], row[1])
 
@@ -110,12 +113,18 @@ async def members_of(session: AsyncSession, *, context_id: int) -> Sequence[Cont
     return (await session.execute(query)).scalars().all()
 
 
-async def member(session: AsyncSession, *, context_id: int, user_id: int) -> ContextMember | None:
+async def member(
+    session: AsyncSession, *, context_id: int, user_id: int, for_update: bool = False
+) -> ContextMember | None:
+    """A membership; ``for_update`` reads it afresh and locks its row (see ``entry``)."""
     query = (
         select(ContextMember)
         .options(joinedload(ContextMember.user))
         .where(ContextMember.context_id == context_id, ContextMember.user_id == user_id)
     )
+    if for_update:
+        # Only the membership's row: the joined user is on the nullable side of an outer join.
+        query = query.with_for_update(of=ContextMember).execution_options(populate_existing=True)
     return (await session.execute(query)).scalar_one_or_none()
 
 
@@ -137,9 +146,20 @@ async def count_entries(session: AsyncSession, *, context_id: int) -> int:
     return (await session.execute(query)).scalar_one()
 
 
-async def entry(session: AsyncSession, *, context_id: int, entry_id: int) -> ContextEntry | None:
+async def entry(
+    session: AsyncSession, *, context_id: int, entry_id: int, for_update: bool = False
+) -> ContextEntry | None:
+    """An entry of a context; ``for_update`` reads it afresh and locks its row.
+
+    A change or a removal locks the row it is about to write, so a concurrent removal either
+    waits for the change or has already happened (then: not found), instead of the change
+    finding no row to update at flush. SQLite has no row locks: there a writing unit of work
+    holds the database's write lock from its start instead.
+    """
     # Filtering on the context too makes an entry of another context a plain "not found".
     query = select(ContextEntry).where(
         ContextEntry.id == entry_id, ContextEntry.context_id == context_id
     )
+    if for_update:
+        query = query.with_for_update().execution_options(populate_existing=True)
     return (await session.execute(query)).scalar_one_or_none()

@@ -100,7 +100,7 @@ async def read_context(*, session: AsyncSession, user: User, context_id: int) ->
 async def update_context(
     *, session: AsyncSession, user: User, context_id: int, data: ContextUpdate
 ) -> ContextRead:
-    found = await access(session=session, user=user, context_id=context_id)
+    found = await access(session=session, user=user, context_id=context_id, for_update=True)
     found.require_owner("change its settings")
     context = found.context
     changes = data.model_dump(exclude_unset=True)
@@ -117,7 +117,7 @@ async def update_context(
 
 
 async def delete_context(*, session: AsyncSession, user: User, context_id: int) -> None:
-    found = await access(session=session, user=user, context_id=context_id)
+    found = await access(session=session, user=user, context_id=context_id, for_update=True)
     found.require_owner("delete it")
     # Members and entries go with it: their foreign keys are ON DELETE CASCADE.
     await session.delete(found.context)
@@ -131,7 +131,8 @@ def _member_read(member: ContextMember, username: str) -> MemberRead:
 
 
 async def _member_or_404(session: AsyncSession, *, context_id: int, user_id: int) -> ContextMember:
-    member = await queries.member(session, context_id=context_id, user_id=user_id)
+    # Locked: a role change and a removal of the same member at once are then one after the other.
+    member = await queries.member(session, context_id=context_id, user_id=user_id, for_update=True)
     if member is None:
         raise NotFound(f"user {user_id} is not a member of context {context_id}")
     return member
@@ -207,7 +208,7 @@ async def _writable_entry(
 ) -> ContextEntry:
     found = await access(session=session, user=user, context_id=context_id)
     found.require_writer()
-    entry = await queries.entry(session, context_id=context_id, entry_id=entry_id)
+    entry = await queries.entry(session, context_id=context_id, entry_id=entry_id, for_update=True)
     if entry is None:
         raise NotFound(f"no entry {entry_id} in context {context_id}")
     return entry

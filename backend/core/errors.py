@@ -10,11 +10,21 @@ from fastapi import FastAPI, Request, status
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
-from sqlalchemy.exc import DataError, IntegrityError
+from sqlalchemy.exc import DataError, IntegrityError, OperationalError
+from sqlalchemy.orm.exc import StaleDataError
 
 from backend.core.validation import ECHO_MAX
 
 logger = logging.getLogger(__name__)
+
+# Seconds a client is told to wait after the database was too busy to serve it.
+BUSY_RETRY_AFTER_SECONDS = 1
+# PostgreSQL's SQLSTATEs for "try again": serialization failure, deadlock, lock not available.
+_POSTGRES_RETRYABLE = frozenset({"40001", "40P01", "55P03"})
+# SQLite's primary result codes SQLITE_BUSY and SQLITE_LOCKED (extended codes keep them in the
+# low byte), and the message when the driver carries no code.
+_SQLITE_RETRYABLE = frozenset({5, 6})
+_SQLITE_BUSY_MESSAGES = ("database is locked", "database table is locked", "database is busy")
 
 
 class DomainError(Exception):
@@ -89,6 +99,47 @@ def _too_long(value: object) -> bool:
         return True
 
 
+def is_busy(error: OperationalError) -> bool:
+    """Whether the database refused for contention (a lock, a busy file, a serialization
+    failure): the same request can succeed a moment later."""
+    orig = error.orig
+    if getattr(orig, "sqlstate", None) in _POSTGRES_RETRYABLE:
+        return True
+    code = getattr(orig, "sqlite_errorcode", None)
+    if isinstance(code, int) and code & 0xFF in _SQLITE_RETRYABLE:
+        return True
+    return any(message in str(orig).lower() for message in _SQLITE_BUSY_MESSAGES)
+
+
+def _busy_response() -> JSONResponse:
+    return JSONResponse(
+        {"detail": "the database is busy with other requests; try again shortly"},
+        status_code=status.HTTP_503_SERVICE_UNAVAILABLE,
+        headers={"Retry-After": str(BUSY_RETRY_AFTER_SECONDS)},
+    )
+
+
+async def _operational_error(request: Request, error: Exception) -> Response:
+    assert isinstance(error, OperationalError)
+    if not is_busy(error):
+        # Not contention (the server is gone, the disk is full): the ordinary 500 path.
+        raise error
+    logger.warning(
+        "database busy, answered 503: %s %s: %s", request.method, request.url.path, error
+    )
+    return _busy_response()
+
+
+async def _stale_data(request: Request, error: Exception) -> JSONResponse:
+    # A row this request loaded was deleted (or changed) by a concurrent request before this
+    # one wrote it back: the request lost a race, which the client can see and retry.
+    logger.info("stale row at flush: %s %s: %s", request.method, request.url.path, error)
+    return JSONResponse(
+        {"detail": "what you changed was changed or deleted by another request at the same time"},
+        status_code=status.HTTP_409_CONFLICT,
+    )
+
+
 async def _validation_error(_request: Request, error: Exception) -> Response:
     """FastAPI's own 422, except when the input it echoes cannot be written as JSON.
 
@@ -117,3 +168,5 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(DomainError, _domain_error)
     app.add_exception_handler(IntegrityError, _integrity_error)
     app.add_exception_handler(DataError, _data_error)
+    app.add_exception_handler(OperationalError, _operational_error)
+    app.add_exception_handler(StaleDataError, _stale_data)

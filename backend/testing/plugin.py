@@ -15,7 +15,11 @@ from backend.testing.harness import WORKERINPUT_KEY, Harness, harness_key
 from backend.testing.options import HarnessConfigError, add_options, read_options
 from backend.testing.project import add_ini, load_project
 
-pytest_plugins = ["backend.testing.fixtures.database", "backend.testing.fixtures.app"]
+pytest_plugins = [
+    "backend.testing.fixtures.database",
+    "backend.testing.fixtures.app",
+    "backend.testing.fixtures.live_server",
+]
 
 # Set on the skip report of a test that only means something on another engine (the summary counts
 # them; user properties reach the controller from xdist workers).

@@ -4,4 +4,5 @@ pytest_plugins = [
     "backend.tests.fixtures.clients",
     "backend.tests.fixtures.users",
     "backend.tests.fixtures.contexts",
+    "backend.tests.fixtures.live",
 ]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 import sqlite3
 from pathlib import Path
 from typing import Any
@@ -11,6 +12,7 @@ from typer.testing import CliRunner, Result
 
 from backend import cli
 from backend.migrations import head_revision
+from backend.serving import TcpConfig
 
 DATA = Path(__file__).parent / "data"
 FIRST_REVISION = "0f3a2c1d9b01"
@@ -247,4 +249,28 @@ def test_an_sqlite_path_that_cannot_be_written_is_one_line_naming_the_setting(
         monkeypatch.setenv("BACKEND_SECRET_KEY", "a key, so that none is generated in data_dir")
         monkeypatch.setenv(setting, str(not_a_directory / "data"))
     assert_one_line_naming(run(command), setting, "cannot create the directory")
+
+
+def test_serve_with_workers_starts_that_many_uvicorn_workers(
+    db_file: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    started: list[dict[str, Any]] = []
+    monkeypatch.setattr(cli, "run_workers", lambda **options: started.append(options))
+    assert run("serve", "--workers", "3", "--port", "8124").exit_code == 0
+    assert started == [{"host": "127.0.0.1", "port": 8124, "workers": 3}]
+
+
+def test_the_workers_listen_on_a_socket_asyncio_sets_tcp_nodelay_on() -> None:
+    # asyncio sets TCP_NODELAY only where proto is IPPROTO_TCP; without it Nagle's algorithm
+    # delays every response of a worker by the client's delayed ACK (about 40 ms).
+    config = TcpConfig("backend.app:create_app", factory=True, host="127.0.0.1", port=0, workers=2)
+    with config.bind_socket() as sock:
+        assert sock.proto == socket.IPPROTO_TCP
+
+
+def test_serve_refuses_reload_with_workers(
+    db_file: Path, uvicorn_calls: list[tuple[Any, dict[str, Any]]]
+) -> None:
+    result = run("serve", "--reload", "--workers", "2")
+    assert_clean_failure(result, "--reload and --workers cannot be combined")
     assert uvicorn_calls == []
