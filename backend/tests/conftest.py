@@ -1,1 +1,1 @@
-pytest_plugins = ["backend.testing.plugin"]
+pytest_plugins = ["backend.testing.plugin", "pytester"]
