@@ -52,6 +52,14 @@ async def test_uses_the_database_and_records_its_run(db_session, pytestconfig):
 """
 
 
+@pytest.fixture
+def users_scratch(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """``BACKEND_TEST_SCRATCH_DIR`` set, as by a user who wants the harness's files there."""
+    chosen = tmp_path / "chosen-scratch"
+    monkeypatch.setenv(SCRATCH_ENV, str(chosen))
+    return chosen
+
+
 def _start_runs_together(tmp_path: Path, count: int, *args: str) -> list[dict[str, str]]:
     """Start ``count`` inner runs at once, wait for all, and return what each recorded."""
     directories = [tmp_path / f"run{number}" for number in range(count)]
@@ -83,9 +91,13 @@ def _assert_no_partial_cache_entries(cache_dir: Path) -> None:
     assert [path.name for path in schema_cache.iterdir() if ".partial-" in path.name] == []
 
 
-def test_two_sqlite_runs_at_once_with_a_cold_cache_both_pass(tmp_path: Path) -> None:
+def test_two_sqlite_runs_at_once_with_a_cold_cache_both_pass(
+    tmp_path: Path, users_scratch: Path
+) -> None:
     cache = tmp_path / "cache"
     runs = _start_runs_together(tmp_path, 2, "-o", f"cache_dir={cache}")
+    # Where the user said: an inner run in a process of its own keeps BACKEND_TEST_SCRATCH_DIR.
+    assert all(Path(run["run_dir"]).is_relative_to(users_scratch) for run in runs), runs
     _assert_nothing_left(runs)
     _assert_no_partial_cache_entries(cache)
 
@@ -181,27 +193,6 @@ def test_when_every_port_tried_is_taken_the_run_stops_saying_what_to_do(
 
 
 # --- The scratch place the user chose -----------------------------------------------------------
-
-
-@pytest.fixture
-def users_scratch(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """``BACKEND_TEST_SCRATCH_DIR`` set, as by a user who wants the harness's files there."""
-    chosen = tmp_path / "chosen-scratch"
-    monkeypatch.setenv(SCRATCH_ENV, str(chosen))
-    return chosen
-
-
-def test_a_separate_inner_run_keeps_its_files_in_the_users_scratch_place(
-    tmp_path: Path, users_scratch: Path
-) -> None:
-    directory = tmp_path / "separate"
-    directory.mkdir()
-    write_tests(directory, RECORDING_TEST)
-    process = start_inner(directory)
-    output = process.communicate(timeout=240)[0]
-    assert process.returncode == 0, output
-    run_dir = Path(json.loads((directory / "run.json").read_text())["run_dir"])
-    assert run_dir.is_relative_to(users_scratch), run_dir
 
 
 def test_an_inner_run_in_process_keeps_its_files_in_the_users_scratch_place(
