@@ -18,6 +18,7 @@ pytest_plugins = [
     "backend.testing.fixtures.app",
     "backend.testing.fixtures.users",
     "backend.testing.fixtures.contexts",
+    "backend.testing.fixtures.hashing",
 ]
 
 ENGINE_MARKERS = {"postgres_only": "postgres", "sqlite_only": "sqlite"}

@@ -119,3 +119,25 @@ def test_a_committed_test_leaves_nothing_for_the_next(pytester: pytest.Pytester)
     )
     result = run_inner(pytester)
     result.assert_outcomes(passed=2)
+
+
+def test_passwords_hash_at_the_test_cost_unless_the_run_asks_for_production_hashing(
+    pytester: pytest.Pytester,
+) -> None:
+    write_inner_tests(
+        pytester,
+        """
+        from backend.auth.passwords import hash_password, verify_password
+
+        def test_hash():
+            stored = hash_password("a password")
+            assert verify_password("a password", stored) == (True, None)
+            print("STORED", stored.rsplit("$", 2)[0])
+        """,
+    )
+    cheap = run_inner(pytester, "-s")
+    cheap.assert_outcomes(passed=1)
+    cheap.stdout.fnmatch_lines(["*STORED $argon2id$v=19$m=1024,t=1,p=1*"])
+    production = run_inner(pytester, "-s", "--production-hashing")
+    production.assert_outcomes(passed=1)
+    production.stdout.fnmatch_lines(["*STORED $argon2id$v=19$m=65536,t=3,p=4*"])
