@@ -277,7 +277,7 @@ def docs_markdown(
     if everyday is not None:
         table = (
             "What a developer waits for: one test as a whole process, a typical API test (a "
-            "user, a context, one authenticated GET; pytest's own per-test time), and the whole "
+            "user, a context, one authenticated GET; set-up + call + teardown, median of 100), and the whole "
             "suite as the README runs it, harness self-tests and fuzzer included:\n\n"
             + _markdown_table(EVERYDAY_HEADERS, everyday_rows(everyday))
             + "\n\nThe suite by engine and isolation strategy (harness self-tests left out):\n\n"

@@ -211,12 +211,9 @@ def test_everyday_targets_judge_the_issues_limits_and_the_typical_ratio() -> Non
 def test_the_typical_tests_cost_leaves_out_the_first_which_sets_the_session_up(
     tmp_path: Path,
 ) -> None:
-    junit = tmp_path / "junit.xml"
-    cases = "".join(
-        f'<testcase name="t{n}" time="{t}"/>' for n, t in enumerate([0.9, 0.002, 0.004, 0.003])
-    )
-    junit.write_text(f"<testsuites><testsuite>{cases}</testsuite></testsuites>")
-    assert _typical_ms(junit) == pytest.approx(3.0)
+    times = tmp_path / "times.json"
+    times.write_text("[0.9, 0.002, 0.004, 0.003]")
+    assert _typical_ms(times) == pytest.approx(3.0)
     rows = everyday_rows(Everyday(typical_ms={"sqlite": 3.0, "postgres": 6.0}))
     assert rows[1][1:] == ["3.00", "6.00", "0.50x"]
 
