@@ -10,9 +10,6 @@ runs the same test with a bigger budget.
 from __future__ import annotations
 
 import importlib
-import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
 from types import ModuleType
 
 import pytest
@@ -24,28 +21,11 @@ from backend.config import Settings
 from backend.testing.factories import make_user
 
 
-@contextmanager
-def _asserts_left_alone() -> Iterator[None]:
-    """Import with pytest's assertion rewriting set aside.
-
-    schemathesis and Hypothesis ship pytest plugins, so pytest rewrites the asserts of every one of
-    their ~340 modules when they are imported, with no cache under PYTHONDONTWRITEBYTECODE (2-4 s
-    here). Their asserts are their internals; the fuzzer's own checks do not rely on rewriting.
-    """
-    rewriters = [hook for hook in sys.meta_path if type(hook).__name__ == "AssertionRewritingHook"]
-    for hook in rewriters:
-        sys.meta_path.remove(hook)
-    try:
-        yield
-    finally:
-        sys.meta_path[:0] = rewriters
-
-
 def _fuzzing() -> ModuleType:
-    """The fuzzer, loaded by the first test that runs it: collection and other tests never pay."""
-    with _asserts_left_alone():
-        importlib.import_module("schemathesis")
-        importlib.import_module("hypothesis")
+    """The fuzzer, loaded by the first test that runs it: collection and other tests never pay.
+
+    (schemathesis and Hypothesis are not assertion-rewritten: see backend/testing/rewriting.py.)
+    """
     return importlib.import_module("backend.tests.fuzzing")
 
 
