@@ -64,6 +64,19 @@ def tests_postgres(session: nox.Session) -> None:
     _tests(session, db="postgres")
 
 
+@nox.session(python=PYTHON, default=False)
+def fuzz(session: nox.Session) -> None:
+    """The fuzzer with a bigger budget (150 requests per operation and caller); not in a bare nox."""
+    _install(session, "test.txt")
+    session.run(
+        "pytest",
+        "backend/tests/test_fuzz.py",
+        "-rP",
+        *session.posargs,
+        env={"BACKEND_FUZZ_EXAMPLES": session.env.get("BACKEND_FUZZ_EXAMPLES", "150")},
+    )
+
+
 @nox.session(python=PYTHON)
 def migrations(session: nox.Session) -> None:
     """Every revision upgrades, downgrades and matches the models, on SQLite and PostgreSQL."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import shutil
 import sys
@@ -11,10 +12,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from backend.bench.everyday import Everyday, measure_everyday
 from backend.bench.imports import measure_imports
 from backend.bench.measuring import Figures, figures_of, summarise
 from backend.bench.reporting import (
     docs_markdown,
+    everyday_block,
     read_json,
     report_text,
     update_docs_page,
@@ -59,6 +62,12 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         type=Path,
         default=Path("bench-results/bench.svg"),
         help="the chart, SVG or PNG by suffix (bench-results/bench.svg)",
+    )
+    parser.add_argument(
+        "--skip-everyday",
+        action="store_true",
+        help="leave out the everyday figures (one test as a process, a typical API test, the "
+        "whole suite as the README runs it, per engine)",
     )
     parser.add_argument(
         "--report-only",
@@ -118,7 +127,11 @@ def measure(
     runs = run_all(plan(args.engines, args.quick), args.repeat, workdir)
     suite = select_suite()
     imports = measure_imports(suite, workdir / "cache", args.repeat)
+    everyday = None
+    if not args.skip_everyday:
+        everyday = measure_everyday(args.engines, args.repeat, workdir, args.quick)
     context = {
+        "everyday": dataclasses.asdict(everyday) if everyday else None,
         "options": {"repeat": args.repeat, "quick": args.quick, "engines": args.engines},
         "load_average": {"before": load_before, "after": os.getloadavg()},
         "date": datetime.now(UTC).date().isoformat(),
@@ -140,7 +153,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 1
     summaries = summarise(runs)
     engines = tuple(context["options"]["engines"])
-    targets = evaluate(summaries, engines)
+    everyday = Everyday(**context["everyday"]) if context.get("everyday") else None
+    targets = evaluate(summaries, engines, everyday)
     load = context["load_average"]
     print(
         f"{os.cpu_count()} CPUs; 1-minute load average {load['before'][0]:.2f} before the runs, "
@@ -148,6 +162,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     excluded = [(item["path"], item["why"]) for item in context["suite"]["excluded"]]
     print(report_text(summaries, targets, imports, excluded, context["options"]["repeat"]))
+    if everyday is not None:
+        print("\n" + everyday_block(everyday))
     if not args.report_only:
         write_json(output, summaries=summaries, runs=runs, targets=targets, imports=imports,
                    context=context)  # fmt: skip
@@ -157,7 +173,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"on {os.cpu_count()} CPU cores (1-minute load average {load['before'][0]:.1f} before, "
         f"{load['after'][0]:.1f} after{': other work was running' if busy else ''})."
     )
-    section = docs_markdown(summaries, targets, "img/speed-or-parity.svg", note)
+    section = docs_markdown(summaries, targets, "img/speed-or-parity.svg", note, everyday)
     output.with_suffix(".md").write_text(section)
     print(f"\nwrote {output}, {output.with_suffix('.md')}", end="")
     return _chart(summaries, engines, args.docs, chart, section)

@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from backend.bench.everyday import Everyday
 from backend.bench.imports import own_and_others, top_packages
 from backend.bench.measuring import SEGMENTS, Figures
 from backend.bench.running import RunSpec
@@ -208,9 +209,8 @@ def read_json(path: Path) -> tuple[list[Figures], dict[str, float], dict[str, An
         )
         for run in document["runs"]
     ]
-    context = {
-        k: document[k] for k in ("options", "load_average", "suite", "date") if k in document
-    }
+    keys = ("options", "load_average", "suite", "date", "everyday")
+    context = {k: document[k] for k in keys if k in document}
     return runs, document["imports_s"], context
 
 
@@ -226,8 +226,44 @@ fixtures per test. The harness tests that launch inner pytest sessions are left 
 """
 
 
+EVERYDAY_HEADERS = ("figure", "sqlite", "postgres", "sqlite ÷ postgres")
+
+
+def everyday_rows(everyday: Everyday) -> list[list[str]]:
+    """One row per figure, SQLite and PostgreSQL side by side with their ratio."""
+
+    def row(label: str, values: dict[str, float], digits: int) -> list[str]:
+        lite, pg = values.get("sqlite"), values.get("postgres")
+        ratio = f"{lite / pg:.2f}x" if lite and pg else "-"
+        return [label, _num(lite, digits), _num(pg, digits), ratio]
+
+    return [
+        row("one test, whole process, warm (s)", everyday.one_test_s, 2),
+        row("typical API test: a user, a context, one GET (ms)", everyday.typical_ms, 2),
+        row("whole suite, everything, serial (s)", everyday.suite_s, 1),
+        row("whole suite, everything, -n 2 (s)", everyday.suite_n2_s, 1),
+    ]
+
+
+def everyday_block(everyday: Everyday) -> str:
+    return "What a developer waits for (whole processes; medians):\n" + format_table(
+        EVERYDAY_HEADERS, everyday_rows(everyday)
+    )
+
+
+def _markdown_table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    return "\n".join(
+        ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
+        + ["| " + " | ".join(row) + " |" for row in rows]
+    )
+
+
 def docs_markdown(
-    summaries: Summaries, targets: Sequence[Target], chart: str, note: str = ""
+    summaries: Summaries,
+    targets: Sequence[Target],
+    chart: str,
+    note: str = "",
+    everyday: Everyday | None = None,
 ) -> str:
     headers = ["engine", "run", "cache", "isolation", "harness start-up s", "first test s",
                "isolation ms/test", "suite s"]  # fmt: skip
@@ -237,10 +273,16 @@ def docs_markdown(
          _num(f.isolation_ms), _num(f.wall, 1)]
         for spec, f in summaries.items()
     ]  # fmt: skip
-    table = "\n".join(
-        ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
-        + ["| " + " | ".join(row) + " |" for row in rows]
-    )
+    table = _markdown_table(headers, rows)
+    if everyday is not None:
+        table = (
+            "What a developer waits for: one test as a whole process, a typical API test (a "
+            "user, a context, one authenticated GET; set-up + call + teardown, median of 100), and the whole "
+            "suite as the README runs it, harness self-tests and fuzzer included:\n\n"
+            + _markdown_table(EVERYDAY_HEADERS, everyday_rows(everyday))
+            + "\n\nThe suite by engine and isolation strategy (harness self-tests left out):\n\n"
+            + table
+        )
     verdicts = "\n".join(
         f"- {({True: 'met', False: '**missed**', None: 'not measured'})[t.met]}: {t.name}: "
         f"{t.measured}" + "".join(f"\n    - where the time goes: {line}" for line in t.where)

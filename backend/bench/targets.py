@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from backend.bench.everyday import Everyday
 from backend.bench.measuring import IMPORT_SEGMENTS, WORKERS_START, Figures
 from backend.bench.running import RunSpec
 
-ISOLATION_LIMIT_MS = 3.0
+ISOLATION_LIMIT_MS = 1.2
 DATABASE_PER_TEST_FACTOR = 50.0
 SUITE_RATIO_LIMIT = 1.5
 FIRST_TEST_LIMITS_S = {("postgres", True): 1.5, ("postgres", False): 1.0, ("sqlite", False): 0.5}
@@ -163,8 +164,60 @@ def xdist_targets(summaries: Summaries, engines: tuple[str, ...]) -> list[Target
     return targets
 
 
-def evaluate(summaries: Summaries, engines: tuple[str, ...]) -> list[Target]:
+# Issue 14's targets: what a developer waits for (everyday.py), and SQLite's isolation.
+SUITE_LIMITS_S = {
+    ("sqlite", 0): 30.0,
+    ("sqlite", XDIST_WORKERS): 20.0,
+    ("postgres", XDIST_WORKERS): 30.0,
+}
+ONE_TEST_LIMITS_S = {"sqlite": 1.5, "postgres": 1.8}
+SQLITE_ISOLATION_LIMIT_MS = 0.4
+TYPICAL_RATIO_LIMIT = 0.6
+
+
+def _limit(name: str, value: float | None, limit: float, unit: str) -> Target:
+    if value is None:
+        return _not_measured(name, "no such run")
+    return Target(name, f"{value:.2f} {unit}", value <= limit)
+
+
+def everyday_targets(everyday: Everyday | None, summaries: Summaries) -> list[Target]:
+    lite = summaries.get(ours("sqlite"))
+    targets = [
+        _limit(f"SQLite isolation per test ≤ {SQLITE_ISOLATION_LIMIT_MS:g} ms (serial, warm)",
+               lite.isolation_ms if lite else None, SQLITE_ISOLATION_LIMIT_MS, "ms"),
+    ]  # fmt: skip
+    if everyday is None:
+        return [*targets, _not_measured("the everyday figures", "not measured (--skip-everyday)")]
+    for (engine, workers), limit in SUITE_LIMITS_S.items():
+        runs = everyday.suite_n2_s if workers else everyday.suite_s
+        mode = f"-n {workers}" if workers else "serial"
+        name = f"{engine} whole suite, everything, {mode} ≤ {limit:g} s"
+        targets.append(_limit(name, runs.get(engine), limit, "s"))
+    for engine, limit in ONE_TEST_LIMITS_S.items():
+        name = f"{engine} one test, whole process, warm ≤ {limit:g} s"
+        targets.append(_limit(name, everyday.one_test_s.get(engine), limit, "s"))
+    lite_ms, pg_ms = everyday.typical_ms.get("sqlite"), everyday.typical_ms.get("postgres")
+    name = f"typical API test on SQLite ≤ {TYPICAL_RATIO_LIMIT:g}x PostgreSQL (same bench run)"
+    if lite_ms is None or pg_ms is None:
+        targets.append(_not_measured(name, "needs both engines"))
+    else:
+        ratio = lite_ms / pg_ms
+        measured = f"{ratio:.2f}x ({lite_ms:.2f} ms vs {pg_ms:.2f} ms)"
+        targets.append(Target(name, measured, ratio <= TYPICAL_RATIO_LIMIT))
+    pg_s, lite_s = everyday.suite_s.get("postgres"), everyday.suite_s.get("sqlite")
+    if pg_s and lite_s:
+        name = f"PostgreSQL whole suite ≤ {SUITE_RATIO_LIMIT:g}x SQLite (everything, serial)"
+        ratio = pg_s / lite_s
+        targets.append(Target(name, f"{ratio:.2f}x", ratio <= SUITE_RATIO_LIMIT))
+    return targets
+
+
+def evaluate(
+    summaries: Summaries, engines: tuple[str, ...], everyday: Everyday | None = None
+) -> list[Target]:
     return [
+        *everyday_targets(everyday, summaries),
         isolation_target(summaries),
         database_per_test_target(summaries),
         *suite_ratio_targets(summaries),

@@ -14,6 +14,10 @@ from backend.testing.backends import ENGINES, only_marker
 from backend.testing.harness import WORKERINPUT_KEY, Harness, harness_key
 from backend.testing.options import HarnessConfigError, add_options, read_options
 from backend.testing.project import add_ini, load_project
+from backend.testing.rewriting import rewrite_only_our_own
+
+# Before the entry-point plugins are imported (this plugin is named first in addopts).
+rewrite_only_our_own()
 
 pytest_plugins = [
     "backend.testing.fixtures.database",

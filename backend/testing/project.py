@@ -34,8 +34,9 @@ class Project:
     """Every table; committed tests empty them all afterwards, the migration checks compare them."""
     alembic_config: Callable[..., Config]
     """``alembic_config(url=None, connection=None)``: the migrations that build the test schema."""
-    create_engine: Callable[[str], AsyncEngine]
-    """The application's own engine factory, so tests connect as production does."""
+    create_engine: Callable[..., AsyncEngine]
+    """``create_engine(url, **engine_options)``: the application's own engine factory, so tests
+    connect as production does (the harness passes options only to swap SQLite's transport)."""
     create_app: Callable[[str, Path], FastAPI]
     """An app on a database URL, keeping its files (keys, uploads) in a directory."""
     sessionmaker_dependency: Callable[..., Any]

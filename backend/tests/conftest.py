@@ -5,4 +5,7 @@ pytest_plugins = [
     "backend.tests.fixtures.users",
     "backend.tests.fixtures.contexts",
     "backend.tests.fixtures.live",
+    "backend.tests.fixtures.hashing",
+    # The harness's self-tests run inner pytest sessions in-process.
+    "pytester",
 ]

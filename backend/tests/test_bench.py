@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from backend.bench.everyday import Everyday, _typical_ms
 from backend.bench.imports import summarise_importtime, top_packages
 from backend.bench.measuring import (
     Figures,
@@ -18,11 +19,12 @@ from backend.bench.measuring import (
     parse_server,
     parse_startup_phases,
 )
-from backend.bench.reporting import DOCS_END, DOCS_START, update_docs_page
+from backend.bench.reporting import DOCS_END, DOCS_START, everyday_rows, update_docs_page
 from backend.bench.running import RunSpec, header_lines
 from backend.bench.suite import HARNESS_TESTS, TESTS_DIR, why_excluded
 from backend.bench.targets import (
     database_per_test_target,
+    everyday_targets,
     first_test_targets,
     isolation_target,
     suite_ratio_targets,
@@ -182,6 +184,38 @@ def test_first_test_targets_judge_the_harness_phases_not_the_imports() -> None:
     assert missed.met is False
     assert missed.where == ("harness phases: initdb + server start 1.60 s, clone 0.05 s",)
     assert results["sqlite time to the first test ≤ 0.5 s (serial, warm)"].met is None
+
+
+def test_everyday_targets_judge_the_issues_limits_and_the_typical_ratio() -> None:
+    everyday = Everyday(
+        one_test_s={"sqlite": 1.4, "postgres": 1.9},
+        typical_ms={"sqlite": 3.0, "postgres": 6.0},
+        suite_s={"sqlite": 29.0, "postgres": 43.0},
+        suite_n2_s={"sqlite": 21.0, "postgres": 30.0},
+    )
+    results = {
+        t.name: t for t in everyday_targets(everyday, {LITE: figures(LITE, isolation_ms=0.3)})
+    }
+    assert results["SQLite isolation per test ≤ 0.4 ms (serial, warm)"].met is True
+    assert results["sqlite whole suite, everything, serial ≤ 30 s"].met is True
+    assert results["sqlite whole suite, everything, -n 2 ≤ 20 s"].met is False
+    assert results["postgres whole suite, everything, -n 2 ≤ 30 s"].met is True
+    assert results["sqlite one test, whole process, warm ≤ 1.5 s"].met is True
+    assert results["postgres one test, whole process, warm ≤ 1.8 s"].met is False
+    typical = results["typical API test on SQLite ≤ 0.6x PostgreSQL (same bench run)"]
+    assert (typical.met, typical.measured) == (True, "0.50x (3.00 ms vs 6.00 ms)")
+    assert results["PostgreSQL whole suite ≤ 1.5x SQLite (everything, serial)"].met is True
+    assert everyday_targets(None, {})[-1].met is None
+
+
+def test_the_typical_tests_cost_leaves_out_the_first_which_sets_the_session_up(
+    tmp_path: Path,
+) -> None:
+    times = tmp_path / "times.json"
+    times.write_text("[0.9, 0.002, 0.004, 0.003]")
+    assert _typical_ms(times) == pytest.approx(3.0)
+    rows = everyday_rows(Everyday(typical_ms={"sqlite": 3.0, "postgres": 6.0}))
+    assert rows[1][1:] == ["3.00", "6.00", "0.50x"]
 
 
 def test_two_workers_must_beat_serial_on_each_engine() -> None:

@@ -1,30 +1,21 @@
 """The engine registry: the name ``--db`` takes is the key, and is spelt here only.
 
 Everything else (the ``--db`` choices, the ``<name>_only`` markers, which functions a worker calls
-for the ``Provisioned`` record it received) is looked up here.
+for the ``Provisioned`` record it received) is looked up here. Each engine's module is imported on
+first use: a SQLite run never loads psycopg, the PostgreSQL server machinery or pytest-postgresql
+(about 50 ms of every process's start-up).
 """
 
 from __future__ import annotations
 
-from backend.testing.backends import postgres, sqlite
 from backend.testing.backends.base import Controller, Engine, Provisioned, Report
 
 ENGINES: dict[str, Engine] = {
-    "sqlite": Engine(
-        label="SQLite",
-        dialect="sqlite",
-        controller=sqlite.SQLiteController,
-        clone=sqlite.clone,
-        create_empty=sqlite.create_empty,
-        drop=sqlite.drop,
-    ),
+    "sqlite": Engine(label="SQLite", dialect="sqlite", module="backend.testing.backends.sqlite"),
     "postgres": Engine(
         label="PostgreSQL",
         dialect="postgresql",
-        controller=postgres.PostgresController,
-        clone=postgres.clone,
-        create_empty=postgres.create_empty,
-        drop=postgres.drop,
+        module="backend.testing.backends.postgres",
         aliases=("postgresql", "pg"),
     ),
 }

@@ -3,15 +3,16 @@
 The controller process provisions once (server, template) and hands the result, a plain
 ``Provisioned`` record, to each xdist worker, which clones its own database from the template by
 calling its engine's functions with that record alone (SQLAlchemy's ``testing/provision.py`` works
-the same way). Adding an engine is one module with a controller and three functions, and one entry
-in the registry (``backends/__init__.py``).
+the same way). Adding an engine is one module with a ``CONTROLLER`` and three functions, and one
+entry in the registry (``backends/__init__.py``).
 """
 
 from __future__ import annotations
 
+import importlib
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -84,15 +85,35 @@ class Controller(ABC):
 
 @dataclass(frozen=True)
 class Engine:
-    """One engine's entry in the registry: its controller and the functions any process may call."""
+    """One engine's entry in the registry: its controller and the functions any process may call.
+
+    They live in ``module`` (``CONTROLLER``, ``clone``, ``create_empty``, ``drop``), imported on
+    first use, so that a run on one engine never loads another's drivers and server machinery.
+    """
 
     label: str  # for people: "PostgreSQL"
     dialect: str  # SQLAlchemy's dialect name for it: "postgresql"
-    controller: type[Controller]
-    clone: Callable[[Provisioned, str], str]
-    """Create this worker's database from the template; return its URL."""
-    create_empty: Callable[[Provisioned, str], str]
-    """Create an empty database (no schema) called ``name``; return its URL."""
-    drop: Callable[[Provisioned, str], None]
-    """Remove a database that ``clone`` or ``create_empty`` created."""
+    module: str
     aliases: tuple[str, ...] = ()  # other spellings --db accepts
+
+    def _functions(self) -> Any:
+        return importlib.import_module(self.module)
+
+    @property
+    def controller(self) -> type[Controller]:
+        controller: type[Controller] = self._functions().CONTROLLER
+        return controller
+
+    def clone(self, provisioned: Provisioned, worker: str) -> str:
+        """Create this worker's database from the template; return its URL."""
+        url: str = self._functions().clone(provisioned, worker)
+        return url
+
+    def create_empty(self, provisioned: Provisioned, name: str) -> str:
+        """Create an empty database (no schema) called ``name``; return its URL."""
+        url: str = self._functions().create_empty(provisioned, name)
+        return url
+
+    def drop(self, provisioned: Provisioned, url: str) -> None:
+        """Remove a database that ``clone`` or ``create_empty`` created."""
+        self._functions().drop(provisioned, url)

@@ -168,3 +168,6 @@ def _drop_run_databases(address: ServerAddress, run_id: str) -> None:
 
 def _remove_tree(path: Path) -> None:
     shutil.rmtree(path, ignore_errors=True)
+
+
+CONTROLLER = PostgresController

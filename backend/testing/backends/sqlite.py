@@ -75,3 +75,6 @@ def _revision_of(template: Path) -> str:
     with sqlite3.connect(f"file:{template}?mode=ro", uri=True) as connection:
         row = connection.execute("SELECT version_num FROM alembic_version").fetchone()
     return str(row[0]) if row else "base"
+
+
+CONTROLLER = SQLiteController

@@ -1,14 +1,23 @@
-"""Running a small inner pytest session in a subprocess, to test what the harness does to a run."""
+"""Inner pytest runs for the harness's self-tests: in-process with ``pytester`` by default, a real
+process only where a separate process is the point (a signal, two runs at once, a killed run).
+
+Both kinds see the user's ``BACKEND_TEST_SCRATCH_DIR``, so an inner run keeps its files where the
+user said, and none of the outer run's other ``BACKEND_TEST_*`` or ``PYTEST_*`` settings.
+"""
 
 from __future__ import annotations
 
 import os
 import subprocess
 import sys
+import tempfile
 import textwrap
 from pathlib import Path
 
+import pytest
+
 from backend.config import PROJECT_ROOT
+from backend.testing.rundir import SCRATCH_ENV
 
 INNER_OPTIONS = [
     "-p",
@@ -17,6 +26,10 @@ INNER_OPTIONS = [
     "no:randomly",
     "-p",
     "no:postgresql",
+    "-p",
+    "no:schemathesis",
+    "-p",
+    "no:hypothesispytest",
     "-o",
     "harness_project=backend.tests.project:PROJECT",
     "-o",
@@ -31,6 +44,38 @@ INNER_OPTIONS = [
 ]
 
 
+def _outer_only(name: str) -> bool:
+    """Settings of the outer run an inner run must not inherit (the scratch place it must)."""
+    return name.startswith(("BACKEND_TEST_", "PYTEST_")) and name != SCRATCH_ENV
+
+
+# --- In-process runs (pytester) --------------------------------------------------------------
+
+
+def write_inner_tests(pytester: pytest.Pytester, source: str, name: str = "test_inner") -> Path:
+    pytester.makeini("[pytest]\n")
+    return pytester.makepyfile(**{name: textwrap.dedent(source)})
+
+
+def run_inner(pytester: pytest.Pytester, *args: str, **env: str) -> pytest.RunResult:
+    """An inner run in this process: no interpreter start, no second import of the app."""
+    with pytest.MonkeyPatch.context() as patch:
+        for name in [name for name in os.environ if _outer_only(name)]:
+            patch.delenv(name)
+        for name, value in env.items():
+            patch.setenv(name, value)
+        if "TMPDIR" in env:  # tempfile caches its choice: make this run choose again
+            patch.setattr(tempfile, "tempdir", None)
+        return pytester.runpytest_inprocess(str(pytester.path), "-q", "-rs", *INNER_OPTIONS, *args)
+
+
+def output_of(result: pytest.RunResult) -> str:
+    return result.stdout.str() + "\n" + result.stderr.str()
+
+
+# --- Runs in a process of their own ----------------------------------------------------------
+
+
 def write_tests(directory: Path, source: str, name: str = "test_inner.py") -> Path:
     path = directory / name
     path.write_text(textwrap.dedent(source))
@@ -43,12 +88,12 @@ def inner_command(directory: Path, *args: str) -> list[str]:
 
 
 def inner_env(**overrides: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("BACKEND_TEST_", "PYTEST_"))}
+    env = {name: value for name, value in os.environ.items() if not _outer_only(name)}
     env.update(overrides)
     return env
 
 
-def run_inner(
+def run_inner_process(
     directory: Path, *args: str, timeout: float = 120, **env: str
 ) -> subprocess.CompletedProcess[str]:
     return subprocess.run(

@@ -3,8 +3,9 @@ full, or closed to the server's user.
 
 Each scenario runs whole inner pytest sessions and then checks what is left: no run directory, no
 process, no database of theirs. A fault the harness cannot get round must stop the run with a
-message that says what to do, never a traceback. (Interrupted and killed runs, a missing pg_ctl,
-an unreachable server and a database with data are covered in test_postgres_server.py.)
+message that says what to do, never a traceback. Runs at once are separate processes (that is the
+point); the others run in this process with ``pytester``. (Interrupted and killed runs, a missing
+pg_ctl, an unreachable server and a database with data are covered in test_postgres_server.py.)
 """
 
 from __future__ import annotations
@@ -18,12 +19,20 @@ import subprocess
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
+import port_for
 import pytest
 
 from backend.testing.harness import harness_of
 from backend.testing.rundir import SCRATCH_ENV, scratch_base
-from backend.tests.harness.inner import run_inner, start_inner, write_tests
+from backend.tests.harness.inner import (
+    output_of,
+    run_inner,
+    start_inner,
+    write_inner_tests,
+    write_tests,
+)
 from backend.tests.harness.test_postgres_server import _connect, _processes_mentioning
 
 POSTGRES_SERVERS = "launches or reaches PostgreSQL servers of its own"
@@ -41,6 +50,14 @@ async def test_uses_the_database_and_records_its_run(db_session, pytestconfig):
     record = {"run_dir": provisioned.run_dir, "run_id": provisioned.run_id}
     Path("run.json").write_text(json.dumps(record))
 """
+
+
+@pytest.fixture
+def users_scratch(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """``BACKEND_TEST_SCRATCH_DIR`` set, as by a user who wants the harness's files there."""
+    chosen = tmp_path / "chosen-scratch"
+    monkeypatch.setenv(SCRATCH_ENV, str(chosen))
+    return chosen
 
 
 def _start_runs_together(tmp_path: Path, count: int, *args: str) -> list[dict[str, str]]:
@@ -74,9 +91,13 @@ def _assert_no_partial_cache_entries(cache_dir: Path) -> None:
     assert [path.name for path in schema_cache.iterdir() if ".partial-" in path.name] == []
 
 
-def test_two_sqlite_runs_at_once_with_a_cold_cache_both_pass(tmp_path: Path) -> None:
+def test_two_sqlite_runs_at_once_with_a_cold_cache_both_pass(
+    tmp_path: Path, users_scratch: Path
+) -> None:
     cache = tmp_path / "cache"
     runs = _start_runs_together(tmp_path, 2, "-o", f"cache_dir={cache}")
+    # Where the user said: an inner run in a process of its own keeps BACKEND_TEST_SCRATCH_DIR.
+    assert all(Path(run["run_dir"]).is_relative_to(users_scratch) for run in runs), runs
     _assert_nothing_left(runs)
     _assert_no_partial_cache_entries(cache)
 
@@ -109,21 +130,18 @@ def test_two_runs_at_once_on_one_external_server_both_pass(
 
 # --- A port already taken ------------------------------------------------------------------------
 
-# Makes the harness's first ``times`` port choices the one the outer test holds.
-TAKEN_PORT_CONFTEST = """
-from pathlib import Path
-import port_for
 
-_choose = port_for.select_random
+def _take_first_choices(monkeypatch: pytest.MonkeyPatch, port: int, times: int) -> list[int]:
+    """Make the harness's first ``times`` port choices ``port``; returns every port it chose."""
+    tried: list[int] = []
+    choose = port_for.select_random
 
-def _taken_first(*args, **kwargs):
-    tried = Path("ports.txt").read_text().split() if Path("ports.txt").exists() else []
-    port = {port} if len(tried) < {times} else _choose(*args, **kwargs)
-    Path("ports.txt").write_text(" ".join([*tried, str(port)]))
-    return port
+    def taken_first(*args: Any, **kwargs: Any) -> int:
+        tried.append(port if len(tried) < times else choose(*args, **kwargs))
+        return tried[-1]
 
-port_for.select_random = _taken_first
-"""
+    monkeypatch.setattr(port_for, "select_random", taken_first)
+    return tried
 
 
 @pytest.fixture
@@ -145,29 +163,45 @@ def reachable_scratch() -> Iterator[Path]:
 
 
 @pytest.mark.postgres_only(reason=POSTGRES_SERVERS)
-def test_a_taken_port_makes_the_harness_try_another(tmp_path: Path, taken_port: int) -> None:
-    write_tests(tmp_path, RECORDING_TEST)
-    (tmp_path / "conftest.py").write_text(TAKEN_PORT_CONFTEST.format(port=taken_port, times=1))
-    result = run_inner(tmp_path, "--db", "postgres")
-    assert result.returncode == 0, result.stdout + result.stderr
-    tried = [int(port) for port in (tmp_path / "ports.txt").read_text().split()]
+def test_a_taken_port_makes_the_harness_try_another(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, taken_port: int
+) -> None:
+    write_inner_tests(pytester, RECORDING_TEST)
+    tried = _take_first_choices(monkeypatch, taken_port, times=1)
+    result = run_inner(pytester, "--db", "postgres")
+    result.assert_outcomes(passed=1)
     assert tried[0] == taken_port and taken_port not in tried[1:], tried
-    _assert_nothing_left([json.loads((tmp_path / "run.json").read_text())])
+    _assert_nothing_left([json.loads((pytester.path / "run.json").read_text())])
 
 
 @pytest.mark.postgres_only(reason=POSTGRES_SERVERS)
 def test_when_every_port_tried_is_taken_the_run_stops_saying_what_to_do(
-    tmp_path: Path, taken_port: int, reachable_scratch: Path
+    pytester: pytest.Pytester,
+    monkeypatch: pytest.MonkeyPatch,
+    taken_port: int,
+    reachable_scratch: Path,
 ) -> None:
-    write_tests(tmp_path, RECORDING_TEST)
-    (tmp_path / "conftest.py").write_text(TAKEN_PORT_CONFTEST.format(port=taken_port, times=99))
-    result = run_inner(tmp_path, "--db", "postgres", **{SCRATCH_ENV: str(reachable_scratch)})
-    output = result.stdout + result.stderr
-    assert result.returncode == 4, output
+    write_inner_tests(pytester, RECORDING_TEST)
+    _take_first_choices(monkeypatch, taken_port, times=99)
+    result = run_inner(pytester, "--db", "postgres", **{SCRATCH_ENV: str(reachable_scratch)})
+    output = output_of(result)
+    assert result.ret == pytest.ExitCode.USAGE_ERROR, output
     assert f"port {taken_port} is already in use" in output, output
     assert "--postgres-url" in output, output
     assert "Traceback" not in output, output
     assert list(reachable_scratch.glob("*/run-*")) == []
+
+
+# --- The scratch place the user chose -----------------------------------------------------------
+
+
+def test_an_inner_run_in_process_keeps_its_files_in_the_users_scratch_place(
+    pytester: pytest.Pytester, users_scratch: Path
+) -> None:
+    write_inner_tests(pytester, RECORDING_TEST)
+    run_inner(pytester).assert_outcomes(passed=1)
+    run_dir = Path(json.loads((pytester.path / "run.json").read_text())["run_dir"])
+    assert run_dir.is_relative_to(users_scratch), run_dir
 
 
 # --- A read-only or full scratch place -----------------------------------------------------------
@@ -197,9 +231,9 @@ def _fill(directory: Path) -> None:
     assert shutil.disk_usage(directory).free == 0
 
 
-def _assert_stops_saying_what_to_do(result: subprocess.CompletedProcess[str], problem: str) -> None:
-    output = result.stdout + result.stderr
-    assert result.returncode == 4, output
+def _assert_stops_saying_what_to_do(result: pytest.RunResult, problem: str) -> None:
+    output = output_of(result)
+    assert result.ret == pytest.ExitCode.USAGE_ERROR, output
     assert problem in output, output
     assert SCRATCH_ENV in output, output
     assert "Traceback" not in output, output
@@ -210,11 +244,11 @@ needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="mounting a tmpfs take
 
 @needs_root
 def test_a_read_only_scratch_place_stops_the_run_saying_what_to_do(
-    tmp_path: Path, reachable_scratch: Path
+    pytester: pytest.Pytester, reachable_scratch: Path
 ) -> None:
-    write_tests(tmp_path, RECORDING_TEST)
+    write_inner_tests(pytester, RECORDING_TEST)
     with _tmpfs(reachable_scratch / "ro", "ro,size=1m") as read_only:
-        result = run_inner(tmp_path, TMPDIR=str(read_only), **{SCRATCH_ENV: str(read_only)})
+        result = run_inner(pytester, TMPDIR=str(read_only), **{SCRATCH_ENV: str(read_only)})
         _assert_stops_saying_what_to_do(result, "Read-only file system")
         assert list(read_only.iterdir()) == []
 
@@ -229,13 +263,13 @@ def test_a_read_only_scratch_place_stops_the_run_saying_what_to_do(
     ids=["sqlite, nothing free", "postgres, 1 MB free"],
 )
 def test_a_full_scratch_place_stops_the_run_saying_what_to_do(
-    tmp_path: Path, reachable_scratch: Path, engine: str, fill: bool
+    pytester: pytest.Pytester, reachable_scratch: Path, engine: str, fill: bool
 ) -> None:
-    write_tests(tmp_path, RECORDING_TEST)
+    write_inner_tests(pytester, RECORDING_TEST)
     with _tmpfs(reachable_scratch / "full", "size=1m") as full:
         if fill:
             _fill(full)
-        result = run_inner(tmp_path, "--db", engine, TMPDIR=str(full), **{SCRATCH_ENV: str(full)})
+        result = run_inner(pytester, "--db", engine, TMPDIR=str(full), **{SCRATCH_ENV: str(full)})
         _assert_stops_saying_what_to_do(result, "No space left on device")
         assert list(full.glob("*/run-*")) == []
         assert _processes_mentioning(str(full)) == []
@@ -244,11 +278,11 @@ def test_a_full_scratch_place_stops_the_run_saying_what_to_do(
 @needs_root
 @pytest.mark.postgres_only(reason=POSTGRES_SERVERS)
 def test_a_scratch_place_the_server_user_cannot_reach_stops_the_run_saying_what_to_do(
-    tmp_path: Path,
+    pytester: pytest.Pytester,
 ) -> None:
     # pytest's own temporary directories are root's, mode 0700: the postgres user cannot enter.
-    write_tests(tmp_path, RECORDING_TEST)
-    closed = tmp_path / "closed"
-    result = run_inner(tmp_path, "--db", "postgres", **{SCRATCH_ENV: str(closed)})
+    write_inner_tests(pytester, RECORDING_TEST)
+    closed = pytester.path / "closed"
+    result = run_inner(pytester, "--db", "postgres", **{SCRATCH_ENV: str(closed)})
     _assert_stops_saying_what_to_do(result, "cannot reach")
     assert list(closed.glob("*/run-*")) == []

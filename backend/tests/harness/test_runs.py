@@ -1,40 +1,46 @@
-"""Whole inner runs: options, markers, header, summary, overrides and committed clean-up."""
+"""Whole inner runs: options, markers, header, summary, overrides and committed clean-up.
+
+They run in this process (``pytester``): none of them is about a separate process.
+"""
 
 from __future__ import annotations
 
-from pathlib import Path
+import pytest
 
-from backend.tests.harness.inner import run_inner, write_tests
-
-
-def test_an_unknown_engine_stops_the_run_listing_the_valid_ones(tmp_path: Path) -> None:
-    write_tests(tmp_path, "def test_nothing():\n    pass\n")
-    result = run_inner(tmp_path, "--db", "mysql")
-    assert result.returncode == 4
-    assert "unknown database engine 'mysql'" in result.stderr
-    assert "sqlite, postgres" in result.stderr
+from backend.tests.harness.inner import output_of, run_inner, write_inner_tests
 
 
-def test_the_environment_variable_chooses_the_engine_too(tmp_path: Path) -> None:
-    write_tests(tmp_path, "def test_nothing():\n    pass\n")
-    result = run_inner(tmp_path, BACKEND_TEST_DB="oracle")
-    assert result.returncode == 4
-    assert "unknown database engine 'oracle'" in result.stderr
+def test_an_unknown_engine_stops_the_run_listing_the_valid_ones(pytester: pytest.Pytester) -> None:
+    write_inner_tests(pytester, "def test_nothing():\n    pass\n")
+    result = run_inner(pytester, "--db", "mysql")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    assert "unknown database engine 'mysql'" in result.stderr.str()
+    assert "sqlite, postgres" in result.stderr.str()
 
 
-def test_header_shows_engine_schema_cache_and_phases(tmp_path: Path) -> None:
-    write_tests(tmp_path, "def test_nothing(database_url):\n    pass\n")
-    result = run_inner(tmp_path, "-v")
-    assert result.returncode == 0, result.stdout + result.stderr
-    assert "database: sqlite, SQLite 3." in result.stdout
-    assert "database schema: revision " in result.stdout
-    assert "cache hit" in result.stdout or "cache miss" in result.stdout
-    assert "database start-up:" in result.stdout
+def test_the_environment_variable_chooses_the_engine_too(pytester: pytest.Pytester) -> None:
+    write_inner_tests(pytester, "def test_nothing():\n    pass\n")
+    result = run_inner(pytester, BACKEND_TEST_DB="oracle")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    assert "unknown database engine 'oracle'" in result.stderr.str()
 
 
-def test_engine_markers_skip_with_the_reason_and_are_counted(tmp_path: Path) -> None:
-    write_tests(
-        tmp_path,
+def test_header_shows_engine_schema_cache_and_phases(pytester: pytest.Pytester) -> None:
+    write_inner_tests(pytester, "def test_nothing(database_url):\n    pass\n")
+    result = run_inner(pytester, "-v")
+    assert result.ret == pytest.ExitCode.OK, output_of(result)
+    result.stdout.fnmatch_lines(
+        [
+            "database: sqlite, SQLite 3.*",
+            "database schema: revision *, cache [hm]i[ts]*",
+            "database start-up:*",
+        ]
+    )
+
+
+def test_engine_markers_skip_with_the_reason_and_are_counted(pytester: pytest.Pytester) -> None:
+    write_inner_tests(
+        pytester,
         """
         import pytest
 
@@ -47,17 +53,18 @@ def test_engine_markers_skip_with_the_reason_and_are_counted(tmp_path: Path) -> 
             pass
         """,
     )
-    result = run_inner(tmp_path)
-    assert result.returncode == 0, result.stdout + result.stderr
-    assert "postgres only: row locks exist only on PostgreSQL" in result.stdout
+    result = run_inner(pytester)
+    assert result.ret == pytest.ExitCode.OK, output_of(result)
+    assert "postgres only: row locks exist only on PostgreSQL" in result.stdout.str()
     assert (
-        "1 tests ran on sqlite; 1 skipped as meaningful on the other engine only" in result.stdout
+        "1 tests ran on sqlite; 1 skipped as meaningful on the other engine only"
+        in result.stdout.str()
     )
 
 
-def test_an_engine_marker_without_a_reason_is_an_error(tmp_path: Path) -> None:
-    write_tests(
-        tmp_path,
+def test_an_engine_marker_without_a_reason_is_an_error(pytester: pytest.Pytester) -> None:
+    write_inner_tests(
+        pytester,
         """
         import pytest
 
@@ -66,14 +73,14 @@ def test_an_engine_marker_without_a_reason_is_an_error(tmp_path: Path) -> None:
             pass
         """,
     )
-    result = run_inner(tmp_path)
-    assert result.returncode != 0
-    assert "needs a reason" in result.stdout + result.stderr
+    result = run_inner(pytester)
+    assert result.ret != pytest.ExitCode.OK
+    assert "needs a reason" in output_of(result)
 
 
-def test_dependency_overrides_are_restored_whatever_a_test_did(tmp_path: Path) -> None:
-    write_tests(
-        tmp_path,
+def test_dependency_overrides_are_restored_whatever_a_test_did(pytester: pytest.Pytester) -> None:
+    write_inner_tests(
+        pytester,
         """
         from backend.db import get_sessionmaker
 
@@ -89,14 +96,13 @@ def test_dependency_overrides_are_restored_whatever_a_test_did(tmp_path: Path) -
             assert set(app.dependency_overrides) == {get_sessionmaker}
         """,
     )
-    result = run_inner(tmp_path)
-    assert result.returncode == 0, result.stdout + result.stderr
-    assert "2 passed" in result.stdout
+    result = run_inner(pytester)
+    result.assert_outcomes(passed=2)
 
 
-def test_a_committed_test_leaves_nothing_for_the_next(tmp_path: Path) -> None:
-    write_tests(
-        tmp_path,
+def test_a_committed_test_leaves_nothing_for_the_next(pytester: pytest.Pytester) -> None:
+    write_inner_tests(
+        pytester,
         """
         import pytest
         from sqlalchemy import func, select
@@ -111,6 +117,29 @@ def test_a_committed_test_leaves_nothing_for_the_next(tmp_path: Path) -> None:
             assert await db_session.scalar(select(func.count()).select_from(User)) == 0
         """,
     )
-    result = run_inner(tmp_path)
-    assert result.returncode == 0, result.stdout + result.stderr
-    assert "2 passed" in result.stdout
+    result = run_inner(pytester)
+    result.assert_outcomes(passed=2)
+
+
+def test_passwords_hash_at_the_test_cost_unless_the_run_asks_for_production_hashing(
+    pytester: pytest.Pytester,
+) -> None:
+    write_inner_tests(
+        pytester,
+        """
+        from backend.auth.passwords import hash_password, verify_password
+
+        def test_hash():
+            stored = hash_password("a password")
+            assert verify_password("a password", stored) == (True, None)
+            print("STORED", stored.rsplit("$", 2)[0])
+        """,
+    )
+    # The cheap hashing is this app's fixture (backend/tests/fixtures/hashing.py), not the harness's.
+    hashing = ("-p", "backend.tests.fixtures.hashing")
+    cheap = run_inner(pytester, "-s", *hashing)
+    cheap.assert_outcomes(passed=1)
+    cheap.stdout.fnmatch_lines(["*STORED $argon2id$v=19$m=1024,t=1,p=1*"])
+    production = run_inner(pytester, "-s", *hashing, "--production-hashing")
+    production.assert_outcomes(passed=1)
+    production.stdout.fnmatch_lines(["*STORED $argon2id$v=19$m=65536,t=3,p=4*"])
