@@ -46,7 +46,9 @@ class Settings(BaseSettings):
     secret_key: str = ""
     access_token_minutes: int = Field(default=60, gt=0, le=60 * 24 * 30)
     cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    # Per client address and username; and per username from all addresses together.
     login_attempts_per_minute: int = Field(default=10, gt=0)
+    login_attempts_per_hour_per_username: int = Field(default=100, gt=0)
 
     @field_validator("cors_origins", mode="before")
     @classmethod

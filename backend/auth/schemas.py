@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
+
+# As for new users in the admin API (8 to 4096 characters, no NUL).
+NewPassword = Annotated[str, Field(min_length=8, max_length=4096, pattern=r"^[^\x00]*$")]
 
 
 class Token(BaseModel):
@@ -26,3 +30,10 @@ class UserRead(BaseModel):
     is_superuser: bool
     date_joined: datetime
     last_login: datetime | None
+
+
+class PasswordChange(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    current_password: Annotated[str, Field(max_length=4096)]
+    new_password: NewPassword
