@@ -36,11 +36,13 @@ def upgrade() -> None:
     op.add_column("auth_user", sa.Column("token_generation", sa.String(length=32), nullable=True))
     dialect = op.get_context().dialect.name
     op.execute(f"UPDATE auth_user SET token_generation = {RANDOM_GENERATION[dialect]}")  # noqa: S608 - a constant
-    with rebuilding_auth_user(dialect):
-        with op.batch_alter_table("auth_user", table_kwargs=KEEP_AUTOINCREMENT) as batch_op:
-            batch_op.alter_column(
-                "token_generation", existing_type=sa.String(length=32), nullable=False
-            )
+    with (
+        rebuilding_auth_user(dialect),
+        op.batch_alter_table("auth_user", table_kwargs=KEEP_AUTOINCREMENT) as batch_op,
+    ):
+        batch_op.alter_column(
+            "token_generation", existing_type=sa.String(length=32), nullable=False
+        )
     op.create_table(
         "login_attempts",
         sa.Column("id", sa.Integer(), nullable=False),
@@ -66,9 +68,11 @@ def downgrade() -> None:
     op.drop_index(op.f("ix_login_attempts_username_key_attempted_at"), table_name="login_attempts")
     op.drop_table("login_attempts")
     dialect = op.get_context().dialect.name
-    with rebuilding_auth_user(dialect):
-        with op.batch_alter_table("auth_user", table_kwargs=KEEP_AUTOINCREMENT) as batch_op:
-            batch_op.drop_column("token_generation")
+    with (
+        rebuilding_auth_user(dialect),
+        op.batch_alter_table("auth_user", table_kwargs=KEEP_AUTOINCREMENT) as batch_op,
+    ):
+        batch_op.drop_column("token_generation")
 
 
 @contextmanager
