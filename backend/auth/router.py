@@ -47,11 +47,9 @@ async def _reserve_attempt(
         )
 
 
-async def _clear_attempts(
-    request: Request, sessionmaker: async_sessionmaker[AsyncSession], username: str
-) -> None:
+async def _clear_attempts(request: Request, session: AsyncSession, username: str) -> None:
     throttle: LoginThrottle = request.app.state.login_throttle
-    await throttle.clear(sessionmaker, username=username, client=_client_address(request))
+    await throttle.clear(session, username=username, client=_client_address(request))
 
 
 def _token(user: User, settings: Settings) -> Token:
@@ -79,7 +77,7 @@ async def login(
     )
     if user is None:
         raise _wrong_credentials()
-    await _clear_attempts(request, sessionmaker, form.username)
+    await _clear_attempts(request, session, form.username)
     return _token(user, settings)
 
 
@@ -104,7 +102,7 @@ async def change_password(
     if not await service.password_is_right(user, body.current_password):
         raise HTTPException(status.HTTP_403_FORBIDDEN, detail="the current password is wrong")
     await service.set_password(session=session, user=user, password=body.new_password)
-    await _clear_attempts(request, sessionmaker, user.username)
+    await _clear_attempts(request, session, user.username)
     return _token(user, settings)
 
 

@@ -92,15 +92,15 @@ class LoginThrottle:
         await session.execute(delete(LoginAttempt).where(LoginAttempt.attempted_at < horizon))
         return 0.0
 
-    async def clear(
-        self, sessionmaker: async_sessionmaker[AsyncSession], *, username: str, client: str
-    ) -> None:
-        """A successful login: this address's attempts for this username no longer count."""
-        async with sessionmaker() as session:
-            await session.execute(
-                delete(LoginAttempt).where(
-                    LoginAttempt.username_key == username_key(username),
-                    LoginAttempt.client == client[:64],
-                )
+    async def clear(self, session: AsyncSession, *, username: str, client: str) -> None:
+        """A successful login: this address's attempts for this username no longer count.
+
+        In the request's own session: it has written already (last_login), and on SQLite a second
+        connection would wait for that write lock until the request ends, that is, forever.
+        """
+        await session.execute(
+            delete(LoginAttempt).where(
+                LoginAttempt.username_key == username_key(username),
+                LoginAttempt.client == client[:64],
             )
-            await session.commit()
+        )
