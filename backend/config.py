@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import secrets
 from enum import StrEnum
 from functools import cached_property
 from pathlib import Path
@@ -11,9 +10,14 @@ from typing import Annotated, Self
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from backend.secrets_files import (
+    HOW_TO_MAKE_A_KEY,
+    private_dir,
+    read_or_create_key,
+    secret_key_problem,
+)
+
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
-# Values that must never sign tokens in production: the empty default and the usual placeholders.
-INSECURE_SECRETS = frozenset({"", "changeme", "change-me", "secret", "dev"})
 
 
 class Environment(StrEnum):
@@ -63,11 +67,14 @@ class Settings(BaseSettings):
         return normalise_database_url(value.strip())
 
     @model_validator(mode="after")
-    def _refuse_default_secret_in_production(self) -> Self:
-        if self.environment is Environment.PRODUCTION and self.secret_key in INSECURE_SECRETS:
+    def _refuse_weak_secret_in_production(self) -> Self:
+        if self.environment is not Environment.PRODUCTION:
+            return self
+        problem = "it is not set" if not self.secret_key else secret_key_problem(self.secret_key)
+        if problem:
             raise ValueError(
-                "BACKEND_SECRET_KEY must be set to a long random value in production "
-                '(for example: python -c "import secrets; print(secrets.token_urlsafe(48))")'
+                f"BACKEND_SECRET_KEY is unfit to sign tokens in production: {problem}. "
+                f"Set it to a long random value, made for example with: {HOW_TO_MAKE_A_KEY}"
             )
         return self
 
@@ -76,6 +83,8 @@ class Settings(BaseSettings):
         """The URL engines connect to; the embedded SQLite file when none is configured."""
         if self.database_url:
             return self.database_url
+        # The data directory holds the password hashes and the key: its owner's alone.
+        private_dir(self.data_dir)
         return f"sqlite+aiosqlite:///{self.data_dir / 'backend.sqlite3'}"
 
     @cached_property
@@ -83,9 +92,4 @@ class Settings(BaseSettings):
         """The token signing key: the configured one, or one generated once and kept in data_dir."""
         if self.secret_key:
             return self.secret_key
-        key_file = self.data_dir / "secret_key"
-        if not key_file.exists():
-            key_file.parent.mkdir(parents=True, exist_ok=True)
-            key_file.write_text(secrets.token_urlsafe(48))
-            key_file.chmod(0o600)
-        return key_file.read_text().strip()
+        return read_or_create_key(self.data_dir / "secret_key")

@@ -9,6 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from backend.auth import queries
 from backend.auth.passwords import check_password, hash_password_off_loop
 from backend.auth.tokens import create_access_token
+from backend.core.errors import NotFound
 from backend.models import User
 from backend.models.base import utcnow
 
@@ -41,6 +42,14 @@ async def set_password(*, session: AsyncSession, user: User, password: str) -> N
     """A new password; the user's token generation changes with it, ending every older token."""
     user.password = await hash_password_off_loop(password)
     await session.flush()
+
+
+async def set_password_by_username(*, session: AsyncSession, username: str, password: str) -> None:
+    """``backend changepassword``: the same as the endpoint, without the current password."""
+    user = await queries.user_by_username(session, username)
+    if user is None:
+        raise NotFound(f"no user is named {username!r}")
+    await set_password(session=session, user=user, password=password)
 
 
 def issue_token(*, user: User, key: str, minutes: int) -> str:
