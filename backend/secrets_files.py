@@ -30,9 +30,17 @@ def secret_key_problem(key: str) -> str | None:
         return f"it is {len(key.encode())} bytes long; at least {MIN_SECRET_BYTES} are needed"
     counts = Counter(key)
     bits_per_char = -sum(n / len(key) * math.log2(n / len(key)) for n in counts.values())
-    if len(counts) < 10 or bits_per_char < 3.0:
+    if len(counts) < 10 or bits_per_char < 3.0 or _repeats(key):
         return "it is visibly not random (too few distinct characters, or a repeated pattern)"
     return None
+
+
+def _repeats(key: str) -> bool:
+    """Whether the key is a shorter piece typed over and over ("0123456789012345…")."""
+    return any(
+        all(key[i] == key[i % period] for i in range(len(key)))
+        for period in range(1, len(key) // 2 + 1)
+    )
 
 
 def private_dir(path: Path) -> None:
