@@ -84,6 +84,7 @@ async def login(
 @router.post(
     "/password",
     responses={
+        400: {"description": "The body could not be decoded (not UTF-8)"},
         401: {"description": "Not logged in, or the token is invalid"},
         403: {"description": "The current password is wrong"},
         429: {},
