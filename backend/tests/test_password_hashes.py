@@ -20,7 +20,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from backend.auth import hashers
-from backend.auth.passwords import MAX_PADDING_SECONDS, CostFloor
+from backend.auth.passwords import MAX_PADDING_SECONDS, CostFloor, _timing_decoy
 from backend.loaddata import LoadDataError, load_files
 from backend.models import User
 from backend.testing.factories import DEFAULT_PASSWORD, make_user
@@ -138,15 +138,29 @@ async def test_a_hash_costlier_than_the_ceiling_is_refused_and_never_computed(
 
 
 async def test_an_inactive_django_user_with_the_right_password_is_not_rehashed(
-    client: httpx.AsyncClient, db_session: AsyncSession, tmp_path: Path
+    client: httpx.AsyncClient,
+    db_session: AsyncSession,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    # Computing the upgrade made this case slower than any other refusal: a password oracle.
     django_hash = DJANGO["hashes"]["pbkdf2_sha256"]
     dormant = user_object(950, "dormant", django_hash, is_active=False)
     await load_files(db_session, [fixture(tmp_path, dormant)])
     await db_session.commit()
+    _timing_decoy()  # made once per process: not a rehash
+    new_hashes: list[str] = []
+    make_hash = Argon2Hasher.hash
+
+    def counted_hash(self: Argon2Hasher, password: str | bytes, **kwargs: Any) -> str:
+        new_hashes.append("made")
+        return make_hash(self, password, **kwargs)
+
+    monkeypatch.setattr(Argon2Hasher, "hash", counted_hash)
     right = await login(client, "dormant", DJANGO_PASSWORD)
     wrong = await login(client, "dormant", "wrong")
     assert (right.status_code, right.json()) == (wrong.status_code, wrong.json())
+    assert new_hashes == []
     assert await stored_hash(db_session, "dormant") == django_hash
 
 
