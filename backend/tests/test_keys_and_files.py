@@ -42,7 +42,10 @@ def test_production_refuses_a_weak_key_and_says_how_to_make_one(key: str) -> Non
     assert 'python -c "import secrets; print(secrets.token_urlsafe(48))"' in message
 
 
-@pytest.mark.parametrize("key", [secrets.token_urlsafe(48), secrets.token_hex(32)])
+# Fixed ids: xdist workers collect separately, and random values would name different tests.
+@pytest.mark.parametrize(
+    "key", [secrets.token_urlsafe(48), secrets.token_hex(32)], ids=["token_urlsafe", "token_hex"]
+)
 def test_production_accepts_a_random_key(key: str) -> None:
     assert production(key).signing_key == key
 
