@@ -13,6 +13,8 @@ from backend.auth.router import router as auth_router
 from backend.auth.throttle import Limits, LoginThrottle
 from backend.config import Settings
 from backend.contexts.router import router as contexts_router
+from backend.core.allow import AllowMiddleware
+from backend.core.body_limit import BodyLimitMiddleware
 from backend.core.errors import install_error_handlers
 from backend.db import create_engine, create_sessionmaker
 from backend.health import router as health_router
@@ -46,6 +48,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app = FastAPI(title="backend", version="0.1.0", lifespan=lifespan)
     app.state.settings = settings
     reset_process_state(app)
+    # Middleware added later runs earlier: CORS answers preflights before this answers OPTIONS.
+    app.add_middleware(AllowMiddleware, routes_of=app)
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware,
@@ -54,6 +58,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             allow_headers=["*"],
         )
     install_error_handlers(app)
+    # Added last, so it runs first: no body over the limit reaches CORS, routing or parsing.
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     for router in (health_router, auth_router, contexts_router, admin_router):
         app.include_router(router)
     return app

@@ -25,7 +25,7 @@ from backend.admin.service import add_user
 from backend.app import create_app
 from backend.auth.schemas import PasswordChange
 from backend.auth.service import set_password_by_username
-from backend.config import Settings
+from backend.config import Settings, prepare_sqlite_directory
 from backend.core.errors import DomainError
 from backend.db import create_engine, create_sessionmaker
 from backend.django_adoption import BASELINE_REVISION, AdoptionError, adopt
@@ -52,9 +52,16 @@ class CLIError(Exception):
 
 def database_url() -> str:
     try:
-        return Settings().resolved_database_url
+        settings = Settings()
     except ValidationError as error:
         raise CLIError(f"the settings are invalid: {_describe_invalid(error)}") from None
+    url = settings.resolved_database_url
+    setting = "BACKEND_DATABASE_URL" if settings.database_url else "BACKEND_DATA_DIR"
+    try:
+        prepare_sqlite_directory(url, setting)
+    except ValueError as error:
+        raise CLIError(str(error)) from None
+    return url
 
 
 def shown_url(url: str) -> str:
@@ -329,7 +336,9 @@ def _describe_invalid(error: ValidationError) -> str:
     for detail in error.errors():
         where = ".".join(map(str, detail["loc"]))
         message = detail["msg"].removeprefix("Value error, ")
-        problems.append(f"{where}: {message}" if where else message)
+        # Settings' messages name their environment variable themselves.
+        named = not where or message.startswith("BACKEND_")
+        problems.append(message if named else f"{where}: {message}")
     return "; ".join(problems)
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
 from enum import StrEnum
 from functools import cached_property
 from pathlib import Path
@@ -9,6 +11,8 @@ from typing import Annotated, Self
 
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
 
 from backend.secrets_files import (
     HOW_TO_MAKE_A_KEY,
@@ -36,6 +40,61 @@ def normalise_database_url(url: str) -> str:
     return url
 
 
+# The engines the backend runs on, by SQLAlchemy backend name, and the async driver each needs.
+SUPPORTED_DRIVERS = {"postgresql": "psycopg", "sqlite": "aiosqlite"}
+URL_EXAMPLES = "postgresql://USER:PASSWORD@HOST:5432/NAME or sqlite:///PATH/TO/FILE.sqlite3"
+
+
+def check_database_url(url: str) -> str:
+    """Refuse, in one line naming the setting, a URL the backend could not use; else return it."""
+    if not url:
+        return url
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        raise ValueError(
+            f"BACKEND_DATABASE_URL is not a database URL; set it to {URL_EXAMPLES}"
+        ) from None
+    backend, driver = parsed.get_backend_name(), parsed.get_driver_name()
+    if backend not in SUPPORTED_DRIVERS:
+        raise ValueError(
+            f"BACKEND_DATABASE_URL names the {backend!r} engine, which the backend does not "
+            f"support; use PostgreSQL or SQLite: {URL_EXAMPLES}"
+        )
+    if driver != SUPPORTED_DRIVERS[backend]:
+        raise ValueError(
+            f"BACKEND_DATABASE_URL names the driver {driver!r}; leave the driver out "
+            f"({backend}://…) and the backend uses {SUPPORTED_DRIVERS[backend]}"
+        )
+    return url
+
+
+def prepare_sqlite_directory(url: str, setting: str) -> None:
+    """Create an SQLite file's directory as the engine would; refuse one SQLite cannot write in.
+
+    Raises ValueError with one line naming ``setting``; the commands print it (backend.cli).
+    """
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
+        return
+    path = Path(parsed.database)
+    try:
+        # Private: the database holds the password hashes.
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    except OSError as error:
+        problem = error.strerror or type(error).__name__
+        raise ValueError(
+            f"{setting}: cannot create the directory {path.parent} for the SQLite file "
+            f"({problem}); point {setting} at a directory the backend may write to"
+        ) from None
+    # SQLite writes its journal and WAL files beside the database, so the directory must be writable.
+    if not os.access(path.parent, os.W_OK | os.X_OK) or path.is_dir():
+        raise ValueError(
+            f"{setting}: the SQLite file {path} cannot be written there; "
+            f"point {setting} at a writable file in a writable directory"
+        )
+
+
 class Settings(BaseSettings):
     """Everything the service reads from its environment."""
 
@@ -53,6 +112,9 @@ class Settings(BaseSettings):
     # Per client address and username; and per username from all addresses together.
     login_attempts_per_minute: int = Field(default=10, gt=0)
     login_attempts_per_hour_per_username: int = Field(default=100, gt=0)
+    # Larger request bodies get 413 before anything reads them (the biggest valid body, an entry
+    # of 100,000 characters, is at most 400 kB as UTF-8 JSON).
+    max_body_bytes: int = Field(default=1024 * 1024, gt=0)
 
     @field_validator("cors_origins", mode="before")
     @classmethod
@@ -64,7 +126,7 @@ class Settings(BaseSettings):
     @field_validator("database_url")
     @classmethod
     def _normalise_url(cls, value: str) -> str:
-        return normalise_database_url(value.strip())
+        return check_database_url(normalise_database_url(value.strip()))
 
     @model_validator(mode="after")
     def _refuse_weak_secret_in_production(self) -> Self:
@@ -83,8 +145,11 @@ class Settings(BaseSettings):
         """The URL engines connect to; the embedded SQLite file when none is configured."""
         if self.database_url:
             return self.database_url
-        # The data directory holds the password hashes and the key: its owner's alone.
-        private_dir(self.data_dir)
+        # The data directory holds the password hashes and the key: its owner's alone. (Made
+        # where the database is prepared; one that cannot be reached is reported there.)
+        if self.data_dir.is_dir():
+            with contextlib.suppress(OSError):
+                private_dir(self.data_dir)
         return f"sqlite+aiosqlite:///{self.data_dir / 'backend.sqlite3'}"
 
     @cached_property

@@ -21,9 +21,19 @@ from sqlalchemy.dialects.postgresql import REGCLASS
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
-from backend.admin.schemas import reject_nul
-from backend.contexts.schemas import INT32_MAX, Metadata
-from backend.loaddata_passwords import describe_refusal, refused_hashes, unusable_password
+from backend.auth.loaded_hashes import describe_refusal, refused_hashes, unusable_password
+from backend.core.json_document import Metadata
+from backend.core.validation import (
+    CONTEXT_NAME_MAX,
+    EMAIL_MAX,
+    INT32_MAX,
+    PASSWORD_HASH_MAX,
+    PERSON_NAME_MAX,
+    SLUG_MAX,
+    USERNAME_MAX,
+    Id,
+    reject_nul,
+)
 from backend.models import Base, Context, ContextEntry, ContextMember, Role, User, Visibility
 
 
@@ -47,16 +57,14 @@ def _encodable(value: str) -> str:
 
 UTCDateTime = Annotated[datetime, AfterValidator(_as_utc)]
 Text = Annotated[str, AfterValidator(reject_nul), AfterValidator(_encodable)]
-# Ids are INTEGER columns: a larger one would overflow on either engine (a crash, not a message).
-Id = Annotated[int, Field(ge=1, le=INT32_MAX)]
 
 
 # SQLite does not enforce VARCHAR lengths, so they are checked here for both engines.
-Text128 = Annotated[Text, Field(max_length=128)]
-Text150 = Annotated[Text, Field(max_length=150)]
-Text200 = Annotated[Text, Field(max_length=200)]
-Text220 = Annotated[Text, Field(max_length=220)]
-Text254 = Annotated[Text, Field(max_length=254)]
+Text128 = Annotated[Text, Field(max_length=PASSWORD_HASH_MAX)]
+Text150 = Annotated[Text, Field(max_length=PERSON_NAME_MAX)]
+Text200 = Annotated[Text, Field(max_length=CONTEXT_NAME_MAX)]
+Text220 = Annotated[Text, Field(max_length=SLUG_MAX)]
+Text254 = Annotated[Text, Field(max_length=EMAIL_MAX)]
 
 
 class _Fields(BaseModel):
@@ -68,7 +76,7 @@ class UserFields(_Fields):
     password: Text128
     last_login: UTCDateTime | None = None
     is_superuser: bool = False
-    username: Annotated[Text, Field(min_length=1, max_length=150)]
+    username: Annotated[Text, Field(min_length=1, max_length=USERNAME_MAX)]
     first_name: Text150 = ""
     last_name: Text150 = ""
     email: Text254 = ""

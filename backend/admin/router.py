@@ -10,6 +10,7 @@ from backend.admin import service
 from backend.admin.schemas import AdminUserCreate, AdminUserRead, UserFilters
 from backend.auth.dependencies import StaffUser, Superuser
 from backend.core.pagination import Page, PageDep
+from backend.core.validation import INT32_MAX
 from backend.db import SessionDep
 from backend.models import User
 
@@ -20,7 +21,7 @@ router = APIRouter(
 )
 
 # Ids beyond PostgreSQL's integer range would be a database error there and a 404 on SQLite.
-UserId = Annotated[int, Path(ge=1, le=2**31 - 1)]
+UserId = Annotated[int, Path(ge=1, le=INT32_MAX)]
 Responses = dict[int | str, dict[str, Any]]
 _NOT_FOUND: Responses = {404: {"description": "No such user"}}
 _CONFLICT: Responses = {409: {"description": "Not allowed on your own account, or a duplicate"}}
@@ -39,13 +40,7 @@ async def list_users(
     filters: Annotated[UserFilters, Query()],
 ) -> Page[AdminUserRead]:
     """Users ordered by username, optionally searched and filtered."""
-    users, total = await service.list_users(session=session, filters=filters, page=page)
-    return Page(
-        items=[_read(user) for user in users],
-        total=total,
-        page=page.page,
-        page_size=page.page_size,
-    )
+    return await service.list_users(session=session, filters=filters, page=page)
 
 
 @router.post("/users", status_code=status.HTTP_201_CREATED, responses=_CONFLICT | _UNDECODABLE)
@@ -58,21 +53,24 @@ async def create_user(
 
 @router.post("/users/{user_id}/activate", responses=_NOT_FOUND)
 async def activate(user_id: UserId, session: SessionDep, actor: StaffUser) -> AdminUserRead:
-    """Let a user log in again."""
+    """Let a user log in again; only a superuser may re-activate a superuser."""
     user = await service.set_active(session=session, actor=actor, user_id=user_id, active=True)
     return _read(user)
 
 
 @router.post("/users/{user_id}/deactivate", responses=_NOT_FOUND | _CONFLICT)
 async def deactivate(user_id: UserId, session: SessionDep, actor: StaffUser) -> AdminUserRead:
-    """Stop a user logging in; their existing tokens stop working at once."""
+    """Stop a user logging in; their existing tokens stop working at once.
+
+    Only a superuser may deactivate a superuser.
+    """
     user = await service.set_active(session=session, actor=actor, user_id=user_id, active=False)
     return _read(user)
 
 
 @router.post("/users/{user_id}/grant-staff", responses=_NOT_FOUND)
-async def grant_staff(user_id: UserId, session: SessionDep, actor: StaffUser) -> AdminUserRead:
-    """Make a user staff."""
+async def grant_staff(user_id: UserId, session: SessionDep, actor: Superuser) -> AdminUserRead:
+    """Make a user staff. Superusers only (staff get 403)."""
     user = await service.set_staff(session=session, actor=actor, user_id=user_id, staff=True)
     return _read(user)
 

@@ -6,18 +6,27 @@ import re
 from typing import Annotated
 
 from email_validator import EmailNotValidError, validate_email
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StringConstraints,
+    WithJsonSchema,
+)
 
 from backend.auth.schemas import UserRead
-
-
-def reject_nul(value: str) -> str:
-    # PostgreSQL text cannot hold NUL at all and SQLite truncates at it in places: refuse it here
-    # so both engines answer 422 instead of one storing it and the other failing.
-    if "\x00" in value:
-        raise ValueError("must not contain NUL characters")
-    return value
-
+from backend.core.validation import (
+    EMAIL_MAX,
+    PASSWORD_MAX,
+    PASSWORD_MIN,
+    PERSON_NAME_MAX,
+    SEARCH_MAX,
+    USERNAME_MAX,
+    NoNul,
+    SchemaPattern,
+)
 
 USERNAME_RE = re.compile(r"[\w.@+-]+")
 
@@ -40,15 +49,30 @@ def normalise_email(value: str) -> str:
 
 
 Username = Annotated[
-    str, StringConstraints(min_length=1, max_length=150), AfterValidator(django_username)
+    str,
+    StringConstraints(min_length=1, max_length=USERNAME_MAX),
+    AfterValidator(django_username),
+    SchemaPattern(r"^[\w.@+-]+$"),
 ]
 # Django's EmailField allows 254 characters; blank means "no email", as in Django.
-Email = Annotated[str, StringConstraints(max_length=254), AfterValidator(normalise_email)]
-Password = Annotated[
-    str, StringConstraints(min_length=8, max_length=4096), AfterValidator(reject_nul)
+Email = Annotated[
+    str,
+    StringConstraints(max_length=EMAIL_MAX),
+    AfterValidator(normalise_email),
+    WithJsonSchema(
+        {
+            "anyOf": [
+                {"type": "string", "format": "email", "maxLength": EMAIL_MAX},
+                {"type": "string", "maxLength": 0, "description": "no email"},
+            ]
+        }
+    ),
 ]
-Name = Annotated[str, StringConstraints(max_length=150), AfterValidator(reject_nul)]
-Search = Annotated[str, StringConstraints(max_length=254), AfterValidator(reject_nul)]
+Password = Annotated[
+    str, StringConstraints(min_length=PASSWORD_MIN, max_length=PASSWORD_MAX), NoNul
+]
+Name = Annotated[str, StringConstraints(max_length=PERSON_NAME_MAX), NoNul]
+Search = Annotated[str, StringConstraints(max_length=SEARCH_MAX), NoNul]
 
 
 class AdminUserRead(UserRead):
@@ -63,7 +87,8 @@ class AdminUserCreate(BaseModel):
     password: Password
     first_name: Name = ""
     last_name: Name = ""
-    is_staff: bool = False
+    # Strict: the schema says boolean, so 0, 1 and "yes" are refused, not taken for one.
+    is_staff: StrictBool = False
 
 
 class UserFilters(BaseModel):

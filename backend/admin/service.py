@@ -2,25 +2,28 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from backend.admin import queries
-from backend.admin.schemas import AdminUserCreate, UserFilters
+from backend.admin.schemas import AdminUserCreate, AdminUserRead, UserFilters
 from backend.auth import queries as auth_queries
 from backend.auth.passwords import hash_password_off_loop
 from backend.core.errors import Conflict, Forbidden, NotFound
-from backend.core.pagination import PageParams
+from backend.core.pagination import Page, PageParams
 from backend.models import User
 
 
 async def list_users(
     *, session: AsyncSession, filters: UserFilters, page: PageParams
-) -> tuple[Sequence[User], int]:
-    """One page of matching users, and how many match in all."""
-    items = await queries.search_users(session, filters, page)
-    return items, await queries.count_users(session, filters)
+) -> Page[AdminUserRead]:
+    """One page of matching users, and how many match in all.
+
+    Services build the pages their list endpoints return, in every domain (contexts' too).
+    """
+    users = await queries.search_users(session, filters, page)
+    total = await queries.count_users(session, filters)
+    items = [AdminUserRead.model_validate(user) for user in users]
+    return Page(items=items, total=total, page=page.page, page_size=page.page_size)
 
 
 async def create_user(*, session: AsyncSession, actor: User, data: AdminUserCreate) -> User:
@@ -71,17 +74,24 @@ def _refuse_superuser_target(actor: User, target: User, action: str) -> None:
 
 
 async def set_active(*, session: AsyncSession, actor: User, user_id: int, active: bool) -> User:
+    """(De)activate a user; a superuser's state is a superuser's call, either way."""
     user = await get_user(session=session, user_id=user_id)
+    action = "activate" if active else "deactivate"
     if not active:
-        _refuse_self(actor, user, "deactivate")
-        _refuse_superuser_target(actor, user, "deactivate")
+        _refuse_self(actor, user, action)
+    # Otherwise staff could undo a superuser's decision to lock a superuser out.
+    _refuse_superuser_target(actor, user, action)
     user.is_active = active
     await session.flush()
     return user
 
 
 async def set_staff(*, session: AsyncSession, actor: User, user_id: int, staff: bool) -> User:
+    """Grant (superusers only) or revoke staff status."""
     user = await get_user(session=session, user_id=user_id)
+    if staff and not actor.is_superuser:
+        # Staff could otherwise make staff by creating a plain user and then granting it.
+        raise Forbidden("only a superuser may grant staff status")
     if not staff:
         _refuse_self(actor, user, "revoke staff status from")
         _refuse_superuser_target(actor, user, "revoke staff status from")

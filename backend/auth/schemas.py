@@ -5,10 +5,14 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, StringConstraints
 
-# As for new users in the admin API (8 to 4096 characters, no NUL).
-NewPassword = Annotated[str, Field(min_length=8, max_length=4096, pattern=r"^[^\x00]*$")]
+from backend.core.validation import PASSWORD_MAX, PASSWORD_MIN, NoNul
+
+# As for new users in the admin API.
+NewPassword = Annotated[
+    str, StringConstraints(min_length=PASSWORD_MIN, max_length=PASSWORD_MAX), NoNul
+]
 
 
 class Token(BaseModel):
@@ -35,5 +39,5 @@ class UserRead(BaseModel):
 class PasswordChange(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    current_password: Annotated[str, Field(max_length=4096)]
+    current_password: Annotated[str, StringConstraints(max_length=PASSWORD_MAX), NoNul]
     new_password: NewPassword

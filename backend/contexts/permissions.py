@@ -30,7 +30,7 @@ class Access:
 
     @property
     def visible(self) -> bool:
-        # Kept in step with queries._scope_filter(Scope.ALL), which lists what this admits.
+        # Kept in step with queries._scope_filter(Scope.ALL); tests/test_visibility_rule.py checks it.
         return self.role is not None or self.context.visibility == Visibility.PUBLIC
 
     def require_owner(self, action: str) -> None:
@@ -40,6 +40,18 @@ class Access:
     def require_writer(self) -> None:
         if self.role not in _WRITERS:
             raise Forbidden("only the owner and editors of a context may write its entries")
+
+
+def may_be_added(candidate: User, *, by: User) -> bool:
+    """Whether ``by`` may add ``candidate`` as a member, and so learn their username.
+
+    Staff already list every account (``GET /admin/users``); anyone else may add only the
+    accounts people share contexts with: active ones that are not superusers. Inactive and
+    superuser accounts answer exactly as an id that does not exist, so ids do not reveal them.
+    """
+    if by.is_staff or by.is_superuser:
+        return True
+    return candidate.is_active and not candidate.is_superuser
 
 
 async def access(*, session: AsyncSession, user: User, context_id: int) -> Access:

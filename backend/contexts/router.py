@@ -9,7 +9,6 @@ from fastapi import APIRouter, Path, Query, status
 from backend.auth.dependencies import CurrentUser
 from backend.contexts import service
 from backend.contexts.schemas import (
-    INT32_MAX,
     ContextCreate,
     ContextRead,
     ContextUpdate,
@@ -22,6 +21,7 @@ from backend.contexts.schemas import (
     Scope,
 )
 from backend.core.pagination import Page, PageDep
+from backend.core.validation import CONTEXT_NAME_MAX, INT32_MAX, NO_NUL_PATTERN
 from backend.db import SessionDep
 
 
@@ -45,7 +45,11 @@ EntryId = Annotated[int, Path(ge=1, le=INT32_MAX)]
 UserId = Annotated[int, Path(ge=1, le=INT32_MAX)]
 NameQuery = Annotated[
     str | None,
-    Query(max_length=200, pattern=r"^[^\x00]*$", description="part of the name, any case"),
+    Query(
+        max_length=CONTEXT_NAME_MAX,
+        pattern=NO_NUL_PATTERN,
+        description="part of the name, any case",
+    ),
 ]
 
 

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import json
 from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
 from pydantic import (
-    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
@@ -16,11 +14,17 @@ from pydantic import (
     field_validator,
 )
 
+from backend.core.json_document import Metadata
+from backend.core.validation import (
+    CONTEXT_NAME_MAX,
+    DESCRIPTION_MAX,
+    ENTRY_BODY_MAX,
+    SLUG_MAX,
+    BodyId,
+    NoNul,
+)
 from backend.models import Role, Visibility
 
-MAX_METADATA_DEPTH = 20
-MAX_METADATA_BYTES = 64 * 1024
-INT32_MAX = 2**31 - 1  # ids are INTEGER columns; larger values would overflow on either engine
 SLUG_PATTERN = r"^[a-z0-9]+(?:-[a-z0-9]+)*$"
 
 CallerRole = Literal["owner", "editor", "viewer"]
@@ -35,64 +39,39 @@ class Scope(StrEnum):
     PUBLIC = "public"  # public ones, the caller's own included
 
 
-def _reject_nul(value: str) -> str:
-    # PostgreSQL cannot store NUL in text; refusing it here makes SQLite answer the same way.
-    if "\x00" in value:
-        raise ValueError("must not contain NUL characters")
-    return value
-
-
-def _check_metadata(value: dict[str, Any]) -> dict[str, Any]:
-    _check_json_tree(value)
-    try:
-        # Compact UTF-8 is the size the document roughly takes in the database. NaN and
-        # Infinity are not JSON: PostgreSQL refuses them, so SQLite must not accept them either.
-        encoded = json.dumps(value, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
-    except ValueError as error:
-        raise ValueError(f"not a valid JSON document: {error}") from None
-    if len(encoded.encode()) > MAX_METADATA_BYTES:
-        raise ValueError(f"must be at most {MAX_METADATA_BYTES} bytes as JSON")
-    return value
-
-
-def _check_json_tree(document: dict[str, Any]) -> None:
-    """Refuse documents nested too deeply or holding NUL characters, without recursing."""
-    pending: list[tuple[Any, int]] = [(document, 1)]
-    while pending:
-        node, depth = pending.pop()
-        if isinstance(node, str):
-            _reject_nul(node)
-            continue
-        if isinstance(node, dict):
-            for key in node:
-                _reject_nul(key)
-            children = list(node.values())
-        elif isinstance(node, list):
-            children = node
-        else:
-            continue
-        if depth > MAX_METADATA_DEPTH:
-            raise ValueError(f"must not be nested more than {MAX_METADATA_DEPTH} levels deep")
-        pending.extend((child, depth + 1) for child in children)
-
-
 # Constraints come before the NUL check: placed after a validator they would not strip.
-NoNul = AfterValidator(_reject_nul)
-Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200), NoNul]
-Slug = Annotated[str, StringConstraints(max_length=220, pattern=SLUG_PATTERN)]
-Description = Annotated[str, StringConstraints(max_length=10_000), NoNul]
-Metadata = Annotated[dict[str, Any], AfterValidator(_check_metadata)]
+Name = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=CONTEXT_NAME_MAX),
+    NoNul,
+]
+Slug = Annotated[str, StringConstraints(max_length=SLUG_MAX, pattern=SLUG_PATTERN)]
+Description = Annotated[str, StringConstraints(max_length=DESCRIPTION_MAX), NoNul]
 Title = Name
-Body = Annotated[str, StringConstraints(max_length=100_000), NoNul]
-UserId = Annotated[int, Field(ge=1, le=INT32_MAX)]
+Body = Annotated[str, StringConstraints(max_length=ENTRY_BODY_MAX), NoNul]
+UserId = BodyId
 
 
 class _RequestBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+def _without_null(schema: dict[str, Any]) -> None:
+    """The schema of a partial update: its fields may be left out, but none may be null."""
+    for field in schema.get("properties", {}).values():
+        choices = [choice for choice in field.pop("anyOf", []) if choice != {"type": "null"}]
+        if len(choices) == 1:
+            field.update(choices[0])
+        elif choices:
+            field["anyOf"] = choices
+
+
 class _PartialUpdate(_RequestBody):
     """Fields left out stay as they are; none of them may be set to null."""
+
+    # The fields are typed `X | None` so that "left out" has a default; the schema must not
+    # advertise the null that _not_null refuses.
+    model_config = ConfigDict(extra="forbid", json_schema_extra=_without_null)
 
     @field_validator("*")
     @classmethod

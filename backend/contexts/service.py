@@ -9,7 +9,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from backend.contexts import queries
-from backend.contexts.permissions import Access, access, caller_role
+from backend.contexts.permissions import Access, access, caller_role, may_be_added
 from backend.contexts.schemas import (
     ContextCreate,
     ContextRead,
@@ -149,10 +149,13 @@ async def add_member(
     found = await access(session=session, user=user, context_id=context_id)
     found.require_owner("manage its members")
     if data.user_id == found.context.owner_id:
-        raise Unprocessable("the owner of a context cannot also be one of its members")
+        # A conflict with what is already there (the owner is in the context), like a member twice.
+        raise Conflict("the owner of a context cannot also be one of its members")
     new_member = await queries.user_by_id(session, data.user_id)
-    if new_member is None:
-        raise NotFound(f"no user {data.user_id}")
+    if new_member is None or not may_be_added(new_member, by=user):
+        # One answer for "no such id" and "an account you may not learn about". 422, not 404: the
+        # context addressed exists; it is the id in the body that refers to nothing addable.
+        raise Unprocessable(f"no user {data.user_id}")
     conflict = Conflict(f"user {data.user_id} is already a member of context {context_id}")
     if await queries.member(session, context_id=context_id, user_id=data.user_id) is not None:
         raise conflict

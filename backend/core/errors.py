@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import json
 import logging
+from typing import Any
 
 from fastapi import FastAPI, Request, status
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from sqlalchemy.exc import DataError, IntegrityError
+
+from backend.core.validation import ECHO_MAX
 
 logger = logging.getLogger(__name__)
 
@@ -61,6 +64,31 @@ async def _data_error(_request: Request, error: Exception) -> JSONResponse:
     )
 
 
+def _short_echo(item: dict[str, Any]) -> dict[str, Any]:
+    """A validation error whose echoed ``input`` is a short prefix at most.
+
+    Echoing a refused 5 MB field back whole costs the server as much again and helps nobody:
+    strings keep their first ECHO_MAX characters, and larger values are left out.
+    """
+    if "input" not in item:
+        return item
+    value = item["input"]
+    if isinstance(value, str):
+        if len(value) > ECHO_MAX:
+            return item | {"input": value[:ECHO_MAX] + "…"}
+        return item
+    if isinstance(value, (dict, list, tuple)) and _too_long(value):
+        return {key: kept for key, kept in item.items() if key != "input"}
+    return item
+
+
+def _too_long(value: object) -> bool:
+    try:
+        return len(json.dumps(value, default=str)) > ECHO_MAX
+    except (TypeError, ValueError):
+        return True
+
+
 async def _validation_error(_request: Request, error: Exception) -> Response:
     """FastAPI's own 422, except when the input it echoes cannot be written as JSON.
 
@@ -69,7 +97,7 @@ async def _validation_error(_request: Request, error: Exception) -> Response:
     the errors are then sent without the echoed values, which the client has anyway.
     """
     assert isinstance(error, RequestValidationError)
-    errors = jsonable_encoder(error.errors())
+    errors = jsonable_encoder([_short_echo(item) for item in error.errors()])
     try:
         return JSONResponse({"detail": errors}, status_code=status.HTTP_422_UNPROCESSABLE_CONTENT)
     except (UnicodeEncodeError, ValueError):

@@ -7,8 +7,8 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from backend.models import Context, User
-from backend.testing.factories import DEFAULT_PASSWORD, make_context, make_user
-from backend.testing.fixtures.app import ClientFor
+from backend.tests.factories import DEFAULT_PASSWORD, make_context, make_user
+from backend.tests.fixtures.clients import ClientFor
 
 # Valid as a path id on both engines, and never reached by a test database's sequence.
 UNKNOWN_ID = 2**31 - 1
@@ -17,10 +17,10 @@ NEW_PASSWORD = "a long enough password"
 STAFF_ENDPOINTS = [
     ("POST", "/admin/users/{id}/activate"),
     ("POST", "/admin/users/{id}/deactivate"),
-    ("POST", "/admin/users/{id}/grant-staff"),
     ("POST", "/admin/users/{id}/revoke-staff"),
 ]
 SUPERUSER_ENDPOINTS = [
+    ("POST", "/admin/users/{id}/grant-staff"),
     ("POST", "/admin/users/{id}/grant-superuser"),
     ("DELETE", "/admin/users/{id}"),
 ]
@@ -318,8 +318,11 @@ async def test_only_superusers_deactivate_superusers(
 # Staff and superuser status
 
 
-async def test_staff_grant_and_revoke_staff_status(
-    staff_client: httpx.AsyncClient, client: httpx.AsyncClient, user: User
+async def test_superusers_grant_and_staff_revoke_staff_status(
+    staff_client: httpx.AsyncClient,
+    superuser_client: httpx.AsyncClient,
+    client: httpx.AsyncClient,
+    user: User,
 ) -> None:
     async def fresh_token() -> dict[str, str]:
         token = (await login(client, user.username, DEFAULT_PASSWORD)).json()["access_token"]
@@ -328,7 +331,7 @@ async def test_staff_grant_and_revoke_staff_status(
     before = await fresh_token()
     assert (await client.get("/admin/users", headers=before)).status_code == 403
 
-    response = await staff_client.post(f"/admin/users/{user.id}/grant-staff")
+    response = await superuser_client.post(f"/admin/users/{user.id}/grant-staff")
     assert response.status_code == 200, response.text
     assert response.json()["is_staff"] is True
     # A privilege change ends the tokens issued before it (issue 15); a new login has the staff.
@@ -340,6 +343,45 @@ async def test_staff_grant_and_revoke_staff_status(
     assert response.json()["is_staff"] is False
     assert (await client.get("/admin/users", headers=promoted)).status_code == 401
     assert (await client.get("/admin/users", headers=await fresh_token())).status_code == 403
+
+
+async def test_staff_cannot_make_staff_by_creating_then_granting(
+    staff_client: httpx.AsyncClient, client_for: ClientFor, db_session: AsyncSession
+) -> None:
+    created = await staff_client.post("/admin/users", json=new_user_body())
+    assert created.status_code == 201, created.text
+    new_id = created.json()["id"]
+    refused = await staff_client.post(f"/admin/users/{new_id}/grant-staff")
+    assert refused.status_code == 403, refused.text
+    assert "superuser" in refused.json()["detail"]
+    newbie = await db_session.get(User, new_id)
+    assert newbie is not None
+    await db_session.refresh(newbie)
+    assert newbie.is_staff is False
+    assert (await (await client_for(newbie)).get("/admin/users")).status_code == 403
+
+
+async def test_only_superusers_reactivate_a_superuser(
+    staff_client: httpx.AsyncClient,
+    superuser_client: httpx.AsyncClient,
+    client_for: ClientFor,
+    db_session: AsyncSession,
+) -> None:
+    other_root = await make_user(db_session, is_staff=True, is_superuser=True)
+    root_client = await client_for(other_root)
+    done = await superuser_client.post(f"/admin/users/{other_root.id}/deactivate")
+    assert done.status_code == 200, done.text
+
+    refused = await staff_client.post(f"/admin/users/{other_root.id}/activate")
+    assert refused.status_code == 403, refused.text
+    assert (await root_client.get("/auth/me")).status_code == 401
+    assert (await login(root_client, other_root.username, DEFAULT_PASSWORD)).status_code == 401
+
+    again = await superuser_client.post(f"/admin/users/{other_root.id}/activate")
+    assert again.status_code == 200, again.text
+    assert again.json()["is_active"] is True
+    # Re-activated, the superuser logs in again: the old token stays dead (issue 15 row 6).
+    assert (await root_client.get("/auth/me")).status_code == 401
 
 
 async def test_only_superusers_revoke_staff_from_a_superuser(
@@ -401,3 +443,14 @@ async def test_superuser_cannot_delete_themself(
     response = await superuser_client.delete(f"/admin/users/{superuser.id}")
     assert response.status_code == 409, response.text
     assert (await superuser_client.get("/auth/me")).status_code == 200
+
+
+async def test_is_staff_must_be_a_boolean_as_the_schema_says(
+    superuser_client: httpx.AsyncClient, db_session: AsyncSession
+) -> None:
+    for not_a_boolean in (0, 1, "true", None):
+        response = await superuser_client.post(
+            "/admin/users", json=new_user_body(is_staff=not_a_boolean)
+        )
+        assert response.status_code == 422, (not_a_boolean, response.text)
+    assert await db_session.scalar(select(func.count()).where(User.username == "newbie")) == 0

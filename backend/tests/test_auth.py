@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from backend.auth.tokens import create_access_token
 from backend.config import Settings
 from backend.models import User
-from backend.testing.factories import DEFAULT_PASSWORD, make_user
+from backend.tests.factories import DEFAULT_PASSWORD, make_user
 
 
 async def login(client: httpx.AsyncClient, username: str, password: str) -> httpx.Response:

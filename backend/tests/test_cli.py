@@ -233,3 +233,57 @@ def test_the_upgrade_helper_reports_where_the_database_was_and_is(db_file: Path)
     url = f"sqlite+aiosqlite:///{db_file}"
     assert cli.upgrade_database(url) == (None, head_revision())
     assert cli.upgrade_database(url) == (head_revision(), head_revision())
+
+
+# A database setting the backend cannot use: one line naming the setting, exit 1, no traceback.
+
+BAD_URLS = {
+    "malformed": ("not a database url", "is not a database URL"),
+    "mysql": ("mysql://user:secret@localhost/app", "'mysql' engine"),
+    "oracle": ("oracle://user:secret@localhost/app", "'oracle' engine"),
+    "another driver": ("postgresql+asyncpg://user@localhost/app", "driver 'asyncpg'"),
+}
+
+
+def assert_one_line_naming(result: Result, setting: str, *fragments: str) -> None:
+    assert_clean_failure(result, setting, *fragments)
+    assert result.stderr.count("\n") == 1, result.stderr
+    assert "secret" not in result.stderr  # the password of a URL is never printed
+
+
+@pytest.mark.parametrize("command", ["serve", "migrate", "check"])
+@pytest.mark.parametrize("case", BAD_URLS, ids=str)
+def test_an_unusable_database_url_is_one_line_naming_the_setting(
+    db_file: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    uvicorn_calls: list[tuple[Any, dict[str, Any]]],
+    command: str,
+    case: str,
+) -> None:
+    url, fragment = BAD_URLS[case]
+    monkeypatch.setenv("BACKEND_DATABASE_URL", url)
+    assert_one_line_naming(run(command), "BACKEND_DATABASE_URL", fragment)
+    assert uvicorn_calls == []
+
+
+@pytest.mark.parametrize("command", ["serve", "migrate", "check"])
+@pytest.mark.parametrize("setting", ["BACKEND_DATABASE_URL", "BACKEND_DATA_DIR"])
+def test_an_sqlite_path_that_cannot_be_written_is_one_line_naming_the_setting(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    uvicorn_calls: list[tuple[Any, dict[str, Any]]],
+    command: str,
+    setting: str,
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    not_a_directory = tmp_path / "a-file"
+    not_a_directory.write_text("")
+    # Under a regular file: no directory can be made there, not even by root.
+    if setting == "BACKEND_DATABASE_URL":
+        monkeypatch.setenv(setting, f"sqlite:///{not_a_directory / 'db' / 'backend.sqlite3'}")
+    else:
+        monkeypatch.delenv("BACKEND_DATABASE_URL", raising=False)
+        monkeypatch.setenv("BACKEND_SECRET_KEY", "a key, so that none is generated in data_dir")
+        monkeypatch.setenv(setting, str(not_a_directory / "data"))
+    assert_one_line_naming(run(command), setting, "cannot create the directory")
+    assert uvicorn_calls == []

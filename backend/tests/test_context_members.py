@@ -10,9 +10,9 @@ import pytest
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from backend.models import Visibility
-from backend.testing.factories import make_context, make_member, make_user
-from backend.testing.fixtures.app import ClientFor
-from backend.testing.fixtures.contexts import OWNER_ONLY_REFUSALS, Cast, CastFor
+from backend.tests.factories import make_context, make_member, make_user
+from backend.tests.fixtures.clients import ClientFor
+from backend.tests.fixtures.contexts import OWNER_ONLY_REFUSALS, Cast, CastFor
 
 PRIVATE, PUBLIC = Visibility.PRIVATE, Visibility.PUBLIC
 
@@ -122,7 +122,7 @@ async def test_only_the_owner_adds_members_or_changes_roles(
 
 @pytest.mark.parametrize(
     ("who", "status", "detail_mentions"),
-    [("owner", 422, "owner"), ("viewer", 409, "already a member")],
+    [("owner", 409, "owner"), ("viewer", 409, "already a member")],
 )
 async def test_adding_the_owner_or_an_existing_member_is_refused(
     cast_for: CastFor, who: str, status: int, detail_mentions: str
@@ -136,15 +136,51 @@ async def test_adding_the_owner_or_an_existing_member_is_refused(
     assert await members(cast) == before
 
 
-async def test_adding_an_unknown_user_is_a_404(db_session: AsyncSession, cast_for: CastFor) -> None:
+async def test_adding_an_unknown_user_is_a_422(db_session: AsyncSession, cast_for: CastFor) -> None:
     cast = await cast_for(PRIVATE)
     gone = await make_user(db_session)
     gone_id = gone.id
     await db_session.delete(gone)
     await db_session.commit()
     response = await cast.clients["owner"].post(cast.members_path(), json={"user_id": gone_id})
-    assert response.status_code == 404
+    assert response.status_code == 422
     assert str(gone_id) in response.json()["detail"]
+
+
+@pytest.mark.parametrize("kind", ["inactive", "superuser"])
+async def test_hidden_accounts_answer_exactly_like_a_missing_id(
+    db_session: AsyncSession, cast_for: CastFor, kind: str
+) -> None:
+    cast = await cast_for(PRIVATE)
+    hidden = await make_user(
+        db_session, is_active=kind != "inactive", is_superuser=kind == "superuser"
+    )
+    gone = await make_user(db_session)
+    hidden_id, gone_id = hidden.id, gone.id
+    await db_session.delete(gone)
+    await db_session.commit()
+    owner = cast.clients["owner"]
+
+    async def add(user_id: int) -> tuple[int, str]:
+        response = await owner.post(cast.members_path(), json={"user_id": user_id})
+        # The same answer once the id is taken out: nothing but the id tells them apart.
+        return response.status_code, response.text.replace(str(user_id), "<id>")
+
+    assert await add(hidden_id) == await add(gone_id) == (422, '{"detail":"no user <id>"}')
+    assert hidden.username not in await members(cast)
+
+
+async def test_staff_may_add_any_account_they_can_list(
+    db_session: AsyncSession, client_for: ClientFor
+) -> None:
+    staff = await make_user(db_session, is_staff=True)
+    context = await make_context(db_session, owner=staff)
+    dormant = await make_user(db_session, is_active=False)
+    response = await (await client_for(staff)).post(
+        f"/contexts/{context.id}/members", json={"user_id": dormant.id}
+    )
+    assert response.status_code == 201, response.text
+    assert response.json()["username"] == dormant.username
 
 
 @pytest.mark.parametrize(
@@ -154,6 +190,9 @@ async def test_adding_an_unknown_user_is_a_404(db_session: AsyncSession, cast_fo
         ({"role": "admin"}, "role"),
         ({"user_id": "me"}, "user_id"),
         ({"user_id": 2**31}, "user_id"),
+        # JSON Schema's integer: 1.0 is one, these are not (pydantic's lax mode took them).
+        ({"user_id": 1.5}, "user_id"),
+        ({"user_id": True}, "user_id"),
         ({"expires": "tomorrow"}, "expires"),
     ],
 )

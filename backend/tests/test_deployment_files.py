@@ -186,8 +186,31 @@ def test_ci_uses_the_locked_nox_and_caches_uv() -> None:
     for job_name, job in workflow["jobs"].items():
         setup = [s for s in job["steps"] if s.get("uses", "").startswith("astral-sh/setup-uv@")]
         assert setup and setup[0]["with"]["enable-cache"] is True, job_name
-        for step in job["steps"]:
-            assert re.search(r"@v\d+$|@[0-9a-f]{40}$", step.get("uses", "@v1")), step["uses"]
+
+
+def test_ci_pins_every_action_to_a_commit_with_its_version_beside_it() -> None:
+    # A tag can be moved to other code after review; a commit cannot (zizmor: unpinned-uses).
+    uses = re.findall(r"^\s*(?:- )?uses:\s*(\S+)(.*)$", (ROOT / WORKFLOW).read_text(), re.MULTILINE)
+    assert uses
+    for reference, comment in uses:
+        assert re.fullmatch(r"[\w.-]+/[\w.-]+@[0-9a-f]{40}", reference), reference
+        assert re.fullmatch(r"\s*# v\d+\.\d+\.\d+", comment), (reference, comment)
+
+
+def test_ci_grants_no_more_than_reading_and_keeps_no_credentials() -> None:
+    workflow = load(WORKFLOW)
+    assert workflow["permissions"] == {}
+    for job_name, job in workflow["jobs"].items():
+        assert job["permissions"] == {"contents": "read"}, job_name
+        checkouts = [s for s in job["steps"] if s.get("uses", "").startswith("actions/checkout@")]
+        assert checkouts, job_name
+        for step in checkouts:
+            assert step["with"]["persist-credentials"] is False, job_name
+
+
+def test_lint_runs_zizmor_offline_on_the_workflows() -> None:
+    noxfile = (ROOT / "noxfile.py").read_text()
+    assert '["zizmor", "--offline", ".github/workflows"]' in noxfile
 
 
 def test_ci_installs_postgres_binaries_for_the_launched_server_sessions() -> None:

@@ -19,7 +19,7 @@ from backend.auth.throttle import Limits, LoginThrottle, username_key
 from backend.config import Settings
 from backend.models import LoginAttempt, User
 from backend.models.base import utcnow
-from backend.testing.factories import DEFAULT_PASSWORD, make_user
+from backend.tests.factories import DEFAULT_PASSWORD, make_user
 
 
 @asynccontextmanager

@@ -23,7 +23,7 @@ from backend.auth import hashers
 from backend.auth.passwords import MAX_PADDING_SECONDS, CostFloor, _timing_decoy
 from backend.loaddata import LoadDataError, load_files
 from backend.models import User
-from backend.testing.factories import DEFAULT_PASSWORD, make_user
+from backend.tests.factories import DEFAULT_PASSWORD, make_user
 
 DATA = Path(__file__).parent / "data"
 DJANGO = json.loads((DATA / "django_hashes.json").read_text())

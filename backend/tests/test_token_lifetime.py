@@ -15,8 +15,8 @@ from backend.auth.service import set_password_by_username
 from backend.config import Settings
 from backend.loaddata import load_files
 from backend.models import User
-from backend.testing.factories import DEFAULT_PASSWORD, make_user
-from backend.testing.fixtures.app import ClientFor
+from backend.tests.factories import DEFAULT_PASSWORD, make_user
+from backend.tests.fixtures.clients import ClientFor
 
 
 async def test_a_deleted_users_token_does_not_pass_to_the_next_user_created(

@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from backend.db import get_sessionmaker
 from backend.models import User
-from backend.testing.factories import make_user
+from backend.tests.factories import make_user
 
 SHARED_USERNAME = "written-by-an-earlier-test"
 
