@@ -99,6 +99,9 @@ async def change_password(
     settings: SettingsDep,
 ) -> Token:
     """Change your password; every other token of yours stops working, and a new one is returned."""
+    # The token's user was loaded in this request's unit of work: end it first, or on SQLite the
+    # throttle's own session could wait for a write lock this request holds.
+    await service.end_transaction_before_hashing(session)
     await _reserve_attempt(request, sessionmaker, user.username)
     if not await service.password_is_right(user, body.current_password):
         raise HTTPException(status.HTTP_403_FORBIDDEN, detail="the current password is wrong")

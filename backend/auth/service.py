@@ -23,6 +23,7 @@ async def authenticate(*, session: AsyncSession, username: str, password: str) -
     # No account can have a NUL in its name (PostgreSQL cannot even compare one): an unknown user,
     # not a database error that would answer differently from every other refusal.
     user = None if "\x00" in username else await queries.user_by_username(session, username)
+    await end_transaction_before_hashing(session)
     active = user is not None and user.is_active
     verdict = await check_password(password, user.password if user else None, may_upgrade=active)
     if user is None or not active or not verdict.matches:
@@ -32,6 +33,16 @@ async def authenticate(*, session: AsyncSession, username: str, password: str) -
     user.last_login = utcnow()
     await session.flush()
     return user
+
+
+async def end_transaction_before_hashing(session: AsyncSession) -> None:
+    """Hold no transaction through the slow hash: nothing is written yet, so this ends a read.
+
+    On SQLite a unit of work that may write can take the write lock when it begins; held through
+    a few hundred milliseconds of hashing it would queue every other login's throttle insert
+    behind it, past the busy timeout when many arrive at once.
+    """
+    await session.commit()
 
 
 async def password_is_right(user: User, password: str) -> bool:
