@@ -199,3 +199,21 @@ async def test_a_signed_token_from_before_generations_is_a_401(
     claims = {"sub": str(user.id), "iat": now, "exp": now + timedelta(minutes=5), "type": "access"}
     token = jwt.encode(claims, settings.signing_key, algorithm="HS256")
     assert (await client.get("/auth/me", headers=bearer(token))).status_code == 401
+
+
+@pytest.mark.committed
+async def test_a_password_change_commits_outside_the_test_transaction(
+    client: httpx.AsyncClient, db_session: AsyncSession
+) -> None:
+    # Real transactions on the engine, as served: the request's own unit of work and the
+    # throttle's session must not wait on each other (SQLite has one writer).
+    owner = await make_user(db_session, username="committed-owner")
+    token = await login_token(client, owner.username, DEFAULT_PASSWORD)
+    response = await client.post(
+        "/auth/password",
+        headers=bearer(token),
+        json={"current_password": DEFAULT_PASSWORD, "new_password": "committed new password"},
+    )
+    assert response.status_code == 200, response.text
+    assert (await client.get("/auth/me", headers=bearer(token))).status_code == 401
+    assert await login_token(client, owner.username, "committed new password")
