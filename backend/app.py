@@ -10,7 +10,7 @@ from fastapi.middleware.cors import CORSMiddleware
 
 from backend.admin.router import router as admin_router
 from backend.auth.router import router as auth_router
-from backend.auth.throttle import LoginThrottle
+from backend.auth.throttle import Limits, LoginThrottle
 from backend.config import Settings
 from backend.contexts.router import router as contexts_router
 from backend.core.allow import AllowMiddleware
@@ -35,7 +35,12 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
 def reset_process_state(app: FastAPI) -> None:
     """(Re)create the state the app keeps in memory between requests; tests call it per test."""
     settings: Settings = app.state.settings
-    app.state.login_throttle = LoginThrottle(max_failures=settings.login_attempts_per_minute)
+    app.state.login_throttle = LoginThrottle(
+        Limits(
+            per_client=settings.login_attempts_per_minute,
+            per_username=settings.login_attempts_per_hour_per_username,
+        )
+    )
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:

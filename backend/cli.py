@@ -1,4 +1,4 @@
-"""The ``backend`` command: serve, migrate, check, createsuperuser and loaddata.
+"""The ``backend`` command: serve, migrate, check, createsuperuser, changepassword and loaddata.
 
 Commands are thin: each calls a small helper and turns the errors people can fix into one line on
 stderr and exit code 1, without a traceback.
@@ -23,6 +23,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from backend.admin.schemas import AdminUserCreate
 from backend.admin.service import add_user
 from backend.app import create_app
+from backend.auth.schemas import PasswordChange
+from backend.auth.service import set_password_by_username
 from backend.config import Settings, prepare_sqlite_directory
 from backend.core.errors import DomainError
 from backend.db import create_engine, create_sessionmaker, unit_of_work_options
@@ -184,9 +186,11 @@ def create_superuser(url: str, data: AdminUserCreate) -> None:
         raise CLIError(f"{error.detail}; choose another") from None
 
 
-def load_fixtures(url: str, paths: list[Path]) -> dict[str, int]:
+def load_fixtures(
+    url: str, paths: list[Path], *, unusable_weak_hashes: bool = False
+) -> dict[str, int]:
     async def load(session: AsyncSession) -> dict[str, int]:
-        return await load_files(session, paths)
+        return await load_files(session, paths, unusable_weak_hashes=unusable_weak_hashes)
 
     try:
         return asyncio.run(_in_transaction(url, load))
@@ -310,6 +314,38 @@ def createsuperuser(
     typer.echo(f"superuser {data.username!r} created")
 
 
+@app.command()
+def changepassword(
+    username: Annotated[str, typer.Argument(help="Whose password to change.")],
+    password: Annotated[
+        str | None,
+        typer.Option(
+            help="The new password (8+ characters); safer from the environment. Prompted for "
+            "(twice) when not given.",
+            envvar="BACKEND_NEW_PASSWORD",
+        ),
+    ] = None,
+) -> None:
+    """Set a user's password; every token issued to that user before stops working."""
+    if password is None:
+        password = typer.prompt("New password", hide_input=True, confirmation_prompt=True)
+    try:
+        PasswordChange(current_password="", new_password=password)
+    except ValidationError as error:
+        _fail(_describe_invalid(error).replace("new_password", "password"))
+    url = _run(database_url)
+    _run(lambda: require_head(url))
+
+    async def change(session: AsyncSession) -> None:
+        await set_password_by_username(session=session, username=username, password=password)
+
+    try:
+        _run(lambda: asyncio.run(_in_transaction(url, change)))
+    except DomainError as error:
+        _fail(error.detail)
+    typer.echo(f"password of {username!r} changed; its older tokens no longer work")
+
+
 def _describe_invalid(error: ValidationError) -> str:
     problems = []
     for detail in error.errors():
@@ -326,11 +362,22 @@ def loaddata(
     files: Annotated[
         list[Path], typer.Argument(metavar="FILE", help="Django dumpdata JSON files.")
     ],
+    unusable_weak_hashes: Annotated[
+        bool,
+        typer.Option(
+            "--unusable-weak-hashes",
+            help="Load users whose password hash is weak (md5, sha1, unsalted, crypt, plain "
+            "text) or too costly with an unusable password instead of refusing the files.",
+        ),
+    ] = False,
 ) -> None:
-    """Load Django `dumpdata` JSON files in one transaction: every object, or none on any error."""
+    """Load Django `dumpdata` JSON files in one transaction: every object, or none on any error.
+
+    Passwords hashed by Django (pbkdf2, argon2, bcrypt_sha256, scrypt) log in and are upgraded.
+    """
     url = _run(database_url)
     _run(lambda: require_head(url))
-    counts = _run(lambda: load_fixtures(url, files))
+    counts = _run(lambda: load_fixtures(url, files, unusable_weak_hashes=unusable_weak_hashes))
     summary = ", ".join(f"{label} {count}" for label, count in counts.items()) or "nothing"
     typer.echo(f"loaded {sum(counts.values())} objects: {summary}")
 

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
-import secrets
 from enum import StrEnum
 from functools import cached_property
 from pathlib import Path
@@ -14,9 +14,14 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
+from backend.secrets_files import (
+    HOW_TO_MAKE_A_KEY,
+    private_dir,
+    read_or_create_key,
+    secret_key_problem,
+)
+
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
-# Values that must never sign tokens in production: the empty default and the usual placeholders.
-INSECURE_SECRETS = frozenset({"", "changeme", "change-me", "secret", "dev"})
 
 
 class Environment(StrEnum):
@@ -74,7 +79,8 @@ def prepare_sqlite_directory(url: str, setting: str) -> None:
         return
     path = Path(parsed.database)
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        # Private: the database holds the password hashes.
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     except OSError as error:
         problem = error.strerror or type(error).__name__
         raise ValueError(
@@ -103,7 +109,9 @@ class Settings(BaseSettings):
     secret_key: str = ""
     access_token_minutes: int = Field(default=60, gt=0, le=60 * 24 * 30)
     cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    # Per client address and username; and per username from all addresses together.
     login_attempts_per_minute: int = Field(default=10, gt=0)
+    login_attempts_per_hour_per_username: int = Field(default=100, gt=0)
     # Larger request bodies get 413 before anything reads them (the biggest valid body, an entry
     # of 100,000 characters, is at most 400 kB as UTF-8 JSON).
     max_body_bytes: int = Field(default=1024 * 1024, gt=0)
@@ -121,11 +129,14 @@ class Settings(BaseSettings):
         return check_database_url(normalise_database_url(value.strip()))
 
     @model_validator(mode="after")
-    def _refuse_default_secret_in_production(self) -> Self:
-        if self.environment is Environment.PRODUCTION and self.secret_key in INSECURE_SECRETS:
+    def _refuse_weak_secret_in_production(self) -> Self:
+        if self.environment is not Environment.PRODUCTION:
+            return self
+        problem = "it is not set" if not self.secret_key else secret_key_problem(self.secret_key)
+        if problem:
             raise ValueError(
-                "BACKEND_SECRET_KEY must be set to a long random value in production "
-                '(for example: python -c "import secrets; print(secrets.token_urlsafe(48))")'
+                f"BACKEND_SECRET_KEY is unfit to sign tokens in production: {problem}. "
+                f"Set it to a long random value, made for example with: {HOW_TO_MAKE_A_KEY}"
             )
         return self
 
@@ -134,6 +145,11 @@ class Settings(BaseSettings):
         """The URL engines connect to; the embedded SQLite file when none is configured."""
         if self.database_url:
             return self.database_url
+        # The data directory holds the password hashes and the key: its owner's alone. (Made
+        # where the database is prepared; one that cannot be reached is reported there.)
+        if self.data_dir.is_dir():
+            with contextlib.suppress(OSError):
+                private_dir(self.data_dir)
         return f"sqlite+aiosqlite:///{self.data_dir / 'backend.sqlite3'}"
 
     @cached_property
@@ -141,9 +157,4 @@ class Settings(BaseSettings):
         """The token signing key: the configured one, or one generated once and kept in data_dir."""
         if self.secret_key:
             return self.secret_key
-        key_file = self.data_dir / "secret_key"
-        if not key_file.exists():
-            key_file.parent.mkdir(parents=True, exist_ok=True)
-            key_file.write_text(secrets.token_urlsafe(48))
-            key_file.chmod(0o600)
-        return key_file.read_text().strip()
+        return read_or_create_key(self.data_dir / "secret_key")

@@ -16,6 +16,8 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 
+from backend.secrets_files import private_sqlite_file
+
 SQLITE_BUSY_TIMEOUT_MS = 5000
 # A connection execution option: its transactions begin with the write lock (BEGIN IMMEDIATE).
 SQLITE_WRITE_LOCK = "backend_sqlite_write_lock"
@@ -29,7 +31,7 @@ def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
     if parsed.get_backend_name() != "sqlite":
         return create_async_engine(url, pool_pre_ping=True, **kwargs)
     if parsed.database and parsed.database != ":memory:":
-        Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+        private_sqlite_file(Path(parsed.database))
     engine = create_async_engine(url, **kwargs)
     configure_sqlite(engine)
     return engine

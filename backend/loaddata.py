@@ -21,6 +21,7 @@ from sqlalchemy.dialects.postgresql import REGCLASS
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
+from backend.auth.loaded_hashes import describe_refusal, refused_hashes, unusable_password
 from backend.core.json_document import Metadata
 from backend.core.validation import (
     CONTEXT_NAME_MAX,
@@ -175,8 +176,13 @@ class Row:
         return MODELS[self.label]
 
 
-async def load_files(session: AsyncSession, paths: Sequence[Path]) -> dict[str, int]:
+async def load_files(
+    session: AsyncSession, paths: Sequence[Path], *, unusable_weak_hashes: bool = False
+) -> dict[str, int]:
     """Load every object of every file, or none; return how many objects of each model.
+
+    Users whose password hash is weak are refused, or given an unusable password when
+    ``unusable_weak_hashes`` (see backend.loaddata_passwords).
 
     The session is flushed, not committed: the caller decides. On any problem a LoadDataError
     is raised and everything this call wrote has been rolled back (to a savepoint, so the
@@ -184,6 +190,7 @@ async def load_files(session: AsyncSession, paths: Sequence[Path]) -> dict[str, 
     """
     rows = sorted(read_all(paths), key=lambda row: list(MODELS).index(row.label))
     _refuse_repeated_pks(rows)
+    _handle_weak_hashes([row for row in rows if row.label == "auth.user"], unusable_weak_hashes)
     async with session.begin_nested():
         await _refuse_existing_pks(session, rows)
         for row in rows:
@@ -265,6 +272,16 @@ def _describe(error: ValidationError) -> str:
     return "; ".join(problems)
 
 
+def _handle_weak_hashes(users: Sequence[Row], make_unusable: bool) -> None:
+    refused = refused_hashes(row.values for row in users)
+    if refused and not make_unusable:
+        raise LoadDataError(describe_refusal(refused))
+    weak = {name for names in refused.values() for name in names}
+    for row in users:
+        if row.values["username"] in weak:
+            row.values["password"] = unusable_password()
+
+
 def _refuse_repeated_pks(rows: Sequence[Row]) -> None:
     seen: dict[tuple[str, int], Row] = {}
     for row in rows:
@@ -313,7 +330,7 @@ async def _reset_postgresql_sequences(connection: AsyncConnection, tables: list[
 
 
 async def _nothing_to_reset(_connection: AsyncConnection, _tables: list[Table]) -> None:
-    """SQLite gives a new row max(id) + 1, so explicit ids need no follow-up."""
+    """SQLite's AUTOINCREMENT counter moves past explicit ids by itself."""
 
 
 SEQUENCE_RESETS: dict[str, Callable[[AsyncConnection, list[Table]], Awaitable[None]]] = {

@@ -8,7 +8,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from backend.admin import queries
 from backend.admin.schemas import AdminUserCreate, AdminUserRead, UserFilters
 from backend.auth import queries as auth_queries
-from backend.auth.passwords import hash_password
+from backend.auth.passwords import hash_password_off_loop
 from backend.core.errors import Conflict, Forbidden, NotFound
 from backend.core.pagination import Page, PageParams
 from backend.models import User
@@ -44,7 +44,7 @@ async def add_user(*, session: AsyncSession, data: AdminUserCreate, is_superuser
     user = User(
         username=data.username,
         email=data.email,
-        password=hash_password(data.password),
+        password=await hash_password_off_loop(data.password),
         first_name=data.first_name,
         last_name=data.last_name,
         is_staff=data.is_staff or is_superuser,

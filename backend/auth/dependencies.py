@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hmac
 from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request, status
@@ -38,12 +39,17 @@ async def get_current_user(
     if not token:
         raise _UNAUTHENTICATED
     try:
-        user_id = read_access_token(token, key=settings.signing_key)
+        claims = read_access_token(token, key=settings.signing_key)
     except InvalidToken:
         raise _UNAUTHENTICATED from None
-    user = await queries.user_by_id(session, user_id)
-    # A deleted or deactivated user's tokens stop working at once, not when they expire.
-    if user is None or not user.is_active:
+    user = await queries.user_by_id(session, claims.user_id)
+    # A deleted or deactivated user's tokens stop working at once, not when they expire; so do
+    # tokens issued before a password, activity or privilege change (a new generation).
+    if (
+        user is None
+        or not user.is_active
+        or not hmac.compare_digest(user.token_generation, claims.generation)
+    ):
         raise _UNAUTHENTICATED
     return user
 

@@ -3,8 +3,16 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, StringConstraints
+
+from backend.core.validation import PASSWORD_MAX, PASSWORD_MIN, NoNul
+
+# As for new users in the admin API.
+NewPassword = Annotated[
+    str, StringConstraints(min_length=PASSWORD_MIN, max_length=PASSWORD_MAX), NoNul
+]
 
 
 class Token(BaseModel):
@@ -26,3 +34,10 @@ class UserRead(BaseModel):
     is_superuser: bool
     date_joined: datetime
     last_login: datetime | None
+
+
+class PasswordChange(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    current_password: Annotated[str, StringConstraints(max_length=PASSWORD_MAX), NoNul]
+    new_password: NewPassword

@@ -1,43 +1,106 @@
-"""Slows down password guessing: a username with too many recent failures is refused for a while."""
+"""Slows down password guessing, with its state in the database so every worker and restart shares it.
+
+Two limits, both counted over recent attempts stored in ``login_attempts``:
+
+- per client address and username (``login_attempts_per_minute`` a minute): a guesser from one
+  address is stopped quickly, and the account's owner, coming from another address, is not;
+- per username from everywhere (``login_attempts_per_hour_per_username`` an hour): bounds guessing
+  spread over many addresses. It can make the owner wait too, which is why it is much larger and
+  only slows: it never locks an account, each refusal says when to retry, and a successful login
+  from an address clears that address's attempts.
+
+An attempt is reserved (inserted and committed) before its password is checked, so concurrent
+guesses each see the others; the check-and-insert is serialised per username (an advisory lock on
+PostgreSQL; SQLite's single writer, taken by the INSERT that opens the transaction).
+"""
 
 from __future__ import annotations
 
-import time
-from collections import defaultdict, deque
-from collections.abc import Callable
+import hashlib
+from dataclasses import dataclass
+from datetime import timedelta
+
+from sqlalchemy import delete, func, select, text
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from backend.models import LoginAttempt
+from backend.models.base import utcnow
+
+# Django's username limit: a longer name can have no account, so it is refused before any work.
+MAX_USERNAME_LENGTH = 150
+
+
+def username_key(username: str) -> str:
+    """A fixed-length key for a username, case-folded as usernames are compared by people."""
+    return hashlib.sha256(username.casefold().encode("utf-8", "surrogatepass")).hexdigest()
+
+
+@dataclass(frozen=True)
+class Limits:
+    per_client: int
+    per_username: int
+    client_window: timedelta = timedelta(minutes=1)
+    username_window: timedelta = timedelta(hours=1)
 
 
 class LoginThrottle:
-    """Counts failed logins per username in a sliding window (in memory, per process)."""
+    def __init__(self, limits: Limits) -> None:
+        self.limits = limits
 
-    def __init__(
-        self,
-        *,
-        max_failures: int,
-        window_seconds: float = 60.0,
-        clock: Callable[[], float] = time.monotonic,
-    ) -> None:
-        self.max_failures = max_failures
-        self.window_seconds = window_seconds
-        self._clock = clock
-        self._failures: defaultdict[str, deque[float]] = defaultdict(deque)
+    async def reserve(
+        self, sessionmaker: async_sessionmaker[AsyncSession], *, username: str, client: str
+    ) -> float:
+        """Record an attempt and return 0, or return the seconds to wait (nothing recorded)."""
+        key = username_key(username)
+        async with sessionmaker() as session:
+            try:
+                wait = await self._reserve(session, key, client[:64])
+            except BaseException:
+                await session.rollback()
+                raise
+            if wait > 0:
+                await session.rollback()
+            else:
+                await session.commit()
+            return wait
 
-    def _recent(self, username: str) -> deque[float]:
-        failures = self._failures[username.lower()]
-        horizon = self._clock() - self.window_seconds
-        while failures and failures[0] < horizon:
-            failures.popleft()
-        return failures
+    async def _reserve(self, session: AsyncSession, key: str, client: str) -> float:
+        now = utcnow()
+        if session.get_bind().dialect.name == "postgresql":
+            # Serialise concurrent attempts for one username until this transaction ends.
+            lock_id = int.from_bytes(bytes.fromhex(key[:16]), "big", signed=True)
+            await session.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": lock_id})
+        # The insert comes first: on SQLite it takes the write lock at once, so the counts
+        # below cannot change under it (a read first would let two attempts count the same).
+        session.add(LoginAttempt(username_key=key, client=client, attempted_at=now))
+        await session.flush()
+        limits = self.limits
+        for window, limit, same_client in (
+            (limits.client_window, limits.per_client, True),
+            (limits.username_window, limits.per_username, False),
+        ):
+            query = select(func.count(), func.min(LoginAttempt.attempted_at)).where(
+                LoginAttempt.username_key == key, LoginAttempt.attempted_at > now - window
+            )
+            if same_client:
+                query = query.where(LoginAttempt.client == client)
+            count, oldest = (await session.execute(query)).one()
+            if count > limit:
+                return max(1.0, (oldest + window - now).total_seconds())
+        # Bounded: nothing older than the longest window is ever needed again.
+        horizon = now - max(limits.client_window, limits.username_window)
+        await session.execute(delete(LoginAttempt).where(LoginAttempt.attempted_at < horizon))
+        return 0.0
 
-    def retry_after(self, username: str) -> float:
-        """Seconds until this username may try again; 0 when it may try now."""
-        failures = self._recent(username)
-        if len(failures) < self.max_failures:
-            return 0.0
-        return max(0.0, failures[0] + self.window_seconds - self._clock())
+    async def clear(self, session: AsyncSession, *, username: str, client: str) -> None:
+        """A successful login: this address's attempts for this username no longer count.
 
-    def record_failure(self, username: str) -> None:
-        self._recent(username).append(self._clock())
-
-    def reset(self, username: str) -> None:
-        self._failures.pop(username.lower(), None)
+        In the request's own session: it has written already (last_login), and on SQLite a second
+        connection would wait for that write lock until the request ends, that is, forever.
+        """
+        await session.execute(
+            delete(LoginAttempt).where(
+                LoginAttempt.username_key == username_key(username),
+                LoginAttempt.client == client[:64],
+            )
+        )

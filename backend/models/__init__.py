@@ -2,6 +2,16 @@
 
 from backend.models.base import Base
 from backend.models.contexts import Context, ContextEntry, ContextMember, Role, Visibility
+from backend.models.login_attempt import LoginAttempt
 from backend.models.user import User
 
-__all__ = ["Base", "Context", "ContextEntry", "ContextMember", "Role", "User", "Visibility"]
+__all__ = [
+    "Base",
+    "Context",
+    "ContextEntry",
+    "ContextMember",
+    "LoginAttempt",
+    "Role",
+    "User",
+    "Visibility",
+]

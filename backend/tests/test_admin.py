@@ -284,7 +284,8 @@ async def test_deactivated_user_loses_token_and_login_until_reactivated(
 
     response = await staff_client.post(f"/admin/users/{user.id}/activate")
     assert response.json()["is_active"] is True
-    assert (await client.get("/auth/me", headers=bearer)).status_code == 200
+    # Re-activation does not bring the old token back (issue 15): the user logs in again.
+    assert (await client.get("/auth/me", headers=bearer)).status_code == 401
     assert (await login(client, user.username, DEFAULT_PASSWORD)).status_code == 200
 
 
@@ -320,20 +321,28 @@ async def test_only_superusers_deactivate_superusers(
 async def test_superusers_grant_and_staff_revoke_staff_status(
     staff_client: httpx.AsyncClient,
     superuser_client: httpx.AsyncClient,
-    client_for: ClientFor,
+    client: httpx.AsyncClient,
     user: User,
 ) -> None:
-    promoted = await client_for(user)
-    assert (await promoted.get("/admin/users")).status_code == 403
+    async def fresh_token() -> dict[str, str]:
+        token = (await login(client, user.username, DEFAULT_PASSWORD)).json()["access_token"]
+        return {"Authorization": f"Bearer {token}"}
+
+    before = await fresh_token()
+    assert (await client.get("/admin/users", headers=before)).status_code == 403
 
     response = await superuser_client.post(f"/admin/users/{user.id}/grant-staff")
     assert response.status_code == 200, response.text
     assert response.json()["is_staff"] is True
-    assert (await promoted.get("/admin/users")).status_code == 200
+    # A privilege change ends the tokens issued before it (issue 15); a new login has the staff.
+    assert (await client.get("/auth/me", headers=before)).status_code == 401
+    promoted = await fresh_token()
+    assert (await client.get("/admin/users", headers=promoted)).status_code == 200
 
     response = await staff_client.post(f"/admin/users/{user.id}/revoke-staff")
     assert response.json()["is_staff"] is False
-    assert (await promoted.get("/admin/users")).status_code == 403
+    assert (await client.get("/admin/users", headers=promoted)).status_code == 401
+    assert (await client.get("/admin/users", headers=await fresh_token())).status_code == 403
 
 
 async def test_staff_cannot_make_staff_by_creating_then_granting(
@@ -371,6 +380,8 @@ async def test_only_superusers_reactivate_a_superuser(
     again = await superuser_client.post(f"/admin/users/{other_root.id}/activate")
     assert again.status_code == 200, again.text
     assert again.json()["is_active"] is True
+    # Re-activated, the superuser logs in again: the old token stays dead (issue 15 row 6).
+    assert (await root_client.get("/auth/me")).status_code == 401
 
 
 async def test_only_superusers_revoke_staff_from_a_superuser(
@@ -401,6 +412,7 @@ async def test_superuser_grants_superuser_which_includes_staff(
     assert response.status_code == 200, response.text
     assert (response.json()["is_superuser"], response.json()["is_staff"]) == (True, True)
     victim = await make_user(db_session)
+    await db_session.refresh(user)  # the grant gave the user a new token generation
     new_root = await client_for(user)
     assert (await new_root.delete(f"/admin/users/{victim.id}")).status_code == 204
 

@@ -9,7 +9,6 @@ import jwt
 import pytest
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from backend.auth.passwords import DjangoPBKDF2Hasher
 from backend.auth.tokens import create_access_token
 from backend.config import Settings
 from backend.models import User
@@ -72,8 +71,10 @@ async def test_an_inactive_user_cannot_log_in_and_is_told_the_same(
 async def test_a_django_password_hash_logs_in_and_is_upgraded_to_argon2(
     client: httpx.AsyncClient, db_session: AsyncSession
 ) -> None:
-    django_hash = DjangoPBKDF2Hasher().hash("django-era secret")
-    assert django_hash.startswith("pbkdf2_sha256$")
+    # Written by Django 5.2.19's make_password("django-era secret") (backend/tests/data).
+    django_hash = (
+        "pbkdf2_sha256$1000000$H74yvgGYnXvEXFggeSEY78$BKDvxrMZyR6o3Eh0j8pWCQbLI7nWfkG60Yh/TsapHVw="
+    )
     legacy = await make_user(db_session, username="legacy")
     legacy.password = django_hash
     await db_session.commit()
@@ -128,7 +129,10 @@ async def test_an_expired_token_is_refused(
     client: httpx.AsyncClient, user: User, settings: Settings
 ) -> None:
     token = create_access_token(
-        user_id=user.id, key=settings.signing_key, lifetime=timedelta(seconds=-1)
+        user_id=user.id,
+        generation=user.token_generation,
+        key=settings.signing_key,
+        lifetime=timedelta(seconds=-1),
     )
     assert (await client.get("/auth/me", headers=bearer(token))).status_code == 401
 
@@ -136,7 +140,12 @@ async def test_an_expired_token_is_refused(
 async def test_a_token_signed_with_another_key_is_refused(
     client: httpx.AsyncClient, user: User
 ) -> None:
-    token = create_access_token(user_id=user.id, key="x" * 48, lifetime=timedelta(minutes=5))
+    token = create_access_token(
+        user_id=user.id,
+        generation=user.token_generation,
+        key="x" * 48,
+        lifetime=timedelta(minutes=5),
+    )
     assert (await client.get("/auth/me", headers=bearer(token))).status_code == 401
 
 
@@ -145,7 +154,10 @@ async def test_a_tampered_token_is_refused(
 ) -> None:
     other = await make_user(db_session)
     token = create_access_token(
-        user_id=user.id, key=settings.signing_key, lifetime=timedelta(minutes=5)
+        user_id=user.id,
+        generation=user.token_generation,
+        key=settings.signing_key,
+        lifetime=timedelta(minutes=5),
     )
     header, _payload, signature = token.split(".")
     forged_payload = jwt.encode({"sub": str(other.id)}, "k" * 32, algorithm="HS256").split(".")[1]

@@ -65,6 +65,7 @@ MATRIX = [
     row("GET", "/health", *ALL_200),
     row("POST", "/auth/token", *ALL_200),  # the body's credentials count, not the caller's token
     row("GET", "/auth/me", *SIGNED_IN),
+    row("POST", "/auth/password", *SIGNED_IN),
     row("GET", "/contexts", *SIGNED_IN),
     row("POST", "/contexts", 401, *(201,) * 6),
     row("GET", "/contexts/{context_id}", 401, 404, 200, 200, 200, 404, 404),
@@ -113,6 +114,9 @@ class World:
         builders: dict[str, Callable[[], dict[str, Any]]] = {
             "POST /auth/token": lambda: {
                 "data": {"username": self.login, "password": DEFAULT_PASSWORD}
+            },
+            "POST /auth/password": lambda: {
+                "json": {"current_password": DEFAULT_PASSWORD, "new_password": "a new password"}
             },
             "POST /contexts": lambda: {"json": {"name": "Created by the matrix"}},
             "PATCH /contexts/{context_id}": lambda: {"json": {"name": "Renamed by the matrix"}},

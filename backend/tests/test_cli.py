@@ -16,7 +16,7 @@ from backend.serving import TcpConfig
 
 DATA = Path(__file__).parent / "data"
 FIRST_REVISION = "0f3a2c1d9b01"
-COMMANDS = ["serve", "migrate", "check", "createsuperuser", "loaddata"]
+COMMANDS = ["serve", "migrate", "check", "createsuperuser", "changepassword", "loaddata"]
 ROOT = ["--username", "root", "--email", "root@example.com", "--password", "a long password"]
 
 
@@ -161,6 +161,45 @@ def test_loaddata_with_a_bad_file_writes_nothing(migrated: Path) -> None:
     clash = run("loaddata", str(DATA / "users.json"), str(DATA / "username_clash.json"))
     assert_clean_failure(clash, "username_clash.json: object at index 1")
     assert user_count(migrated) == 0
+
+
+def test_changepassword_sets_a_new_hash_and_a_new_token_generation(migrated: Path) -> None:
+    assert run("createsuperuser", "--no-input", *ROOT).exit_code == 0
+    before = query(migrated, "SELECT password, token_generation FROM auth_user")[0]
+    result = run("changepassword", "root", input="another long password\nanother long password\n")
+    assert result.exit_code == 0, result.output
+    assert "older tokens no longer work" in result.stdout
+    after = query(migrated, "SELECT password, token_generation FROM auth_user")[0]
+    assert after[0].startswith("$argon2") and after[0] != before[0]
+    assert after[1] != before[1]
+
+
+def test_changepassword_refuses_an_unknown_user_or_a_short_password(migrated: Path) -> None:
+    assert_clean_failure(run("changepassword", "nobody", "--password", "long enough"), "nobody")
+    assert_clean_failure(run("changepassword", "nobody", "--password", "short"), "password")
+
+
+def test_loaddata_refuses_weak_hashes_unless_told_to_make_them_unusable(
+    migrated: Path, tmp_path: Path
+) -> None:
+    weak = tmp_path / "weak.json"
+    weak.write_text(
+        '[{"model": "auth.user", "pk": 5, "fields": {"username": "old", "password": "md5$s$'
+        + "0" * 32
+        + '"}}]'
+    )
+    assert_clean_failure(run("loaddata", str(weak)), "md5: old", "--unusable-weak-hashes")
+    assert user_count(migrated) == 0
+    assert run("loaddata", "--unusable-weak-hashes", str(weak)).exit_code == 0
+    assert query(migrated, "SELECT substr(password, 1, 1) FROM auth_user") == [("!",)]
+
+
+def test_serve_refuses_a_weak_production_key_in_one_line(
+    migrated: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("BACKEND_ENVIRONMENT", "production")
+    monkeypatch.setenv("BACKEND_SECRET_KEY", "hunter2")
+    assert_clean_failure(run("serve"), "BACKEND_SECRET_KEY", "secrets.token_urlsafe(48)")
 
 
 @pytest.fixture

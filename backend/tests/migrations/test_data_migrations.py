@@ -13,6 +13,8 @@ from backend.testing.migration_checks import MigrationDriver, script_directory
 
 SLUGS = "9d4c7f3e8a13"
 EMAIL_INDEX = "e71f0a9b3c35"
+NO_ID_REUSE = "4c1d8e2f7a60"
+TOKEN_GENERATION = "8e5b2a9d4f17"
 
 
 def _rows(connection: Connection, sql: str) -> list[tuple[object, ...]]:
@@ -75,9 +77,43 @@ async def check_email_index(db: MigrationDriver) -> None:
     assert await db.run(lambda c: _rows(c, "SELECT id, email FROM auth_user ORDER BY id")) == before
 
 
+USERS = "SELECT id, username, email, password, is_active FROM auth_user ORDER BY id"
+
+
+async def check_rebuild_keeps_rows_and_ids(db: MigrationDriver) -> None:
+    # Not a data migration by the signs above, but SQLite rebuilds every table (copy, drop,
+    # rename): the rows and their ids must survive, and ids keep growing past them.
+    await db.upgrade(f"{NO_ID_REUSE}-1")
+    await db.run(lambda c: _seed_users(c, "a@example.com", "b@example.com", "c@example.com"))
+    await db.run(lambda c: c.execute(text("DELETE FROM auth_user WHERE username = 'user3'")))
+    before = await db.run(lambda c: _rows(c, USERS))
+    await db.upgrade(NO_ID_REUSE)
+    assert await db.run(lambda c: _rows(c, USERS)) == before
+    await db.downgrade(f"{NO_ID_REUSE}-1")
+    assert await db.run(lambda c: _rows(c, USERS)) == before
+
+
+async def check_token_generation_backfill(db: MigrationDriver) -> None:
+    await db.upgrade(f"{TOKEN_GENERATION}-1")
+    await db.run(lambda c: _seed_users(c, "a@example.com", "b@example.com", ""))
+    before = await db.run(lambda c: _rows(c, USERS))
+    await db.upgrade(TOKEN_GENERATION)
+    assert await db.run(lambda c: _rows(c, USERS)) == before
+    generations = await db.run(
+        lambda c: [row[0] for row in _rows(c, "SELECT token_generation FROM auth_user")]
+    )
+    # Each user its own random value: one shared value would let tokens outlive a reset.
+    assert all(isinstance(g, str) and len(g) == 32 for g in generations), generations
+    assert len(set(generations)) == len(generations), generations
+    await db.downgrade(f"{TOKEN_GENERATION}-1")
+    assert await db.run(lambda c: _rows(c, USERS)) == before
+
+
 DATA_MIGRATION_CHECKS: dict[str, Callable[[MigrationDriver], Awaitable[None]]] = {
     SLUGS: check_slug_backfill,
     EMAIL_INDEX: check_email_index,
+    NO_ID_REUSE: check_rebuild_keeps_rows_and_ids,
+    TOKEN_GENERATION: check_token_generation_backfill,
 }
 
 
