@@ -13,10 +13,7 @@ from typing import Annotated, NoReturn, TypeVar
 
 import typer
 import uvicorn
-from alembic.script import ScriptDirectory
-from alembic.util.exc import CommandError
 from pydantic import ValidationError
-from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -28,10 +25,17 @@ from backend.auth.service import set_password_by_username
 from backend.config import Settings, prepare_sqlite_directory
 from backend.core.errors import DomainError
 from backend.db import create_engine, create_sessionmaker, unit_of_work_options
-from backend.django_adoption import BASELINE_REVISION, AdoptionError, adopt
+from backend.django_adoption import BASELINE_REVISION
 from backend.loaddata import LoadDataError, load_files
-from backend.migrations import alembic_config, current_revision, head_revision, upgrade_connection
 from backend.serving import APP_FACTORY, run_workers
+from backend.upgrades import (
+    UpgradeError,
+    adopt_django_database,
+    first_line,
+    require_head,
+    shown_url,
+    upgrade_database,
+)
 
 T = TypeVar("T")
 
@@ -65,101 +69,6 @@ def database_url() -> str:
     return url
 
 
-def shown_url(url: str) -> str:
-    return make_url(url).render_as_string(hide_password=True)
-
-
-async def _on_connection(url: str, work: Callable[[Connection], T], *, commit: bool) -> T:
-    engine = create_engine(url)
-    try:
-        async with engine.connect() as connection:
-            result = await connection.run_sync(work)
-            if commit:
-                await connection.commit()
-            return result
-    except SQLAlchemyError as error:
-        raise CLIError(
-            f"cannot use the database at {shown_url(url)}: {_first_line(error)}; "
-            "check BACKEND_DATABASE_URL and that the server is running"
-        ) from None
-    finally:
-        await engine.dispose()
-
-
-def _first_line(error: BaseException) -> str:
-    orig = getattr(error, "orig", None) or error
-    return str(orig).strip().splitlines()[0] if str(orig).strip() else type(orig).__name__
-
-
-def _known_revision(revision: str) -> bool:
-    try:
-        return ScriptDirectory.from_config(alembic_config()).get_revision(revision) is not None
-    except CommandError:
-        return False
-
-
-def _refuse_unknown_revision(revision: str | None) -> None:
-    if revision is not None and not _known_revision(revision):
-        raise CLIError(
-            f"the database is at revision {revision}, which this code's migration history does "
-            "not contain (it was migrated by a newer or different version of the backend); "
-            "run that version, or restore a backup made before it"
-        )
-
-
-def upgrade_database(url: str, revision: str = "head") -> tuple[str | None, str | None]:
-    """Upgrade the database to ``revision``; return the revisions before and after."""
-
-    def upgrade(connection: Connection) -> tuple[str | None, str | None]:
-        before = current_revision(connection)
-        _refuse_unknown_revision(before)
-        try:
-            upgrade_connection(connection, revision)
-        except CommandError as error:
-            raise CLIError(f"cannot upgrade to {revision!r}: {error}") from None
-        return before, current_revision(connection)
-
-    return asyncio.run(_on_connection(url, upgrade, commit=True))
-
-
-def adopt_django_database(url: str, revision: str = "head") -> str | None:
-    """Stamp a Django-created database with our baseline, then upgrade it, in one transaction.
-
-    A failure anywhere (a mismatch, a migration that refuses the data) leaves it untouched.
-    """
-
-    def adopt_and_upgrade(connection: Connection) -> str | None:
-        try:
-            adopt(connection)
-            upgrade_connection(connection, revision)
-        except AdoptionError as error:
-            raise CLIError(str(error)) from None
-        except (CommandError, RuntimeError) as error:
-            raise CLIError(
-                f"adopted, but the upgrade failed, so nothing was changed: {error}"
-            ) from None
-        return current_revision(connection)
-
-    return asyncio.run(_on_connection(url, adopt_and_upgrade, commit=True))
-
-
-def database_revision(url: str) -> str | None:
-    return asyncio.run(_on_connection(url, current_revision, commit=False))
-
-
-def require_head(url: str) -> str:
-    """The database's revision, which must be our head; otherwise say to migrate."""
-    revision = database_revision(url)
-    _refuse_unknown_revision(revision)
-    head = head_revision()
-    if revision != head:
-        raise CLIError(
-            f"the database is at revision {revision or 'none (empty)'}, not at the newest "
-            f"revision {head}: run `backend migrate`"
-        )
-    return head
-
-
 async def _in_transaction(url: str, work: Callable[[AsyncSession], Awaitable[T]]) -> T:
     """Run ``work`` in one session and commit; nothing is committed if it raises."""
     engine = create_engine(url)
@@ -171,7 +80,7 @@ async def _in_transaction(url: str, work: Callable[[AsyncSession], Awaitable[T]]
             await session.commit()
             return result
     except SQLAlchemyError as error:
-        raise CLIError(f"the database refused the change: {_first_line(error)}") from None
+        raise CLIError(f"the database refused the change: {first_line(error)}") from None
     finally:
         await engine.dispose()
 
@@ -209,7 +118,7 @@ def _fail(message: str) -> NoReturn:
 def _run(action: Callable[[], T]) -> T:
     try:
         return action()
-    except CLIError as error:
+    except (CLIError, UpgradeError) as error:
         _fail(str(error))
 
 

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner, Result
 
-from backend import cli
+from backend import cli, upgrades
 from backend.migrations import head_revision
 from backend.serving import TcpConfig
 
@@ -233,8 +233,8 @@ def test_serve_with_reload_uses_the_factory_import_string(
 
 def test_the_upgrade_helper_reports_where_the_database_was_and_is(db_file: Path) -> None:
     url = f"sqlite+aiosqlite:///{db_file}"
-    assert cli.upgrade_database(url) == (None, head_revision())
-    assert cli.upgrade_database(url) == (head_revision(), head_revision())
+    assert upgrades.upgrade_database(url) == (None, head_revision())
+    assert upgrades.upgrade_database(url) == (head_revision(), head_revision())
 
 
 # A database setting the backend cannot use: one line naming the setting, exit 1, no traceback.
