@@ -73,8 +73,12 @@ def create_sessionmaker(bind: Any) -> async_sessionmaker[AsyncSession]:
     return async_sessionmaker(bind=bind, expire_on_commit=False, autoflush=False)
 
 
-def get_sessionmaker(request: Request) -> async_sessionmaker[AsyncSession]:
-    """The app's session factory; the test harness overrides this one dependency."""
+async def get_sessionmaker(request: Request) -> async_sessionmaker[AsyncSession]:
+    """The app's session factory; the test harness overrides this one dependency.
+
+    A coroutine function although it awaits nothing: FastAPI runs a plain function dependency on a
+    worker thread, a hop per request for reading one attribute.
+    """
     sessionmaker: async_sessionmaker[AsyncSession] = request.app.state.sessionmaker
     return sessionmaker
 

@@ -23,7 +23,8 @@ _UNAUTHENTICATED = HTTPException(
 )
 
 
-def get_settings(request: Request) -> Settings:
+async def get_settings(request: Request) -> Settings:
+    # A coroutine function: FastAPI would run a plain one on a worker thread for every request.
     settings: Settings = request.app.state.settings
     return settings
 
