@@ -104,7 +104,8 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
         f"database: {report.engine}, {report.server}",
         *([f"database schema: NOT BUILT: {schema_problem}"] if schema_problem else []),
         f"database server: {report.location}",
-        f"database schema: revision {report.revision}, cache {report.cache}",
+        f"database schema: revision {report.revision}, cache {report.cache}"
+        + (f" ({harness.schema_cache})" if harness.schema_cache else ""),
         f"database start-up: {phases or 'nothing to do'}",
     ]
 
