@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from backend.testing.fixtures.isolation import tracker_key
 from backend.testing.harness import WORKERINPUT_KEY, Harness, harness_key
 from backend.testing.options import HarnessConfigError, add_options, read_options
 
@@ -124,6 +125,22 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
             )
         if engine != only_on:
             pytest.skip(f"{only_on} only: {reason}")
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item: pytest.Item) -> Any:
+    """A test the isolation tracker stopped fails with the tracker's one message.
+
+    The tracker raises inside the app or SQLAlchemy, where the failure may come back wrapped
+    (an exception group, a failed commit); the message is what the test's author needs.
+    """
+    try:
+        return (yield)
+    except BaseException:
+        tracker = item.stash.get(tracker_key, None)
+        if tracker is not None and tracker.violation:
+            raise pytest.fail.Exception(tracker.violation, pytrace=False) from None
+        raise
 
 
 def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
