@@ -16,6 +16,8 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 
+from backend.core.search import SQLITE_SEARCH_LOWER, search_lower
+
 SQLITE_BUSY_TIMEOUT_MS = 5000
 
 
@@ -48,6 +50,7 @@ def configure_sqlite(engine: AsyncEngine) -> None:
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.close()
+        dbapi_connection.create_function(SQLITE_SEARCH_LOWER, 1, search_lower, deterministic=True)
 
     @event.listens_for(engine.sync_engine, "begin")
     def _on_begin(connection: Any) -> None:
