@@ -39,7 +39,7 @@ def _enum(enum_class: type[StrEnum], name: str) -> Enum:
 
 class Context(Base):
     __tablename__ = "contexts"
-    __table_args__ = (UniqueConstraint("owner_id", "slug"),)
+    __table_args__ = (UniqueConstraint("owner_id", "slug"), {"sqlite_autoincrement": True})
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     owner_id: Mapped[int] = mapped_column(
@@ -60,7 +60,7 @@ class Context(Base):
 
 class ContextMember(Base):
     __tablename__ = "context_members"
-    __table_args__ = (UniqueConstraint("context_id", "user_id"),)
+    __table_args__ = (UniqueConstraint("context_id", "user_id"), {"sqlite_autoincrement": True})
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     context_id: Mapped[int] = mapped_column(ForeignKey("contexts.id", ondelete="CASCADE"))
@@ -73,6 +73,7 @@ class ContextMember(Base):
 
 class ContextEntry(Base):
     __tablename__ = "context_entries"
+    __table_args__ = {"sqlite_autoincrement": True}
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     context_id: Mapped[int] = mapped_column(

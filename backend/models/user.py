@@ -21,6 +21,8 @@ class User(Base):
             postgresql_where=text("email <> ''"),
             sqlite_where=text("email <> ''"),
         ),
+        # SQLite would otherwise hand a deleted user's id to the next user, tokens and all.
+        {"sqlite_autoincrement": True},
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)

@@ -169,6 +169,16 @@ def _indexes(connection: Connection, inspector: Any, table: str) -> list[tuple[A
     )
 
 
+def _never_reuses_ids(connection: Connection, table: str) -> bool | None:
+    """SQLite: whether the table is AUTOINCREMENT (reflection does not say); None elsewhere."""
+    if connection.dialect.name != "sqlite":
+        return None
+    sql = connection.exec_driver_sql(
+        "SELECT sql FROM sqlite_master WHERE type = 'table' AND name = ?", (table,)
+    ).scalar()
+    return "AUTOINCREMENT" in str(sql).upper()
+
+
 def schema_of(connection: Connection) -> Schema:
     """Tables with columns, keys, indexes and constraints; PostgreSQL enum types and sequences."""
     inspector = inspect(connection)
@@ -185,6 +195,7 @@ def schema_of(connection: Connection) -> Schema:
                 for column in inspector.get_columns(table)
             },
             "primary key": tuple(inspector.get_pk_constraint(table)["constrained_columns"]),
+            "ids never reused": _never_reuses_ids(connection, table),
             "indexes": _indexes(connection, inspector, table),
             "unique constraints": sorted(
                 (unique["name"], tuple(unique["column_names"]))
