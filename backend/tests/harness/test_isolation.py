@@ -208,3 +208,20 @@ async def test_concurrent_requests_in_a_rolled_back_test_stop_with_what_to_use(
         )
     assert "@pytest.mark.committed" in message[0]
     assert "live_server" in message[0]
+
+
+# Point 5: ids climb across tests on both engines, so a test cannot come to rely on them.
+_ids_seen_in_this_process: list[int] = []
+
+
+@pytest.mark.parametrize("attempt", [1, 2])
+async def test_ids_are_not_handed_out_again_in_the_next_test(
+    attempt: int, db_session: AsyncSession
+) -> None:
+    created = await make_user(db_session, username=f"id-probe-{attempt}")
+    # Whichever attempt runs second in this process (random order included) sees a higher id.
+    assert all(created.id > seen for seen in _ids_seen_in_this_process), (
+        created.id,
+        _ids_seen_in_this_process,
+    )
+    _ids_seen_in_this_process.append(created.id)
