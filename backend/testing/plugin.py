@@ -132,15 +132,22 @@ def pytest_runtest_call(item: pytest.Item) -> Any:
     """A test the isolation tracker stopped fails with the tracker's one message.
 
     The tracker raises inside the app or SQLAlchemy, where the failure may come back wrapped
-    (an exception group, a failed commit); the message is what the test's author needs.
+    (an exception group, a failed commit, a 500 the test asserted on) or be swallowed; the
+    message is what the test's author needs.
     """
     try:
-        return (yield)
+        outcome = yield
     except BaseException:
-        tracker = item.stash.get(tracker_key, None)
-        if tracker is not None and tracker.violation:
-            raise pytest.fail.Exception(tracker.violation, pytrace=False) from None
+        _fail_if_stopped(item)
         raise
+    _fail_if_stopped(item)
+    return outcome
+
+
+def _fail_if_stopped(item: pytest.Item) -> None:
+    tracker = item.stash.get(tracker_key, None)
+    if tracker is not None and tracker.violation and not tracker.acknowledged:
+        raise pytest.fail.Exception(tracker.violation, pytrace=False) from None
 
 
 def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
