@@ -76,6 +76,28 @@ class _ClusterExecutor(PostgreSQLExecutor):
             return
         super().init_directory()
 
+    def _run_initdb(self, command: list[str]) -> None:
+        """pytest-postgresql's, with initdb's own error kept for the message (not a traceback)."""
+        try:
+            subprocess.run(
+                command,
+                env=self._initdb_env(),
+                timeout=self._timeout,
+                capture_output=True,
+                text=True,
+                check=True,
+            )
+        except subprocess.TimeoutExpired as error:
+            raise HarnessConfigError(
+                f"initdb did not finish within {self._timeout} s: {command[0]}"
+            ) from error
+        except subprocess.CalledProcessError as error:
+            said = (error.stderr or error.stdout or "").strip()
+            raise HarnessConfigError(
+                f"initdb failed (exit {error.returncode}), so no PostgreSQL server could be "
+                f"started. It said:\n{said}"
+            ) from None
+
     def clean_directory(self) -> None:
         """Keep the data directory: the harness's run directory owns it and removes it at the end.
 
@@ -100,7 +122,7 @@ class LocalServer:
                 f"Point {SCRATCH_ENV} at a place it can reach, such as /tmp, or leave it unset."
             )
         if self.account is not None and not reachable_by(binaries.pg_ctl, self.account):
-            binaries = copy_for(binaries, run_dir.path.parent)
+            binaries = copy_for(binaries, run_dir.path.parent, self.account)
         self.binaries = binaries
         self.pg_ctl = binaries.pg_ctl
         self.version = binaries.version
