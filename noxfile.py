@@ -68,7 +68,11 @@ def tests_postgres(session: nox.Session) -> None:
 
 @nox.session(python=PYTHON)
 def migrations(session: nox.Session) -> None:
-    """Every revision upgrades, downgrades and matches the models, on SQLite and PostgreSQL."""
+    """Every revision upgrades, downgrades and matches the models, on SQLite and PostgreSQL.
+
+    The project's own checks, and pytest-alembic's built-in tests as a second opinion
+    (backend/tests/migrations/test_pytest_alembic.py), both through alembic/env.py as it is.
+    """
     if not MIGRATION_TESTS.is_dir():
         session.error(f"{MIGRATION_TESTS}/ does not exist: there are no migration checks to run")
     _install(session, "test.txt")
