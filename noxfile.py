@@ -20,8 +20,6 @@ nox.options.sessions = ["lint", "tests-sqlite", "tests-postgres", "migrations", 
 PYTHON = "3.11"
 ENGINES = ("sqlite", "postgres")
 MIGRATION_TESTS = Path("backend/tests/migrations")
-# `python -m backend.bench` runs one of these.
-BENCH_ENTRY_POINTS = (Path("backend/bench.py"), Path("backend/bench/__main__.py"))
 # pytest's exit code when it collected nothing: never a pass for a session that must check something.
 NO_TESTS_COLLECTED = 5
 
@@ -73,8 +71,6 @@ def migrations(session: nox.Session) -> None:
     The project's own checks, and pytest-alembic's built-in tests as a second opinion
     (backend/tests/migrations/test_pytest_alembic.py), both through alembic/env.py as it is.
     """
-    if not MIGRATION_TESTS.is_dir():
-        session.error(f"{MIGRATION_TESTS}/ does not exist: there are no migration checks to run")
     _install(session, "test.txt")
     # Random order would shuffle the steps of a history walk; the checks run in file order.
     base = ["pytest", str(MIGRATION_TESTS), "-p", "no:randomly", *session.posargs]
@@ -84,15 +80,13 @@ def migrations(session: nox.Session) -> None:
 @nox.session(python=PYTHON)
 def docs(session: nox.Session) -> None:
     """Build the docs site strictly (mkdocs build --strict: warnings are errors) into site/."""
-    if not Path("mkdocs.yml").is_file():
-        session.error("mkdocs.yml does not exist: there is no docs site to build")
     _install(session, "docs.txt")
     session.run("mkdocs", "build", "--strict", *session.posargs)
 
 
 @nox.session(python=PYTHON)
 def lint(session: nox.Session) -> None:
-    """ruff check, ruff format --check, mypy, requirements/ fresh against uv.lock; all reported."""
+    """ruff, mypy, the import contracts, requirements/ fresh against uv.lock; every failure reported."""
     _install(session, "lint.txt")
     _run_all(
         session,
@@ -100,6 +94,7 @@ def lint(session: nox.Session) -> None:
             ["ruff", "check", "."],
             ["ruff", "format", "--check", "."],
             ["mypy"],
+            ["lint-imports", "--no-cache"],
             ["python", "scripts/requirements.py", "check"],
         ],
     )
@@ -108,7 +103,5 @@ def lint(session: nox.Session) -> None:
 @nox.session(python=PYTHON, default=False)
 def bench(session: nox.Session) -> None:
     """Time the suite on both engines (python -m backend.bench); not part of a bare `nox`."""
-    if not any(path.is_file() for path in BENCH_ENTRY_POINTS):
-        session.error("backend.bench does not exist yet: there is no benchmark to run")
     _install(session, "bench.txt")
     session.run("python", "-m", "backend.bench", *session.posargs)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
@@ -40,9 +38,3 @@ def upgrade_connection(connection: Connection, revision: str = "head") -> None:
 
 def current_revision(connection: Connection) -> str | None:
     return MigrationContext.configure(connection).get_current_revision()
-
-
-def migration_files() -> list[Path]:
-    """Every file the schema is built from, for cache keys."""
-    folder = PROJECT_ROOT / "alembic"
-    return sorted([ALEMBIC_INI, *folder.glob("*.py"), *folder.glob("versions/*.py")])

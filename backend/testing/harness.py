@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from backend.testing.backends import BACKENDS, DatabaseBackend, Provisioned
+from backend.testing.backends import ENGINES, Controller, Provisioned
 from backend.testing.options import HarnessOptions
 from backend.testing.rundir import RunDirectory, scratch_base
 
@@ -23,7 +23,7 @@ class Harness:
 
     options: HarnessOptions
     config: pytest.Config
-    backend: DatabaseBackend | None = None
+    controller: Controller | None = None
     provisioned: Provisioned | None = None
     run_dir: RunDirectory | None = None
     schema_cache: Path | None = None
@@ -46,12 +46,14 @@ class Harness:
             )
             return self.provisioned
         self.run_dir = RunDirectory.create()
-        backend_class = BACKENDS[self.options.engine]
+        controller_class = ENGINES[self.options.engine].controller
         self.schema_cache = schema_cache_dir(self.config)
-        self.backend = backend_class(self.options, self.run_dir, self.schema_cache)
+        self.controller = controller_class(
+            self.options.engine, self.options, self.run_dir, self.schema_cache
+        )
         run_dir = self.run_dir
         try:
-            self.provisioned = self.backend.provision()
+            self.provisioned = self.controller.provision()
         except BaseException as error:
             self.teardown()
             # A full or read-only scratch place is the user's to fix: say so, not a traceback.
@@ -65,9 +67,9 @@ class Harness:
         return json.dumps(self.provision().to_dict())
 
     def teardown(self) -> None:
-        if self.backend is not None:
-            self.backend.teardown()
-            self.backend = None
+        if self.controller is not None:
+            self.controller.teardown()
+            self.controller = None
         if self.run_dir is not None:
             self.run_dir.remove()
             self.run_dir = None

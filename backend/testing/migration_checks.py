@@ -21,17 +21,15 @@ from sqlalchemy.engine.interfaces import ReflectedColumn
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from alembic import command
-from backend.db import create_engine
-from backend.migrations import alembic_config, current_revision
-from backend.models import Base
-from backend.testing.schema import failing_revision
+from backend.testing.project import current_project
+from backend.testing.schema import current_revision, failing_revision
 
 T = TypeVar("T")
 Schema = dict[str, Any]
 
 
 def script_directory() -> ScriptDirectory:
-    return ScriptDirectory.from_config(alembic_config())
+    return ScriptDirectory.from_config(current_project().alembic_config())
 
 
 def revisions_base_to_head() -> list[Script]:
@@ -51,7 +49,7 @@ class MigrationDriver:
 
     def __init__(self, url: str) -> None:
         self.url = url
-        self.engine: AsyncEngine = create_engine(url)
+        self.engine: AsyncEngine = current_project().create_engine(url)
         self.engine_name = self.engine.dialect.name
 
     async def __aenter__(self) -> MigrationDriver:
@@ -72,13 +70,19 @@ class MigrationDriver:
         return result
 
     async def upgrade(self, revision: str = "head") -> None:
-        await self.run(lambda c: command.upgrade(alembic_config(connection=c), revision))
+        await self.run(
+            lambda c: command.upgrade(current_project().alembic_config(connection=c), revision)
+        )
 
     async def downgrade(self, revision: str) -> None:
-        await self.run(lambda c: command.downgrade(alembic_config(connection=c), revision))
+        await self.run(
+            lambda c: command.downgrade(current_project().alembic_config(connection=c), revision)
+        )
 
     async def stamp(self, revision: str) -> None:
-        await self.run(lambda c: command.stamp(alembic_config(connection=c), revision))
+        await self.run(
+            lambda c: command.stamp(current_project().alembic_config(connection=c), revision)
+        )
 
     async def attempt(self, action: str, step: Awaitable[None]) -> str | None:
         """Run a migration step; None when it worked, else a line naming engine, revision, error."""
@@ -117,11 +121,11 @@ def _compare_with_models(connection: Connection) -> tuple[list[Any], str]:
             "compare_type": True,
             "compare_server_default": True,
             "render_as_batch": connection.dialect.name == "sqlite",
-            "target_metadata": Base.metadata,
+            "target_metadata": current_project().metadata,
         },
     )
-    differences = compare_metadata(context, Base.metadata)
-    operations = produce_migrations(context, Base.metadata)
+    differences = compare_metadata(context, current_project().metadata)
+    operations = produce_migrations(context, current_project().metadata)
     return differences, render_python_code(operations.upgrade_ops)  # type: ignore[arg-type]
 
 

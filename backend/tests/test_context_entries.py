@@ -11,8 +11,8 @@ import pytest
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from backend.models import ContextEntry, User, Visibility
-from backend.testing.factories import make_context, make_entry
-from backend.testing.fixtures.contexts import Cast, CastFor
+from backend.tests.factories import make_context, make_entry
+from backend.tests.fixtures.contexts import Cast, CastFor
 
 PRIVATE, PUBLIC = Visibility.PRIVATE, Visibility.PUBLIC
 

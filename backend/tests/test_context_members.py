@@ -10,9 +10,9 @@ import pytest
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from backend.models import Visibility
-from backend.testing.factories import make_context, make_member, make_user
-from backend.testing.fixtures.app import ClientFor
-from backend.testing.fixtures.contexts import OWNER_ONLY_REFUSALS, Cast, CastFor
+from backend.tests.factories import make_context, make_member, make_user
+from backend.tests.fixtures.clients import ClientFor
+from backend.tests.fixtures.contexts import OWNER_ONLY_REFUSALS, Cast, CastFor
 
 PRIVATE, PUBLIC = Visibility.PRIVATE, Visibility.PUBLIC
 

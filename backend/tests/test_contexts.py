@@ -11,9 +11,9 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from backend.models import ContextEntry, ContextMember, Role, User, Visibility
-from backend.testing.factories import make_context, make_entry, make_member, make_user
-from backend.testing.fixtures.app import ClientFor
-from backend.testing.fixtures.contexts import OWNER_ONLY_REFUSALS, CastFor
+from backend.tests.factories import make_context, make_entry, make_member, make_user
+from backend.tests.fixtures.clients import ClientFor
+from backend.tests.fixtures.contexts import OWNER_ONLY_REFUSALS, CastFor
 
 PRIVATE, SHARED, PUBLIC = Visibility.PRIVATE, Visibility.SHARED, Visibility.PUBLIC
 

@@ -31,7 +31,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from backend.auth.service import issue_token
 from backend.config import Settings
 from backend.models import Role, User, Visibility
-from backend.testing.factories import make_context, make_entry, make_member, make_user
+from backend.tests.factories import make_context, make_entry, make_member, make_user
 
 BASE_URL = "http://testserver"
 # Requests per operation and caller (24 operations): 884 in all, 13-16 s for both callers on either

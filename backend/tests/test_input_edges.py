@@ -24,7 +24,7 @@ from backend.contexts.schemas import MAX_METADATA_BYTES, MAX_METADATA_DEPTH
 from backend.core.pagination import MAX_PAGE, MAX_PAGE_SIZE
 from backend.loaddata import LoadDataError, load_files
 from backend.models import Context, ContextEntry, User
-from backend.testing.factories import make_context
+from backend.tests.factories import make_context
 
 INT32_MAX = 2**31 - 1
 STRANGE_TEXT = [

@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from backend.loaddata import LoadDataError, load_files
 from backend.models import Context, ContextEntry, ContextMember, Role, User, Visibility
-from backend.testing.factories import make_context, make_user
+from backend.tests.factories import make_context, make_user
 
 DATA = Path(__file__).parent / "data"
 USERS = DATA / "users.json"

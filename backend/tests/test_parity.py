@@ -11,7 +11,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from backend.models import Context, ContextEntry, User
-from backend.testing.factories import make_context, make_user
+from backend.tests.factories import make_context, make_user
 
 
 async def test_foreign_keys_are_enforced(db_session: AsyncSession) -> None:

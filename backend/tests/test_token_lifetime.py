@@ -5,8 +5,8 @@ from __future__ import annotations
 import httpx
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from backend.testing.factories import make_user
-from backend.testing.fixtures.app import ClientFor
+from backend.tests.factories import make_user
+from backend.tests.fixtures.clients import ClientFor
 
 
 async def test_a_deleted_users_token_does_not_pass_to_the_next_user_created(

@@ -13,7 +13,7 @@ import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from backend.db import create_engine
-from backend.testing.backends import BACKENDS
+from backend.testing.backends import engine_of
 from backend.testing.harness import harness_of
 
 _numbers = itertools.count(1)
@@ -24,14 +24,14 @@ async def db_engine(pytestconfig: pytest.Config) -> AsyncIterator[AsyncEngine]:
     """An engine on a database cloned for this test alone (replaces the per-worker one)."""
     harness = harness_of(pytestconfig)
     provisioned = harness.provision()
-    backend_class = BACKENDS[harness.options.engine]
-    url = backend_class.clone(provisioned, f"{harness.worker_id}_t{next(_numbers)}")
+    engine_functions = engine_of(provisioned)
+    url = engine_functions.clone(provisioned, f"{harness.worker_id}_t{next(_numbers)}")
     engine = create_engine(url)
     try:
         yield engine
     finally:
         await engine.dispose()
-        backend_class.drop(provisioned, url)
+        engine_functions.drop(provisioned, url)
 
 
 @pytest.fixture

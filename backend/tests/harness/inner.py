@@ -18,6 +18,8 @@ INNER_OPTIONS = [
     "-p",
     "no:postgresql",
     "-o",
+    "harness_project=backend.tests.project:PROJECT",
+    "-o",
     "asyncio_mode=auto",
     "-o",
     "asyncio_default_fixture_loop_scope=session",

@@ -101,7 +101,7 @@ def test_a_committed_test_leaves_nothing_for_the_next(tmp_path: Path) -> None:
         import pytest
         from sqlalchemy import func, select
         from backend.models import User
-        from backend.testing.factories import make_user
+        from backend.tests.factories import make_user
 
         @pytest.mark.committed
         async def test_one_commits(db_session):
