@@ -66,6 +66,10 @@ class ServerAddress:
         )
 
 
+# What initdb says when the scratch place is the problem (the user's to fix, and where).
+_SCRATCH_PROBLEMS = ("No space left on device", "Read-only file system", "Disk quota exceeded")
+
+
 class _ClusterExecutor(PostgreSQLExecutor):
     """pytest-postgresql's executor, told to skip initdb when the data directory came from cache."""
 
@@ -92,9 +96,16 @@ class _ClusterExecutor(PostgreSQLExecutor):
             ) from error
         except subprocess.CalledProcessError as error:
             said = (error.stderr or error.stdout or "").strip()
+            hint = ""
+            if any(problem in said for problem in _SCRATCH_PROBLEMS):
+                hint = (
+                    f"\nThe data directory {self.datadir} is in the harness's scratch place: free "
+                    f"some space there or make it writable, or point {SCRATCH_ENV} at another "
+                    "directory (a launched server needs about 50 MB)."
+                )
             raise HarnessConfigError(
                 f"initdb failed (exit {error.returncode}), so no PostgreSQL server could be "
-                f"started. It said:\n{said}"
+                f"started. It said:\n{said}{hint}"
             ) from None
 
     def clean_directory(self) -> None:

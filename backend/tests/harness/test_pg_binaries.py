@@ -171,3 +171,29 @@ def test_an_initdb_failure_is_one_message_quoting_initdb(tmp_path: Path) -> None
         executor.init_directory()
     assert "initdb failed (exit 127)" in str(refused.value)
     assert "error while loading shared libraries: libpq.so.5" in str(refused.value)
+
+
+def test_an_initdb_that_runs_out_of_space_names_the_scratch_place(tmp_path: Path) -> None:
+    from backend.testing.backends.postgres_servers import _ClusterExecutor
+    from backend.testing.rundir import SCRATCH_ENV
+
+    failing = tmp_path / "pg_ctl"
+    failing.write_text(
+        '#!/bin/sh\necho \'FATAL:  could not write to file "pg_wal/x": '
+        "No space left on device' >&2\nexit 1\n"
+    )
+    failing.chmod(0o755)
+    executor = _ClusterExecutor(
+        executable=str(failing),
+        host="127.0.0.1",
+        port=1,
+        datadir=str(tmp_path / "data"),
+        unixsocketdir=str(tmp_path),
+        logfile=str(tmp_path / "log"),
+        startparams="",
+        dbname="postgres",
+    )
+    with pytest.raises(HarnessConfigError) as refused:
+        executor.init_directory()
+    assert "No space left on device" in str(refused.value)
+    assert SCRATCH_ENV in str(refused.value)
