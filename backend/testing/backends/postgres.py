@@ -202,7 +202,11 @@ def _publish_template(address: ServerAddress, built: str, cached: str, *, replac
                     sql.Identifier(built), sql.Identifier(cached)
                 )
             )
-        except (psycopg.errors.DuplicateDatabase, psycopg.errors.ObjectInUse):
+        except (
+            psycopg.errors.DuplicateDatabase,
+            psycopg.errors.UniqueViolation,  # two renames racing in the catalog
+            psycopg.errors.ObjectInUse,
+        ):
             return built
         connection.execute(
             sql.SQL("COMMENT ON DATABASE {} IS {}").format(
