@@ -206,9 +206,13 @@ async def test_concurrent_requests_in_a_rolled_back_test_stop_with_what_to_use(
     request: pytest.FixtureRequest, user_client: httpx.AsyncClient
 ) -> None:
     with stopped_by_the_harness(request) as message:
-        await asyncio.gather(
-            *(user_client.post("/contexts", json={"name": f"At once {n}"}) for n in range(3))
+        # return_exceptions: every request has finished before the test ends (a plain gather
+        # returns at the first failure and leaves the others running into the next test).
+        outcomes = await asyncio.gather(
+            *(user_client.post("/contexts", json={"name": f"At once {n}"}) for n in range(3)),
+            return_exceptions=True,
         )
+        raise next(o for o in outcomes if isinstance(o, BaseException))
     assert "@pytest.mark.committed" in message[0]
     assert "live_server" in message[0]
 
