@@ -79,7 +79,11 @@ def fuzz(session: nox.Session) -> None:
 
 @nox.session(python=PYTHON)
 def migrations(session: nox.Session) -> None:
-    """Every revision upgrades, downgrades and matches the models, on SQLite and PostgreSQL."""
+    """Every revision upgrades, downgrades and matches the models, on SQLite and PostgreSQL.
+
+    The project's own checks, and pytest-alembic's built-in tests as a second opinion
+    (backend/tests/migrations/test_pytest_alembic.py), both through alembic/env.py as it is.
+    """
     _install(session, "test.txt")
     # Random order would shuffle the steps of a history walk; the checks run in file order.
     base = ["pytest", str(MIGRATION_TESTS), "-p", "no:randomly", *session.posargs]

@@ -1,10 +1,18 @@
-"""Alembic environment: runs on a connection it is handed, or on the backend's configured database."""
+"""Alembic environment: runs on what it is handed, or on the backend's configured database.
+
+What may be handed under ``config.attributes["connection"]`` (Alembic's documented channel, which
+pytest-alembic uses too): a ``Connection`` or an ``Engine``, sync or async, or anything with an
+Engine's ``connect()``.
+"""
 
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 from sqlalchemy.engine import Connection
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.util.concurrency import in_greenlet
 
 from alembic import context
 from backend.config import Settings
@@ -53,15 +61,48 @@ def _check_sqlite_foreign_keys(connection: Connection) -> None:
         raise RuntimeError(f"migration left rows with broken foreign keys: {violations[:5]}")
 
 
+async def run_on_async_engine(engine: AsyncEngine) -> None:
+    async with engine.connect() as connection:
+        await connection.run_sync(run_migrations)
+        await connection.commit()
+
+
 async def run_on_configured_database() -> None:
     url = context.config.get_main_option("sqlalchemy.url") or Settings().resolved_database_url
     engine = create_engine(url)
     try:
-        async with engine.connect() as connection:
-            await connection.run_sync(run_migrations)
-            await connection.commit()
+        await run_on_async_engine(engine)
     finally:
         await engine.dispose()
+
+
+def run_on_handed(handed: Any) -> None:
+    """Migrate through whatever the caller handed over; it keeps ownership (nothing is disposed)."""
+    if isinstance(handed, Connection):
+        run_migrations(handed)
+    elif isinstance(handed, AsyncEngine):
+        asyncio.run(run_on_async_engine(handed))
+    elif isinstance(handed, AsyncConnection):
+        if not in_greenlet():
+            raise TypeError(
+                "an AsyncConnection can be handed to Alembic only from inside "
+                "`await connection.run_sync(...)`; hand its AsyncEngine, or run the command "
+                "inside run_sync and hand the sync connection it receives"
+            )
+        assert handed.sync_connection is not None
+        run_migrations(handed.sync_connection)
+    elif callable(getattr(handed, "connect", None)):  # an Engine, or anything that acts as one
+        with handed.connect() as connection:
+            already_in_transaction = connection.in_transaction()
+            run_migrations(connection)
+            # Commit only what was begun here: a caller's open transaction stays the caller's.
+            if not already_in_transaction and connection.in_transaction():
+                connection.commit()
+    else:
+        raise TypeError(
+            f'config.attributes["connection"] must be a Connection or an Engine, sync or '
+            f"async; got {type(handed).__name__}"
+        )
 
 
 def run_offline() -> None:
@@ -79,6 +120,6 @@ def run_offline() -> None:
 if context.is_offline_mode():
     run_offline()
 elif (handed := context.config.attributes.get("connection")) is not None:
-    run_migrations(handed)
+    run_on_handed(handed)
 else:
     asyncio.run(run_on_configured_database())

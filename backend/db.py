@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import (
 )
 
 from backend.secrets_files import private_sqlite_file
+from backend.core.search import SQLITE_SEARCH_LOWER, search_lower
 
 SQLITE_BUSY_TIMEOUT_MS = 5000
 # A connection execution option: its transactions begin with the write lock (BEGIN IMMEDIATE).
@@ -61,6 +62,7 @@ def configure_sqlite(engine: AsyncEngine) -> None:
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.close()
+        dbapi_connection.create_function(SQLITE_SEARCH_LOWER, 1, search_lower, deterministic=True)
 
     @event.listens_for(engine.sync_engine, "begin")
     def _on_begin(connection: Any) -> None:

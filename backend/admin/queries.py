@@ -9,20 +9,20 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from backend.admin.schemas import UserFilters
 from backend.core.pagination import PageParams
-from backend.core.search import LIKE_ESCAPE, like_pattern
+from backend.core.search import LIKE_ESCAPE, folded, like_pattern
 from backend.models import User
 
 
 def _conditions(filters: UserFilters) -> list[ColumnElement[bool]]:
     conditions: list[ColumnElement[bool]] = []
     if filters.q:
-        # lower() on both sides rather than ILIKE or Python's lower(): SQLite has no ILIKE and
-        # PostgreSQL's LIKE is case-sensitive, and one SQL function on both sides folds case
-        # identically whatever the engine's rules for non-ASCII letters are.
-        pattern = func.lower(like_pattern(filters.q))
+        # One SQL function on both sides rather than ILIKE: SQLite has no ILIKE and PostgreSQL's
+        # LIKE is case-sensitive. folded() is lower() on PostgreSQL and, on SQLite, a registered
+        # function that folds non-ASCII letters as PostgreSQL does (SQLite's lower() is ASCII-only).
+        pattern = folded(like_pattern(filters.q))
         columns = (User.username, User.email, User.first_name, User.last_name)
         conditions.append(
-            or_(*(func.lower(column).like(pattern, escape=LIKE_ESCAPE) for column in columns))
+            or_(*(folded(column).like(pattern, escape=LIKE_ESCAPE) for column in columns))
         )
     if filters.is_active is not None:
         conditions.append(User.is_active == filters.is_active)

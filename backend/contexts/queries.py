@@ -10,7 +10,7 @@ from sqlalchemy.orm import joinedload
 
 from backend.contexts.schemas import Scope
 from backend.core.pagination import PageParams
-from backend.core.search import LIKE_ESCAPE, like_pattern
+from backend.core.search import LIKE_ESCAPE, folded, like_pattern
 from backend.models import Context, ContextEntry, ContextMember, Role, User, Visibility
 
 # A context with the caller's membership role in it, None when the caller is not a member.
@@ -40,11 +40,10 @@ def _scope_filter(user_id: int, scope: Scope) -> ColumnElement[bool]:
 
 
 def _name_filter(q: str) -> ColumnElement[bool]:
-    # lower() in SQL on both sides rather than ILIKE (SQLite has none) or Python's lower():
-    # SQLite's lower() folds only ASCII, so a Python-lowered "école" never matched the "École"
-    # SQLite leaves as it is, not even when typed exactly as stored.
-    pattern = func.lower(like_pattern(q))
-    return func.lower(Context.name).like(pattern, escape=LIKE_ESCAPE)
+    # One SQL function on both sides rather than ILIKE (SQLite has none): folded() is lower() on
+    # PostgreSQL and a registered function on SQLite that folds every script the same way.
+    pattern = folded(like_pattern(q))
+    return folded(Context.name).like(pattern, escape=LIKE_ESCAPE)
 
 
 def _visible_filters(user_id: int, scope: Scope, q: str | None) -> list[ColumnElement[bool]]:

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 
 from backend.testing.backends import ENGINES, Controller, Provisioned
 from backend.testing.options import HarnessOptions
-from backend.testing.rundir import RunDirectory
+from backend.testing.rundir import RunDirectory, scratch_base
 
 WORKERINPUT_KEY = "backend_db_provisioned"
 harness_key = pytest.StashKey["Harness"]()
@@ -24,6 +26,7 @@ class Harness:
     controller: Controller | None = None
     provisioned: Provisioned | None = None
     run_dir: RunDirectory | None = None
+    schema_cache: Path | None = None
 
     @property
     def is_worker(self) -> bool:
@@ -42,14 +45,11 @@ class Harness:
                 json.loads(self.config.workerinput[WORKERINPUT_KEY])  # type: ignore[attr-defined]
             )
             return self.provisioned
-        assert self.config.cache is not None
         self.run_dir = RunDirectory.create()
         controller_class = ENGINES[self.options.engine].controller
+        self.schema_cache = schema_cache_dir(self.config)
         self.controller = controller_class(
-            self.options.engine,
-            self.options,
-            self.run_dir,
-            self.config.cache.mkdir("backend-schema"),
+            self.options.engine, self.options, self.run_dir, self.schema_cache
         )
         run_dir = self.run_dir
         try:
@@ -73,6 +73,26 @@ class Harness:
         if self.run_dir is not None:
             self.run_dir.remove()
             self.run_dir = None
+
+
+def schema_cache_dir(config: pytest.Config) -> Path:
+    """pytest's cache directory when it is enabled and writable, else one in the scratch place.
+
+    ``-p no:cacheprovider`` removes ``config.cache``, and a read-only checkout cannot hold
+    ``.pytest_cache``; the scratch place outlives runs (only ``run-*`` directories are swept).
+    """
+    cache = getattr(config, "cache", None)
+    if cache is not None:
+        try:
+            chosen = Path(cache.mkdir("backend-schema"))
+        except OSError:
+            pass
+        else:
+            if os.access(chosen, os.W_OK):
+                return chosen
+    fallback = scratch_base() / "schema-cache"
+    fallback.mkdir(mode=0o755, parents=True, exist_ok=True)
+    return fallback
 
 
 def harness_of(config: pytest.Config) -> Harness:

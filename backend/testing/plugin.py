@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from backend.testing.backends import ENGINES, only_marker
+from backend.testing.fixtures.isolation import tracker_key
 from backend.testing.harness import WORKERINPUT_KEY, Harness, harness_key
 from backend.testing.options import HarnessConfigError, add_options, read_options
 from backend.testing.project import add_ini, load_project
@@ -112,7 +113,8 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
         f"database: {report.engine}, {report.server}",
         *([f"database schema: NOT BUILT: {schema_problem}"] if schema_problem else []),
         f"database server: {report.location}",
-        f"database schema: revision {report.revision}, cache {report.cache}",
+        f"database schema: revision {report.revision}, cache {report.cache}"
+        + (f" ({harness.schema_cache})" if harness.schema_cache else ""),
         f"database start-up: {phases or 'nothing to do'}",
     ]
 
@@ -133,6 +135,29 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
         if engine != only_on:
             item.user_properties.append((SKIPPED_FOR_ENGINE, only_on))
             pytest.skip(f"{only_on} only: {reason}")
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item: pytest.Item) -> Any:
+    """A test the isolation tracker stopped fails with the tracker's one message.
+
+    The tracker raises inside the app or SQLAlchemy, where the failure may come back wrapped
+    (an exception group, a failed commit, a 500 the test asserted on) or be swallowed; the
+    message is what the test's author needs.
+    """
+    try:
+        outcome = yield
+    except BaseException:
+        _fail_if_stopped(item)
+        raise
+    _fail_if_stopped(item)
+    return outcome
+
+
+def _fail_if_stopped(item: pytest.Item) -> None:
+    tracker = item.stash.get(tracker_key, None)
+    if tracker is not None and tracker.violation and not tracker.acknowledged:
+        raise pytest.fail.Exception(tracker.violation, pytrace=False) from None
 
 
 def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:

