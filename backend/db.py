@@ -16,8 +16,8 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 
-from backend.secrets_files import private_sqlite_file
 from backend.core.search import SQLITE_SEARCH_LOWER, search_lower
+from backend.secrets_files import private_sqlite_file
 
 SQLITE_BUSY_TIMEOUT_MS = 5000
 # A connection execution option: its transactions begin with the write lock (BEGIN IMMEDIATE).

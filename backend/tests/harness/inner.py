@@ -8,6 +8,7 @@ user said, and none of the outer run's other ``BACKEND_TEST_*`` or ``PYTEST_*`` 
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 import tempfile
@@ -107,7 +108,15 @@ def run_inner_process(
     )
 
 
+def _as_from_a_terminal() -> None:
+    # A shell starts background jobs with SIGINT ignored, and the ignoring is inherited: without
+    # this, a Ctrl-C test run from such a job would send a signal the inner run never sees.
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def start_inner(directory: Path, *args: str, **env: str) -> subprocess.Popen[str]:
+    """An inner run in a process group of its own, as a terminal starts it: ``os.killpg`` then
+    signals it as Ctrl-C would (the run and whatever it started in its group)."""
     return subprocess.Popen(
         inner_command(directory, *args),
         cwd=directory,
@@ -115,4 +124,6 @@ def start_inner(directory: Path, *args: str, **env: str) -> subprocess.Popen[str
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
+        process_group=0,
+        preexec_fn=_as_from_a_terminal,
     )

@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from backend.models import Context, User
 from backend.testing.fixtures.isolation import tracker_key
 from backend.tests.factories import make_user
+from backend.tests.harness.inner import run_inner, write_inner_tests
 
 SHARED_USERNAME = "written-by-an-earlier-test"
 
@@ -251,3 +252,37 @@ async def test_sql_reading_the_transaction_clock_stops_a_rolled_back_test(
 async def test_a_committed_test_may_read_the_database_clock(db_session: AsyncSession) -> None:
     before = await db_session.scalar(select(func.current_timestamp()))
     assert before is not None
+
+
+def test_requests_left_running_by_a_stopped_gather_end_with_their_test(
+    pytester: pytest.Pytester,
+) -> None:
+    # A plain gather returns at the first failure and leaves the other awaitables running; the
+    # harness must end them with their test, or they would run into the next test's transaction.
+    write_inner_tests(
+        pytester,
+        """
+        import asyncio
+
+        left_running = []
+
+
+        async def test_concurrent_work_that_fails_early(client):
+            slow = asyncio.ensure_future(client.get("/health", params={"after": "a while"}))
+            left_running.append(slow)
+            left_running.append(asyncio.ensure_future(asyncio.sleep(30)))
+
+            async def fails_at_once():
+                raise RuntimeError("one request failed")
+
+            await asyncio.gather(fails_at_once(), *left_running)
+
+
+        async def test_the_next_test_finds_nothing_of_them_running(client):
+            assert left_running and all(task.done() for task in left_running)
+            assert (await client.get("/health")).status_code == 200
+        """,
+    )
+    result = run_inner(pytester, "-p", "no:randomly")
+    result.assert_outcomes(passed=1, failed=1)
+    result.stdout.fnmatch_lines(["*RuntimeError: one request failed*"])

@@ -180,7 +180,7 @@ def _start_slow_run(tmp_path: Path) -> tuple[object, str]:
 def test_an_interrupted_run_leaves_no_server_or_directory(tmp_path: Path, sig: int) -> None:
     process, run_dir = _start_slow_run(tmp_path)
     assert _processes_mentioning(run_dir), "the inner run's server should be running"
-    process.send_signal(sig)  # type: ignore[attr-defined]
+    os.killpg(process.pid, sig)  # type: ignore[attr-defined]  # the whole group, as Ctrl-C does
     process.communicate(timeout=60)  # type: ignore[attr-defined]
     assert not Path(run_dir).exists()
     assert _processes_mentioning(run_dir) == []
@@ -207,9 +207,9 @@ def test_an_external_server_keeps_the_migrated_template_for_the_next_run(
     tmp_path: Path, admin_url: str
 ) -> None:
     write_tests(tmp_path, INNER_TEST_USING_THE_DATABASE)
-    run_inner(tmp_path, "--postgres-url", admin_url)  # builds it, unless an earlier run did
+    run_inner_process(tmp_path, "--postgres-url", admin_url)  # builds it, unless an earlier run did
     before = _run_databases(admin_url)
-    result = run_inner(tmp_path, "--postgres-url", admin_url, "-v")
+    result = run_inner_process(tmp_path, "--postgres-url", admin_url, "-v")
     assert result.returncode == 0, result.stdout + result.stderr
     assert "cache hit (database backend_template_" in result.stdout
     assert "migrations" not in result.stdout.split("database start-up:")[1].splitlines()[0]
@@ -243,7 +243,7 @@ def test_an_external_run_sweeps_what_dead_runs_left_and_nothing_else(
         with _connect(admin_url) as live_run:
             live_run.execute("SELECT pg_advisory_lock(%s)", (run_lock_key(live),))
             write_tests(tmp_path, INNER_TEST_USING_THE_DATABASE)
-            result = run_inner(tmp_path, "--postgres-url", admin_url, "-v")
+            result = run_inner_process(tmp_path, "--postgres-url", admin_url, "-v")
         assert result.returncode == 0, result.stdout + result.stderr
         remaining = _run_databases(admin_url)
         assert names["dead"] not in remaining

@@ -2,20 +2,20 @@
 
 from __future__ import annotations
 
-from pathlib import Path
+import pytest
 
-from backend.tests.harness.inner import run_inner, write_tests
+from backend.tests.harness.inner import output_of, run_inner, write_inner_tests
 
 
 def test_a_run_without_the_cache_provider_passes_and_says_where_the_schema_is_cached(
-    tmp_path: Path,
+    pytester: pytest.Pytester,
 ) -> None:
-    write_tests(tmp_path, "def test_uses_the_database(database_url):\n    pass\n")
-    scratch = tmp_path / "scratch"
+    write_inner_tests(pytester, "def test_uses_the_database(database_url):\n    pass\n")
+    scratch = pytester.path / "scratch"
     result = run_inner(
-        tmp_path, "-v", "-p", "no:cacheprovider", BACKEND_TEST_SCRATCH_DIR=str(scratch)
+        pytester, "-v", "-p", "no:cacheprovider", BACKEND_TEST_SCRATCH_DIR=str(scratch)
     )
-    assert result.returncode == 0, result.stdout + result.stderr
-    assert "INTERNALERROR" not in result.stdout + result.stderr
-    assert f"({scratch}/" in result.stdout
-    assert "schema-cache)" in result.stdout
+    result.assert_outcomes(passed=1)
+    assert "INTERNALERROR" not in output_of(result)
+    assert f"({scratch}/" in result.stdout.str()
+    assert "schema-cache)" in result.stdout.str()
