@@ -164,6 +164,8 @@ async def test_an_inactive_django_user_with_the_right_password_is_not_rehashed(
     assert await stored_hash(db_session, "dormant") == django_hash
 
 
+# Two requests at once: each needs a connection of its own, as in production.
+@pytest.mark.committed
 async def test_health_answers_while_a_password_is_being_checked(
     client: httpx.AsyncClient, user: User, monkeypatch: pytest.MonkeyPatch
 ) -> None:
