@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
@@ -17,7 +16,7 @@ import httpx
 import port_for
 
 from backend.testing.backends.postgres_servers import LocalServer
-from backend.testing.fixtures.live_server import die_with_parent
+from backend.testing.fixtures.live_server import die_with_parent, stop_process_group
 from backend.testing.options import HarnessOptions
 from backend.testing.rundir import RunDirectory
 
@@ -25,7 +24,6 @@ ADMIN_USERNAME = "loadadmin"
 ADMIN_PASSWORD = "load-admin-password"  # noqa: S105 - a throwaway database on 127.0.0.1
 SECRET_KEY = "load-test-signing-key-0123456789abcdef-0123456789abcdef"  # noqa: S105 - throwaway
 STARTUP_SECONDS = 60.0
-STOP_SECONDS = 15.0
 
 
 def _backend_command() -> list[str]:
@@ -129,7 +127,7 @@ def backend_serve(data_dir: Path, database_url: str, *, workers: int) -> Iterato
         _wait_until_healthy(process, base_url, data_dir / f"serve-{port}.log")
         yield base_url
     finally:
-        _stop(process)
+        stop_process_group(process)
         log.close()
 
 
@@ -145,15 +143,3 @@ def _wait_until_healthy(process: subprocess.Popen[bytes], base_url: str, log: Pa
                 return
         time.sleep(0.1)
     raise RuntimeError(f"backend serve did not answer /health in {STARTUP_SECONDS:.0f} s")
-
-
-def _stop(process: subprocess.Popen[bytes]) -> None:
-    # The whole group, even when the leader is gone: its uvicorn workers may not be.
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(process.pid, signal.SIGTERM)
-    try:
-        process.wait(STOP_SECONDS)
-    except subprocess.TimeoutExpired:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, signal.SIGKILL)
-        process.wait()
