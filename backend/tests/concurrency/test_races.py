@@ -105,7 +105,7 @@ async def test_a_role_change_racing_the_members_removal_is_a_change_then_a_remov
         for _ in range(TRIES):
             member = await make_member(db_session, context=context, role=Role.VIEWER)
             path = f"/contexts/{context.id}/members/{member.user_id}"
-            db_session.expunge(member)  # SQLite reuses a deleted row's id for the next one
+            db_session.expunge(member)  # a fresh object per try: the last one was deleted
             outcomes.add(await _change_and_remove_at_once(client, path, {"role": "editor"}))
 
     # Either order is fine; what must not happen is a 500 from an update that found no row.

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import pwd
+import shlex
 import shutil
 import subprocess
 import tempfile
@@ -149,13 +150,12 @@ def test_as_root_a_wheel_inside_a_closed_directory_starts_a_server_from_its_copy
         shutil.rmtree(scratch, ignore_errors=True)
 
 
-def test_an_initdb_failure_is_one_message_quoting_initdb(tmp_path: Path) -> None:
+def _init_with_a_failing_initdb(tmp_path: Path, stderr: str, code: int) -> HarnessConfigError:
+    """What the harness raises when initdb (run through pg_ctl) prints ``stderr`` and exits ``code``."""
     from backend.testing.backends.postgres_servers import _ClusterExecutor
 
     failing = tmp_path / "pg_ctl"
-    failing.write_text(
-        "#!/bin/sh\necho 'initdb: error while loading shared libraries: libpq.so.5' >&2\nexit 127\n"
-    )
+    failing.write_text(f"#!/bin/sh\necho {shlex.quote(stderr)} >&2\nexit {code}\n")
     failing.chmod(0o755)
     executor = _ClusterExecutor(
         executable=str(failing),
@@ -169,31 +169,22 @@ def test_an_initdb_failure_is_one_message_quoting_initdb(tmp_path: Path) -> None
     )
     with pytest.raises(HarnessConfigError) as refused:
         executor.init_directory()
-    assert "initdb failed (exit 127)" in str(refused.value)
-    assert "error while loading shared libraries: libpq.so.5" in str(refused.value)
+    return refused.value
+
+
+def test_an_initdb_failure_is_one_message_quoting_initdb(tmp_path: Path) -> None:
+    refused = _init_with_a_failing_initdb(
+        tmp_path, "initdb: error while loading shared libraries: libpq.so.5", 127
+    )
+    assert "initdb failed (exit 127)" in str(refused)
+    assert "error while loading shared libraries: libpq.so.5" in str(refused)
 
 
 def test_an_initdb_that_runs_out_of_space_names_the_scratch_place(tmp_path: Path) -> None:
-    from backend.testing.backends.postgres_servers import _ClusterExecutor
     from backend.testing.rundir import SCRATCH_ENV
 
-    failing = tmp_path / "pg_ctl"
-    failing.write_text(
-        '#!/bin/sh\necho \'FATAL:  could not write to file "pg_wal/x": '
-        "No space left on device' >&2\nexit 1\n"
+    refused = _init_with_a_failing_initdb(
+        tmp_path, 'FATAL:  could not write to file "pg_wal/x": No space left on device', 1
     )
-    failing.chmod(0o755)
-    executor = _ClusterExecutor(
-        executable=str(failing),
-        host="127.0.0.1",
-        port=1,
-        datadir=str(tmp_path / "data"),
-        unixsocketdir=str(tmp_path),
-        logfile=str(tmp_path / "log"),
-        startparams="",
-        dbname="postgres",
-    )
-    with pytest.raises(HarnessConfigError) as refused:
-        executor.init_directory()
-    assert "No space left on device" in str(refused.value)
-    assert SCRATCH_ENV in str(refused.value)
+    assert "No space left on device" in str(refused)
+    assert SCRATCH_ENV in str(refused)
