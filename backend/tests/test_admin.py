@@ -8,7 +8,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from backend.models import Context, User
 from backend.tests.factories import DEFAULT_PASSWORD, make_context, make_user
-from backend.tests.fixtures.clients import ClientFor
+from backend.tests.fixtures.clients import ClientFor, login
 
 # Valid as a path id on both engines, and never reached by a test database's sequence.
 UNKNOWN_ID = 2**31 - 1
@@ -37,10 +37,6 @@ def new_user_body(**overrides: object) -> dict[str, object]:
 async def call(client: httpx.AsyncClient, method: str, path: str, user_id: int) -> httpx.Response:
     body = new_user_body() if (method, path) == ("POST", "/admin/users") else None
     return await client.request(method, path.format(id=user_id), json=body)
-
-
-async def login(client: httpx.AsyncClient, username: str, password: str) -> httpx.Response:
-    return await client.post("/auth/token", data={"username": username, "password": password})
 
 
 async def usernames(client: httpx.AsyncClient, **params: object) -> list[str]:

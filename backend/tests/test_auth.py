@@ -13,14 +13,7 @@ from backend.auth.tokens import create_access_token
 from backend.config import Settings
 from backend.models import User
 from backend.tests.factories import DEFAULT_PASSWORD, make_user
-
-
-async def login(client: httpx.AsyncClient, username: str, password: str) -> httpx.Response:
-    return await client.post("/auth/token", data={"username": username, "password": password})
-
-
-def bearer(token: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {token}"}
+from backend.tests.fixtures.clients import bearer_header, login
 
 
 async def test_login_returns_a_token_that_identifies_the_user(
@@ -31,7 +24,7 @@ async def test_login_returns_a_token_that_identifies_the_user(
     body = response.json()
     assert body["token_type"] == "bearer"
     assert body["expires_in"] > 0
-    me = await client.get("/auth/me", headers=bearer(body["access_token"]))
+    me = await client.get("/auth/me", headers=bearer_header(body["access_token"]))
     assert me.status_code == 200
     assert me.json()["username"] == user.username
 
@@ -134,7 +127,7 @@ async def test_an_expired_token_is_refused(
         key=settings.signing_key,
         lifetime=timedelta(seconds=-1),
     )
-    assert (await client.get("/auth/me", headers=bearer(token))).status_code == 401
+    assert (await client.get("/auth/me", headers=bearer_header(token))).status_code == 401
 
 
 async def test_a_token_signed_with_another_key_is_refused(
@@ -146,7 +139,7 @@ async def test_a_token_signed_with_another_key_is_refused(
         key="x" * 48,
         lifetime=timedelta(minutes=5),
     )
-    assert (await client.get("/auth/me", headers=bearer(token))).status_code == 401
+    assert (await client.get("/auth/me", headers=bearer_header(token))).status_code == 401
 
 
 async def test_a_tampered_token_is_refused(
@@ -162,14 +155,14 @@ async def test_a_tampered_token_is_refused(
     header, _payload, signature = token.split(".")
     forged_payload = jwt.encode({"sub": str(other.id)}, "k" * 32, algorithm="HS256").split(".")[1]
     forged = f"{header}.{forged_payload}.{signature}"
-    assert (await client.get("/auth/me", headers=bearer(forged))).status_code == 401
+    assert (await client.get("/auth/me", headers=bearer_header(forged))).status_code == 401
 
 
 async def test_an_unsigned_token_is_refused(client: httpx.AsyncClient, user: User) -> None:
     token = jwt.encode(
         {"sub": str(user.id), "exp": 9_999_999_999, "iat": 0}, None, algorithm="none"
     )
-    assert (await client.get("/auth/me", headers=bearer(token))).status_code == 401
+    assert (await client.get("/auth/me", headers=bearer_header(token))).status_code == 401
 
 
 async def test_a_token_of_a_deactivated_user_stops_working_at_once(

@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from backend.loaddata import LoadDataError, load_files
 from backend.models import Context, ContextEntry, ContextMember, Role, User, Visibility
 from backend.tests.factories import make_context, make_user
+from backend.tests.fixtures.clients import login
 
 DATA = Path(__file__).parent / "data"
 USERS = DATA / "users.json"
@@ -54,10 +55,6 @@ async def expect_nothing_written(session: AsyncSession, paths: list[Path]) -> st
         await load_files(session, paths)
     assert await row_counts(session) == before
     return str(raised.value)
-
-
-async def login(client: httpx.AsyncClient, username: str, password: str) -> httpx.Response:
-    return await client.post("/auth/token", data={"username": username, "password": password})
 
 
 async def test_django_users_log_in_with_their_old_password_which_is_then_rehashed(

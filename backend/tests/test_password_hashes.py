@@ -24,6 +24,7 @@ from backend.auth.passwords import MAX_PADDING_SECONDS, CostFloor, _timing_decoy
 from backend.loaddata import LoadDataError, load_files
 from backend.models import User
 from backend.tests.factories import DEFAULT_PASSWORD, make_user
+from backend.tests.fixtures.clients import login
 
 DATA = Path(__file__).parent / "data"
 DJANGO = json.loads((DATA / "django_hashes.json").read_text())
@@ -49,10 +50,6 @@ def fixture(tmp_path: Path, *objects: dict[str, Any]) -> Path:
     path = tmp_path / "users.json"
     path.write_text(json.dumps(list(objects)))
     return path
-
-
-async def login(client: httpx.AsyncClient, username: str, password: str) -> httpx.Response:
-    return await client.post("/auth/token", data={"username": username, "password": password})
 
 
 async def stored_hash(session: AsyncSession, username: str) -> str:

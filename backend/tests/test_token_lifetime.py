@@ -16,7 +16,7 @@ from backend.config import Settings
 from backend.loaddata import load_files
 from backend.models import User
 from backend.tests.factories import DEFAULT_PASSWORD, make_user
-from backend.tests.fixtures.clients import ClientFor
+from backend.tests.fixtures.clients import ClientFor, bearer_header, login_token
 
 
 async def test_a_deleted_users_token_does_not_pass_to_the_next_user_created(
@@ -61,17 +61,6 @@ async def test_a_fixture_loaded_with_an_old_primary_key_does_not_revive_its_toke
     assert (await authenticated.get("/auth/me")).status_code == 401
 
 
-async def login_token(client: httpx.AsyncClient, username: str, password: str) -> str:
-    response = await client.post("/auth/token", data={"username": username, "password": password})
-    assert response.status_code == 200, response.text
-    token: str = response.json()["access_token"]
-    return token
-
-
-def bearer(token: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {token}"}
-
-
 async def test_changing_the_password_ends_other_tokens_and_returns_a_working_one(
     client: httpx.AsyncClient, user: User
 ) -> None:
@@ -79,14 +68,14 @@ async def test_changing_the_password_ends_other_tokens_and_returns_a_working_one
     this_device = await login_token(client, user.username, DEFAULT_PASSWORD)
     response = await client.post(
         "/auth/password",
-        headers=bearer(this_device),
+        headers=bearer_header(this_device),
         json={"current_password": DEFAULT_PASSWORD, "new_password": "a brand new password"},
     )
     assert response.status_code == 200, response.text
     new_token = response.json()["access_token"]
-    assert (await client.get("/auth/me", headers=bearer(other_device))).status_code == 401
-    assert (await client.get("/auth/me", headers=bearer(this_device))).status_code == 401
-    assert (await client.get("/auth/me", headers=bearer(new_token))).status_code == 200
+    assert (await client.get("/auth/me", headers=bearer_header(other_device))).status_code == 401
+    assert (await client.get("/auth/me", headers=bearer_header(this_device))).status_code == 401
+    assert (await client.get("/auth/me", headers=bearer_header(new_token))).status_code == 200
     assert await login_token(client, user.username, "a brand new password")
     refused = await client.post(
         "/auth/token", data={"username": user.username, "password": DEFAULT_PASSWORD}
@@ -186,7 +175,7 @@ async def test_a_signed_token_naming_no_possible_user_is_a_401(
         "type": "access",
     }
     token = jwt.encode(claims, settings.signing_key, algorithm="HS256")
-    response = await client.get("/auth/me", headers=bearer(token))
+    response = await client.get("/auth/me", headers=bearer_header(token))
     assert response.status_code == 401, response.text
     assert "detail" in response.json()
 
@@ -198,7 +187,7 @@ async def test_a_signed_token_from_before_generations_is_a_401(
     now = datetime.now(UTC)
     claims = {"sub": str(user.id), "iat": now, "exp": now + timedelta(minutes=5), "type": "access"}
     token = jwt.encode(claims, settings.signing_key, algorithm="HS256")
-    assert (await client.get("/auth/me", headers=bearer(token))).status_code == 401
+    assert (await client.get("/auth/me", headers=bearer_header(token))).status_code == 401
 
 
 @pytest.mark.committed
@@ -211,9 +200,9 @@ async def test_a_password_change_commits_outside_the_test_transaction(
     token = await login_token(client, owner.username, DEFAULT_PASSWORD)
     response = await client.post(
         "/auth/password",
-        headers=bearer(token),
+        headers=bearer_header(token),
         json={"current_password": DEFAULT_PASSWORD, "new_password": "committed new password"},
     )
     assert response.status_code == 200, response.text
-    assert (await client.get("/auth/me", headers=bearer(token))).status_code == 401
+    assert (await client.get("/auth/me", headers=bearer_header(token))).status_code == 401
     assert await login_token(client, owner.username, "committed new password")

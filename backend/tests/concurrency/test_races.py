@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import httpx
@@ -87,11 +88,28 @@ async def test_one_username_created_at_once_by_many_requests_is_created_once(
     assert await _rows(db_session, User, User.username == "twin") == 1
 
 
-async def _change_and_remove_at_once(
-    client: httpx.AsyncClient, path: str, change: dict[str, Any]
-) -> tuple[int, int]:
-    changed, removed = await asyncio.gather(client.patch(path, json=change), client.delete(path))
-    return changed.status_code, removed.status_code
+# Either order is fine; what must not happen is a 500 from an update that found no row.
+EDIT_THEN_DELETE_OR_404 = {(200, 204), (404, 204)}
+
+
+async def _edits_racing_deletions(
+    db_session: AsyncSession,
+    live_server: LiveServer,
+    owner: User,
+    make_target: Callable[[], Awaitable[tuple[str, object]]],
+    change: dict[str, Any],
+) -> set[tuple[int, int]]:
+    """PATCH and DELETE one new target at once, TRIES times; the (PATCH, DELETE) statuses seen."""
+    outcomes = set()
+    async with live_client(live_server, owner) as client:
+        for _ in range(TRIES):
+            path, target = await make_target()
+            db_session.expunge(target)  # a fresh object per try: the last one was deleted
+            changed, removed = await asyncio.gather(
+                client.patch(path, json=change), client.delete(path)
+            )
+            outcomes.add((changed.status_code, removed.status_code))
+    return outcomes
 
 
 async def test_a_role_change_racing_the_members_removal_is_a_change_then_a_removal_or_a_404(
@@ -100,16 +118,15 @@ async def test_a_role_change_racing_the_members_removal_is_a_change_then_a_remov
     context = await make_context(db_session)
     owner = await db_session.get(User, context.owner_id)
     assert owner is not None
-    outcomes = set()
-    async with live_client(live_server, owner) as client:
-        for _ in range(TRIES):
-            member = await make_member(db_session, context=context, role=Role.VIEWER)
-            path = f"/contexts/{context.id}/members/{member.user_id}"
-            db_session.expunge(member)  # a fresh object per try: the last one was deleted
-            outcomes.add(await _change_and_remove_at_once(client, path, {"role": "editor"}))
 
-    # Either order is fine; what must not happen is a 500 from an update that found no row.
-    assert outcomes <= {(200, 204), (404, 204)}, outcomes
+    async def new_member() -> tuple[str, object]:
+        member = await make_member(db_session, context=context, role=Role.VIEWER)
+        return f"/contexts/{context.id}/members/{member.user_id}", member
+
+    outcomes = await _edits_racing_deletions(
+        db_session, live_server, owner, new_member, {"role": "editor"}
+    )
+    assert outcomes <= EDIT_THEN_DELETE_OR_404, outcomes
     assert await _rows(db_session, ContextMember) == 0
 
 
@@ -119,15 +136,15 @@ async def test_an_entry_edit_racing_its_deletion_is_an_edit_then_a_deletion_or_a
     context = await make_context(db_session)
     owner = await db_session.get(User, context.owner_id)
     assert owner is not None
-    outcomes = set()
-    async with live_client(live_server, owner) as client:
-        for _ in range(TRIES):
-            entry = await make_entry(db_session, context=context)
-            path = f"/contexts/{context.id}/entries/{entry.id}"
-            db_session.expunge(entry)
-            outcomes.add(await _change_and_remove_at_once(client, path, {"title": "edited"}))
 
-    assert outcomes <= {(200, 204), (404, 204)}, outcomes
+    async def new_entry() -> tuple[str, object]:
+        entry = await make_entry(db_session, context=context)
+        return f"/contexts/{context.id}/entries/{entry.id}", entry
+
+    outcomes = await _edits_racing_deletions(
+        db_session, live_server, owner, new_entry, {"title": "edited"}
+    )
+    assert outcomes <= EDIT_THEN_DELETE_OR_404, outcomes
     assert await _rows(db_session, ContextEntry) == 0
 
 
@@ -135,13 +152,13 @@ async def test_a_context_edit_racing_its_deletion_is_an_edit_then_a_deletion_or_
     db_session: AsyncSession, live_server: LiveServer
 ) -> None:
     owner = await make_user(db_session)
-    outcomes = set()
-    async with live_client(live_server, owner) as client:
-        for _ in range(TRIES):
-            context = await make_context(db_session, owner=owner)
-            path = f"/contexts/{context.id}"
-            db_session.expunge(context)
-            outcomes.add(await _change_and_remove_at_once(client, path, {"name": "renamed"}))
 
-    assert outcomes <= {(200, 204), (404, 204)}, outcomes
+    async def new_context() -> tuple[str, object]:
+        context = await make_context(db_session, owner=owner)
+        return f"/contexts/{context.id}", context
+
+    outcomes = await _edits_racing_deletions(
+        db_session, live_server, owner, new_context, {"name": "renamed"}
+    )
+    assert outcomes <= EDIT_THEN_DELETE_OR_404, outcomes
     assert await _rows(db_session, Context) == 0
