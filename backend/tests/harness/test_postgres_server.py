@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import os
 import pwd
+import re
 import signal
 import time
 from collections.abc import Iterator
@@ -80,10 +81,23 @@ def _checksum(admin_url: str, database: str) -> str:
     return hashlib.sha256(repr(rows).encode()).hexdigest()
 
 
-def _run_databases(admin_url: str) -> set[str]:
+def _databases_starting(admin_url: str, prefix: str) -> set[str]:
     with _connect(admin_url) as connection:
-        rows = connection.execute("SELECT datname FROM pg_database WHERE datname LIKE 'test\\_%'")
+        rows = connection.execute(
+            "SELECT datname FROM pg_database WHERE starts_with(datname, %s)", (prefix,)
+        )
         return {row[0] for row in rows}
+
+
+def _databases_left_by(admin_url: str, inner_output: str) -> set[str]:
+    """The databases the inner run named in its header (``databases test_<run>_*``) still there.
+
+    Compared by the run's own prefix, not as before/after lists of the whole server: this run's
+    xdist workers and the other tests here create and drop databases on it meanwhile.
+    """
+    found = re.search(r"databases (test_[0-9a-f]+_)\*", inner_output)
+    assert found, inner_output
+    return _databases_starting(admin_url, found.group(1))
 
 
 def test_a_database_with_data_is_refused_and_left_untouched(
@@ -99,18 +113,13 @@ def test_a_database_with_data_is_refused_and_left_untouched(
 
 
 def test_an_external_server_gets_its_own_databases_and_they_are_dropped(
-    pytester: pytest.Pytester, admin_url: str, pytestconfig: pytest.Config
+    pytester: pytest.Pytester, admin_url: str
 ) -> None:
-    # This outer run's other xdist worker creates and drops its own test_<run>_* databases on the
-    # same server meanwhile: only databases of other runs count.
-    outer_run = f"test_{harness_of(pytestconfig).provision().run_id}_"
-    before = {name for name in _run_databases(admin_url) if not name.startswith(outer_run)}
     write_inner_tests(pytester, INNER_TEST_USING_THE_DATABASE)
     result = run_inner(pytester, "--postgres-url", admin_url, "-v")
     result.assert_outcomes(passed=1)
     assert "external server at" in result.stdout.str()
-    after = {name for name in _run_databases(admin_url) if not name.startswith(outer_run)}
-    assert after == before
+    assert _databases_left_by(admin_url, result.stdout.str()) == set()
 
 
 def test_an_unreachable_server_stops_the_run_with_what_to_do(pytester: pytest.Pytester) -> None:
@@ -212,12 +221,11 @@ def test_an_external_server_keeps_the_migrated_template_for_the_next_run(
 ) -> None:
     write_tests(tmp_path, INNER_TEST_USING_THE_DATABASE)
     run_inner_process(tmp_path, "--postgres-url", admin_url)  # builds it, unless an earlier run did
-    before = _run_databases(admin_url)
     result = run_inner_process(tmp_path, "--postgres-url", admin_url, "-v")
     assert result.returncode == 0, result.stdout + result.stderr
     assert "cache hit (database backend_template_" in result.stdout
     assert "migrations" not in result.stdout.split("database start-up:")[1].splitlines()[0]
-    assert _run_databases(admin_url) == before
+    assert _databases_left_by(admin_url, result.stdout) == set()
 
 
 def _marked_database(admin_url: str, name: str, run_id: str | None, created: int = 0) -> None:
@@ -249,7 +257,7 @@ def test_an_external_run_sweeps_what_dead_runs_left_and_nothing_else(
             write_tests(tmp_path, INNER_TEST_USING_THE_DATABASE)
             result = run_inner_process(tmp_path, "--postgres-url", admin_url, "-v")
         assert result.returncode == 0, result.stdout + result.stderr
-        remaining = _run_databases(admin_url)
+        remaining = _databases_starting(admin_url, "test_")
         assert names["dead"] not in remaining
         assert {names["live"], names["unmarked"]} <= remaining
     finally:
