@@ -14,12 +14,14 @@ import nox
 # The nox that uv.lock pins (the dev group): the version these sessions are tested with.
 nox.needs_version = ">=2026.10.20"
 nox.options.default_venv_backend = "uv"
-# A bare `nox` runs what to run before pushing; bench is on demand only.
+# A bare `nox` runs what to run before pushing; fuzz, durations, bench and load are on demand only.
 nox.options.sessions = ["lint", "tests-sqlite", "tests-postgres", "migrations", "docs"]
 
 PYTHON = "3.11"
 ENGINES = ("sqlite", "postgres")
 MIGRATION_TESTS = Path("backend/tests/migrations")
+# pytest-split's durations file (its default name, in the directory pytest runs in).
+DURATIONS = ".test_durations"
 # pytest's exit code when it collected nothing: never a pass for a session that must check something.
 NO_TESTS_COLLECTED = 5
 
@@ -78,6 +80,20 @@ def fuzz(session: nox.Session) -> None:
             "BACKEND_FUZZ_SECONDS": session.env.get("BACKEND_FUZZ_SECONDS", "0"),
         },
     )
+
+
+@nox.session(python=PYTHON, default=False)
+def durations(session: nox.Session) -> None:
+    """Refresh .test_durations, from which --splits N --group K shards the suite (pytest-split).
+
+    From a serial run on PostgreSQL, the engine CI shards; the harness leaves out of each test's
+    time what the session-scoped fixtures cost (every shard pays those once).
+    """
+    _install(session, "test.txt")
+    session.run(
+        "pytest", "--db", "postgres", "-p", "no:randomly", "--store-durations",
+        "--clean-durations", f"--durations-path={DURATIONS}", *session.posargs,
+    )  # fmt: skip
 
 
 @nox.session(python=PYTHON)

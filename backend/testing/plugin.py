@@ -5,11 +5,13 @@
 
 from __future__ import annotations
 
+import gc
 import signal
 from typing import Any
 
 import pytest
 
+from backend.testing import fastapi_overrides
 from backend.testing.backends import ENGINES, only_marker
 from backend.testing.fixtures.isolation import tracker_key
 from backend.testing.harness import WORKERINPUT_KEY, Harness, harness_key
@@ -24,6 +26,7 @@ pytest_plugins = [
     "backend.testing.fixtures.database",
     "backend.testing.fixtures.app",
     "backend.testing.fixtures.live_server",
+    "backend.testing.sharding",
 ]
 
 # Set on the skip report of a test that only means something on another engine (the summary counts
@@ -48,6 +51,7 @@ def pytest_configure(config: pytest.Config) -> None:
             f"{only_marker(name)}(reason): only meaningful on {engine.label}; skipped on the others",
         )
     load_project(config)
+    fastapi_overrides.install()
     try:
         options = read_options(config)
     except HarnessConfigError as error:
@@ -77,6 +81,14 @@ def _stop_cleanly_on_sigterm() -> None:
 
 def _needs_database(config: pytest.Config) -> bool:
     return not (config.option.collectonly or config.option.help or config.option.version)
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_finish(session: pytest.Session) -> None:
+    # What is alive now (every module, the collected tests) lives until the process ends: frozen,
+    # Python's collector stops walking it on every full collection (0.6 s of 1.6 s of collecting
+    # in 400 API tests, measured), and the two collections pytest makes at the end get cheaper.
+    gc.freeze()
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
