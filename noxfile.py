@@ -136,7 +136,7 @@ def lint(session: nox.Session) -> None:
 
 @nox.session(python=PYTHON, default=False)
 def bench(session: nox.Session) -> None:
-    """Time the suite on both engines (python -m backend.bench); not part of a bare `nox`."""
+    """Time the fast lane, one test and the parity lanes with pyperf (python -m backend.bench)."""
     _install(session, "bench.txt")
     session.run("python", "-m", "backend.bench", *session.posargs)
 

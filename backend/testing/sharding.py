@@ -17,28 +17,47 @@ pytest-split gives the options, the durations file (``.test_durations``, written
 from __future__ import annotations
 
 import time
-from collections.abc import Generator
+from collections.abc import Generator, Iterable
+from dataclasses import dataclass
 from typing import Any
 
 import pytest
 from pytest_split import algorithms
 
+# pytest-split's default: contiguous runs of the sorted ids, so a module mostly stays in one shard.
+DEFAULT = algorithms.Algorithms.duration_based_chunks.name
 SPLIT_PLUGIN = "pytestsplitplugin"  # the name pytest-split registers its selection under
 _ours_key = pytest.StashKey["Sharding"]()
 _excluded_key = pytest.StashKey[float]()
 
 
+@dataclass(frozen=True)
+class _Node:
+    """What pytest-split's algorithms read of a test: its node id."""
+
+    nodeid: str
+
+
+def split_ids(
+    nodeids: Iterable[str], splits: int, durations: dict[str, float], algorithm: str = DEFAULT
+) -> list[tuple[set[str], float]]:
+    """Every shard's node ids and estimated seconds, with pytest-split's algorithm on sorted ids.
+
+    The split sees the tests sorted by node id, so it does not depend on the order collected in.
+    """
+    ordered = [_Node(nodeid) for nodeid in sorted(nodeids)]
+    groups = algorithms.Algorithms[algorithm].value(splits, ordered, durations)
+    return [({node.nodeid for node in group.selected}, group.duration) for group in groups]
+
+
 def shard_of(
     items: list[pytest.Item], splits: int, group: int, durations: dict[str, float], algorithm: str
 ) -> tuple[list[pytest.Item], float]:
-    """The items of shard ``group`` (1-based) of ``splits``, in their given order, and its estimate.
-
-    The split sees the items sorted by node id, so it does not depend on their order.
-    """
-    ordered = sorted(items, key=lambda item: item.nodeid)
-    chosen = algorithms.Algorithms[algorithm].value(splits, ordered, durations)[group - 1]
-    selected = {item.nodeid for item in chosen.selected}
-    return [item for item in items if item.nodeid in selected], chosen.duration
+    """The items of shard ``group`` (1-based) of ``splits``, in their given order, and its estimate."""
+    selected, estimate = split_ids([item.nodeid for item in items], splits, durations, algorithm)[
+        group - 1
+    ]
+    return [item for item in items if item.nodeid in selected], estimate
 
 
 class Sharding:
@@ -56,8 +75,12 @@ class Sharding:
         self, config: pytest.Config, items: list[pytest.Item]
     ) -> None:
         self.collected = len(items)
-        selected, estimate = shard_of(
-            items, self.splits, self.group, self.durations, self.algorithm
+        # Each test fills at most one more shard: a shard past the number of tests is empty
+        # (and pytest-split's algorithms take time in proportion to tests times shards).
+        selected, estimate = (
+            shard_of(items, self.splits, self.group, self.durations, self.algorithm)
+            if self.group <= len(items)
+            else ([], 0.0)
         )
         chosen = {id(item) for item in selected}
         config.hook.pytest_deselected(items=[item for item in items if id(item) not in chosen])
