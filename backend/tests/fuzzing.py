@@ -32,6 +32,7 @@ from schemathesis import checks
 from schemathesis.generation import GenerationMode
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from backend.core.validation import NO_NUL_PATTERN
 from backend.models import Role, User, Visibility
 from backend.tests.factories import make_context, make_entry, make_member, make_user
 
@@ -180,9 +181,27 @@ class Fuzzer:
 REQUEST_KEYS = ("method", "url", "headers", "params", "json", "data", "files", "cookies")
 
 
+def no_nul_as_not(node: Any) -> Any:
+    """The document with each ``pattern: ^[^\\x00]*$`` said as ``not: {pattern: \\x00}``.
+
+    The same rule (a string holding no NUL), said so that schemathesis does not fold a
+    ``maxLength`` into the pattern: ``^[^\\x00]{0,100000}$`` (an entry's body) costs jsonschema-rs
+    0.7 s to canonicalize, and it did that seven times per process, half the in-suite fuzzer.
+    """
+    if isinstance(node, list):
+        return [no_nul_as_not(item) for item in node]
+    if not isinstance(node, dict):
+        return node
+    converted = {key: no_nul_as_not(value) for key, value in node.items()}
+    if converted.get("pattern") == NO_NUL_PATTERN and "not" not in converted:
+        del converted["pattern"]
+        converted["not"] = {"pattern": r"\x00"}
+    return converted
+
+
 async def fuzz_as(app: FastAPI, token: str, make_world: World) -> Tally:
-    # The same document the app serves at /openapi.json.
-    schema = schemathesis.openapi.from_dict(app.openapi())
+    # The document the app serves at /openapi.json, its NUL rule said another way (above).
+    schema = schemathesis.openapi.from_dict(no_nul_as_not(app.openapi()))
     operations = [result.ok() for result in schema.get_all_operations()]
     fuzzer = Fuzzer(app, asyncio.get_running_loop(), token, make_world)
     await asyncio.to_thread(fuzzer.run, operations)
