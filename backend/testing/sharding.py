@@ -22,10 +22,14 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
-from pytest_split import algorithms
+
+try:
+    from pytest_split import algorithms
+except ImportError:  # a project without pytest-split: no --splits, and nothing here runs
+    algorithms = None  # type: ignore[assignment]
 
 # pytest-split's default: contiguous runs of the sorted ids, so a module mostly stays in one shard.
-DEFAULT = algorithms.Algorithms.duration_based_chunks.name
+DEFAULT = "duration_based_chunks"
 SPLIT_PLUGIN = "pytestsplitplugin"  # the name pytest-split registers its selection under
 _ours_key = pytest.StashKey["Sharding"]()
 _excluded_key = pytest.StashKey[float]()
@@ -45,6 +49,8 @@ def split_ids(
 
     The split sees the tests sorted by node id, so it does not depend on the order collected in.
     """
+    if algorithms is None:
+        raise RuntimeError("sharding needs pytest-split: pip install pytest-split")
     ordered = [_Node(nodeid) for nodeid in sorted(nodeids)]
     groups = algorithms.Algorithms[algorithm].value(splits, ordered, durations)
     return [({node.nodeid for node in group.selected}, group.duration) for group in groups]
