@@ -100,6 +100,13 @@ def rows(run: Run) -> list[list[str]]:
 HEADERS = ["figure", "command", "seconds (median)", "in Y", "runs", "load", "run"]
 
 
+def _warmed(run: Run) -> str:
+    warmups = {figure.warmups for figure in run.figures}
+    if warmups == {0}:
+        return " with no warm-up run before it"
+    return f" after {'/'.join(str(w) for w in sorted(warmups))} warm-up run(s) of the same command"
+
+
 def markdown(run: Run) -> str:
     lines = [
         DOCS_START,
@@ -121,9 +128,9 @@ def markdown(run: Run) -> str:
         "|" + "---|" * len(HEADERS),
         *("| " + " | ".join(row) + " |" for row in rows(run)),
         "",
-        "Each figure is the median of its runs, each run a fresh process after one warm-up "
-        "run in the same worker. The makespan adds a shard's start-up to the slowest shard's "
-        "recorded test durations (`nox -s durations`), split as `--splits N` splits them.",
+        f"Each figure is the median of its runs, each run a fresh process{_warmed(run)}. The "
+        "makespan adds a shard's start-up to the slowest shard's recorded test durations "
+        "(`nox -s durations`), split as `--splits N` splits them.",
         "",
         DOCS_END,
     ]

@@ -28,6 +28,7 @@ class Measured:
     seconds: float
     runs: int
     load: tuple[float, float]
+    warmups: int = 0  # unmeasured runs before each measured one, in the same worker
 
 
 @dataclass
@@ -73,6 +74,7 @@ def _measured(benchmark: Any) -> Measured:
         seconds=float(benchmark.median()),
         runs=benchmark.get_nvalue(),
         load=(min(loads), max(loads)),
+        warmups=max((len(run.warmups or ()) for run in benchmark.get_runs()), default=0),
     )
 
 
