@@ -111,8 +111,6 @@ def markdown(run: Run) -> str:
     lines = [
         DOCS_START,
         "",
-        "## Measured: what each lane costs",
-        "",
         "Generated from the bench's latest run (`uv run --group bench python -m backend.bench "
         "--docs`, which times each command with pyperf and keeps its results in "
         "`docs/bench/`); `python -m backend.bench --report-only --docs` writes this section "
