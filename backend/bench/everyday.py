@@ -61,7 +61,7 @@ def pytest_sessionfinish(session):
 # The project's own pytest settings (addopts, asyncio), so the process starts as `uv run pytest`.
 TYPICAL_INI = """\
 [pytest]
-addopts = --strict-markers -p backend.testing.plugin -p no:postgresql
+addopts = --strict-markers -p pytest_dbharness.plugin -p no:postgresql
     -p backend.tests.fixtures.clients -p backend.tests.fixtures.hashing
     -p no:schemathesis -p no:hypothesispytest -p no:randomly
 harness_project = backend.tests.project:PROJECT

@@ -5,13 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 
 from fastapi import FastAPI
+from pytest_dbharness.project import Project
 
 from backend.app import create_app, reset_process_state
 from backend.config import Environment, Settings
 from backend.db import create_engine, get_sessionmaker
 from backend.migrations import alembic_config
 from backend.models import Base
-from backend.testing.project import Project
 
 TEST_SIGNING_KEY = "test-signing-key-not-for-production-0123456789abcdef"
 

@@ -10,11 +10,11 @@ import itertools
 from collections.abc import AsyncIterator
 
 import pytest
+from pytest_dbharness.backends import engine_of
+from pytest_dbharness.harness import harness_of
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from backend.db import create_engine
-from backend.testing.backends import engine_of
-from backend.testing.harness import harness_of
 
 _numbers = itertools.count(1)
 

@@ -10,11 +10,11 @@ from typing import Any
 
 import httpx
 import pytest
+from pytest_dbharness.fixtures.isolation import tracker_key
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from backend.models import Context, User
-from backend.testing.fixtures.isolation import tracker_key
 from backend.tests.factories import make_user
 from backend.tests.harness.inner import run_inner, write_inner_tests
 

@@ -6,10 +6,9 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 
 import pytest
+from pytest_dbharness.migration_checks import MigrationDriver, script_directory
 from sqlalchemy import text
 from sqlalchemy.engine import Connection
-
-from backend.testing.migration_checks import MigrationDriver, script_directory
 
 SLUGS = "9d4c7f3e8a13"
 EMAIL_INDEX = "e71f0a9b3c35"

@@ -16,7 +16,7 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
-from backend.testing.backends.postgres_servers import ServerAddress
+from pytest_dbharness.backends.postgres_servers import ServerAddress
 
 # A namespace for the harness's advisory locks ("BT"), above the run id's 32 bits.
 _LOCK_NAMESPACE = 0x4254

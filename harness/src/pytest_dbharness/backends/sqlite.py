@@ -6,9 +6,14 @@ import os
 import shutil
 import sqlite3
 from pathlib import Path
+from typing import Any
 
-from backend.testing.backends.base import Controller, Provisioned, Report
-from backend.testing.schema import SchemaBuildError, migrate, schema_key
+from sqlalchemy import event
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from pytest_dbharness.backends.base import Controller, Provisioned, Report
+from pytest_dbharness.schema import SchemaBuildError, migrate, schema_key
 
 
 class SQLiteController(Controller):
@@ -53,9 +58,42 @@ def create_empty(provisioned: Provisioned, name: str) -> str:
 
 
 def drop(provisioned: Provisioned, url: str) -> None:
-    path = Path(url.removeprefix("sqlite+aiosqlite:///"))
+    path = Path(str(make_url(url).database))
     for suffix in ("", "-wal", "-shm"):
         Path(f"{path}{suffix}").unlink(missing_ok=True)
+
+
+def shared_connection_engine(db_engine: AsyncEngine) -> AsyncEngine:
+    """The engine of a worker's rolled-back shared connection: the same database and hooks, without
+    aiosqlite's thread hop (``sqlite_inline.py``)."""
+    from pytest_dbharness.sqlite_inline import inline_engine
+
+    return inline_engine(db_engine.url.render_as_string(hide_password=False))
+
+
+def prepare_engine(engine: AsyncEngine) -> None:
+    """SQLAlchemy's documented pysqlite/aiosqlite workaround, on every SQLite engine the harness makes.
+
+    The sqlite3 module begins transactions lazily and ignores savepoints' bookkeeping; without
+    the workaround a rolled-back test's commits stay in the database. Applied here whatever the
+    application's engine factory does: an app that already applies it (and may begin with
+    ``BEGIN IMMEDIATE``) keeps its own BEGIN, this one only begins a transaction nobody began.
+    """
+    sync_engine = engine.sync_engine
+    if event.contains(sync_engine, "begin", _begin_unless_begun):
+        return
+    event.listen(sync_engine, "connect", _no_driver_transactions)
+    event.listen(sync_engine, "begin", _begin_unless_begun)
+
+
+def _no_driver_transactions(dbapi_connection: Any, _record: Any) -> None:
+    dbapi_connection.isolation_level = None
+
+
+def _begin_unless_begun(connection: Any) -> None:
+    driver_connection = connection.connection.driver_connection
+    if not getattr(driver_connection, "in_transaction", False):
+        connection.exec_driver_sql("BEGIN")
 
 
 def _build_template(template: Path, scratch: Path) -> str:

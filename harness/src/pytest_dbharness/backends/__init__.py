@@ -8,14 +8,20 @@ first use: a SQLite run never loads psycopg, the PostgreSQL server machinery or 
 
 from __future__ import annotations
 
-from backend.testing.backends.base import Controller, Engine, Provisioned, Report
+from typing import Any
+
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from pytest_dbharness.backends.base import Controller, Engine, Provisioned, Report
+from pytest_dbharness.project import current_project
 
 ENGINES: dict[str, Engine] = {
-    "sqlite": Engine(label="SQLite", dialect="sqlite", module="backend.testing.backends.sqlite"),
+    "sqlite": Engine(label="SQLite", dialect="sqlite", module="pytest_dbharness.backends.sqlite"),
     "postgres": Engine(
         label="PostgreSQL",
         dialect="postgresql",
-        module="backend.testing.backends.postgres",
+        module="pytest_dbharness.backends.postgres",
         aliases=("postgresql", "pg"),
     ),
 }
@@ -31,6 +37,22 @@ def engine_for_dialect(dialect: str) -> str:
     return next(name for name, engine in ENGINES.items() if engine.dialect == dialect)
 
 
+def engine_named_by(url: str) -> Engine:
+    """The registry entry for the engine a database URL points at."""
+    return ENGINES[engine_for_dialect(make_url(url).get_backend_name())]
+
+
+def create_engine(url: str, **options: Any) -> AsyncEngine:
+    """An engine the harness uses: the app's own factory, on the app's driver, with the engine's
+    own rules applied (``prepare_engine``: on SQLite, the savepoint workaround)."""
+    project = current_project()
+    engine = project.create_engine(project.url_for(url), **options)
+    prepare = engine_named_by(url).hook("prepare_engine")
+    if prepare is not None:
+        prepare(engine)
+    return engine
+
+
 def only_marker(name: str) -> str:
     """The marker of tests meaningful on this engine only: ``postgres_only``."""
     return f"{name}_only"
@@ -42,7 +64,9 @@ __all__ = [
     "Engine",
     "Provisioned",
     "Report",
+    "create_engine",
     "engine_for_dialect",
+    "engine_named_by",
     "engine_of",
     "only_marker",
 ]

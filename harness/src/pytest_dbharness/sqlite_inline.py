@@ -13,25 +13,32 @@ where a busy wait must not block the loop.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Generator, Sequence
 from typing import Any
 
 from sqlalchemy.dialects.sqlite.aiosqlite import (
     AsyncAdapt_aiosqlite_connection,
     AsyncAdapt_aiosqlite_dbapi,
 )
-from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.pool import StaticPool
 
-from backend.testing.project import current_project
-
 
 class InlineCursor:
-    """The awaitable cursor API aiosqlite offers, over a sqlite3 cursor, with no thread."""
+    """The awaitable cursor API aiosqlite offers, over a sqlite3 cursor, with no thread.
+
+    aiosqlite's ``Connection.cursor()`` is both awaitable and an async context manager, and
+    SQLAlchemy's adapter uses it either way (2.0 awaits it, 2.1 enters it), so this is both too.
+    """
 
     def __init__(self, cursor: sqlite3.Cursor) -> None:
         self._cursor = cursor
+
+    def __await__(self) -> Generator[Any, None, InlineCursor]:
+        return self._itself().__await__()
+
+    async def _itself(self) -> InlineCursor:
+        return self
 
     async def __aenter__(self) -> InlineCursor:
         return self
@@ -91,6 +98,9 @@ class InlineConnection:
     def cursor(self) -> InlineCursor:
         return InlineCursor(self._conn.cursor())
 
+    async def execute(self, sql: str, parameters: Sequence[Any] | None = None) -> InlineCursor:
+        return await self.cursor().execute(sql, parameters)
+
     async def commit(self) -> None:
         self._conn.commit()
 
@@ -101,6 +111,10 @@ class InlineConnection:
         if self._connection is not None:
             self._connection = None
             self._conn.close()
+
+    @property
+    def in_transaction(self) -> bool:
+        return self._conn.in_transaction
 
     async def create_function(self, *args: Any, **kwargs: Any) -> None:
         self._conn.create_function(*args, **kwargs)
@@ -143,12 +157,9 @@ class InlineDBAPI(AsyncAdapt_aiosqlite_dbapi):
         return InlineAdaptedConnection(self, connection)
 
 
-def shared_connection_engine(db_engine: AsyncEngine) -> AsyncEngine:
-    """The engine for the test's rolled-back shared connection: ``db_engine`` itself, except on
-    SQLite, where it is the same URL and the same ``configure_sqlite`` hooks on the inline driver."""
-    url = db_engine.url
-    if make_url(url).get_backend_name() != "sqlite":
-        return db_engine
-    return current_project().create_engine(
-        url.render_as_string(hide_password=False), module=InlineDBAPI(), poolclass=StaticPool
-    )
+def inline_engine(url: str) -> AsyncEngine:
+    """An engine on the SQLite database at ``url`` through this driver, for one shared connection:
+    the app's own engine factory and hooks, and the harness's rules, on the inline transport."""
+    from pytest_dbharness.backends import create_engine  # the registry imports the engines lazily
+
+    return create_engine(url, module=InlineDBAPI(), poolclass=StaticPool)

@@ -21,8 +21,9 @@ from sqlalchemy.engine.interfaces import ReflectedColumn
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from alembic import command
-from backend.testing.project import current_project
-from backend.testing.schema import current_revision, failing_revision
+from pytest_dbharness.backends import create_engine
+from pytest_dbharness.project import current_project
+from pytest_dbharness.schema import current_revision, failing_revision
 
 T = TypeVar("T")
 Schema = dict[str, Any]
@@ -49,7 +50,7 @@ class MigrationDriver:
 
     def __init__(self, url: str) -> None:
         self.url = url
-        self.engine: AsyncEngine = current_project().create_engine(url)
+        self.engine: AsyncEngine = create_engine(url)
         self.engine_name = self.engine.dialect.name
 
     async def __aenter__(self) -> MigrationDriver:

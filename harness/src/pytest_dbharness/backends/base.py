@@ -15,10 +15,13 @@ from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from backend.testing.options import HarnessOptions
-from backend.testing.rundir import RunDirectory
+from pytest_dbharness.project import current_project
+
+if TYPE_CHECKING:  # the options name the engines, which are defined here
+    from pytest_dbharness.options import HarnessOptions
+    from pytest_dbharness.rundir import RunDirectory
 
 
 @dataclass
@@ -105,14 +108,18 @@ class Engine:
         return controller
 
     def clone(self, provisioned: Provisioned, worker: str) -> str:
-        """Create this worker's database from the template; return its URL."""
+        """Create this worker's database from the template; return its URL, on the app's driver."""
         url: str = self._functions().clone(provisioned, worker)
-        return url
+        return current_project().url_for(url)
 
     def create_empty(self, provisioned: Provisioned, name: str) -> str:
-        """Create an empty database (no schema) called ``name``; return its URL."""
+        """Create an empty database (no schema) called ``name``; return its URL, on the app's driver."""
         url: str = self._functions().create_empty(provisioned, name)
-        return url
+        return current_project().url_for(url)
+
+    def hook(self, name: str) -> Any:
+        """The engine module's optional hook ``name``, or None when the engine has no such rule."""
+        return getattr(self._functions(), name, None)
 
     def drop(self, provisioned: Provisioned, url: str) -> None:
         """Remove a database that ``clone`` or ``create_empty`` created."""

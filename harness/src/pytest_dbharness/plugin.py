@@ -1,6 +1,9 @@
 """The pytest plugin: options, markers, provisioning per run, the header and the summary.
 
-``backend/tests/conftest.py`` loads this module; the fixtures live in ``backend.testing.fixtures``.
+pytest loads it through the ``pytest11`` entry point of the pytest-dbharness distribution; the
+fixtures live in ``pytest_dbharness.fixtures``. In a project whose ini names no ``harness_project``
+it stays inert: no option is required, nothing is provisioned, and a test that asks for a database
+fixture fails saying what to set.
 """
 
 from __future__ import annotations
@@ -10,20 +13,21 @@ from typing import Any
 
 import pytest
 
-from backend.testing.backends import ENGINES, only_marker
-from backend.testing.fixtures.isolation import tracker_key
-from backend.testing.harness import WORKERINPUT_KEY, Harness, harness_key
-from backend.testing.options import HarnessConfigError, add_options, read_options
-from backend.testing.project import add_ini, load_project
-from backend.testing.rewriting import rewrite_only_our_own
+from pytest_dbharness.backends import ENGINES, only_marker
+from pytest_dbharness.fixtures.isolation import tracker_key
+from pytest_dbharness.harness import WORKERINPUT_KEY, Harness, harness_key
+from pytest_dbharness.options import HarnessConfigError, add_options, read_options
+from pytest_dbharness.project import add_ini, configured_project, load_project
+from pytest_dbharness.rewriting import rewrite_only_our_own
+from pytest_dbharness.rooting import reroot
 
 # Before the entry-point plugins are imported (this plugin is named first in addopts).
 rewrite_only_our_own()
 
 pytest_plugins = [
-    "backend.testing.fixtures.database",
-    "backend.testing.fixtures.app",
-    "backend.testing.fixtures.live_server",
+    "pytest_dbharness.fixtures.database",
+    "pytest_dbharness.fixtures.app",
+    "pytest_dbharness.fixtures.live_server",
 ]
 
 # Set on the skip report of a test that only means something on another engine (the summary counts
@@ -31,9 +35,18 @@ pytest_plugins = [
 SKIPPED_FOR_ENGINE = "skipped_as_meaningful_on"
 
 
+NOT_CONFIGURED = "dbharness: inactive (no harness_project in the ini file: see docs/harness.md)"
+
+
 def pytest_addoption(parser: pytest.Parser) -> None:
     add_options(parser)
     add_ini(parser)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_load_initial_conftests(early_config: pytest.Config, args: list[str]) -> None:
+    # Before pytest looks for conftests: ``--pg-ctl PATH`` may have chosen the wrong rootdir.
+    reroot(early_config, args)
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -47,6 +60,8 @@ def pytest_configure(config: pytest.Config) -> None:
             "markers",
             f"{only_marker(name)}(reason): only meaningful on {engine.label}; skipped on the others",
         )
+    if not configured_project(config):
+        return
     load_project(config)
     try:
         options = read_options(config)
@@ -90,7 +105,9 @@ class XdistHooks:
 
     @staticmethod
     def pytest_configure_node(node: Any) -> None:
-        harness = node.config.stash[harness_key]
+        harness = node.config.stash.get(harness_key, None)
+        if harness is None:
+            return
         node.workerinput[WORKERINPUT_KEY] = harness.to_workerinput()
 
 
@@ -103,7 +120,9 @@ def pytest_plugin_registered(plugin: Any, manager: pytest.PytestPluginManager) -
 
 
 def pytest_report_header(config: pytest.Config) -> list[str]:
-    harness = config.stash[harness_key]
+    harness = config.stash.get(harness_key, None)
+    if harness is None:
+        return [NOT_CONFIGURED]
     if harness.provisioned is None:
         return [f"database: {harness.options.engine} (not started: nothing to run)"]
     report = harness.provisioned.report
@@ -120,7 +139,10 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
 
 
 def pytest_runtest_setup(item: pytest.Item) -> None:
-    engine = item.config.stash[harness_key].options.engine
+    harness = item.config.stash.get(harness_key, None)
+    if harness is None:
+        return
+    engine = harness.options.engine
     for only_on in ENGINES:
         marker_name = only_marker(only_on)
         marker = item.get_closest_marker(marker_name)
@@ -161,7 +183,9 @@ def _fail_if_stopped(item: pytest.Item) -> None:
 
 
 def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
-    harness = config.stash[harness_key]
+    harness = config.stash.get(harness_key, None)
+    if harness is None:
+        return
     engine = harness.options.engine
     stats = terminalreporter.stats
     ran = len([r for r in stats.get("passed", []) if r.when == "call"]) + len(

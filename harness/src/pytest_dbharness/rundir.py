@@ -17,7 +17,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from backend.testing.options import HarnessConfigError
+from pytest_dbharness.options import HarnessConfigError
 
 # A launched server needs about 40 MB plus 7.5 MB per database; leave room to spare.
 TMPFS_MIN_FREE_BYTES = 256 * 1024 * 1024

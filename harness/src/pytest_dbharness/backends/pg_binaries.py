@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from importlib.metadata import version
 from pathlib import Path
 
-from backend.testing.options import HarnessConfigError, HarnessOptions
+from pytest_dbharness.options import HarnessConfigError, HarnessOptions
 
 DEBIAN_LAYOUT = Path("/usr/lib/postgresql")
 

@@ -17,7 +17,7 @@ from mirakuru.exceptions import AlreadyRunning, ExecutorError
 from pytest_postgresql.executors import PostgreSQLExecutor
 from sqlalchemy.engine import URL, make_url
 
-from backend.testing.backends.pg_binaries import (
+from pytest_dbharness.backends.pg_binaries import (
     copy_for,
     find_server_binaries,
     hand_over,
@@ -25,8 +25,8 @@ from backend.testing.backends.pg_binaries import (
     server_account,
     write_privilege_dropping_wrapper,
 )
-from backend.testing.options import HarnessConfigError, HarnessOptions
-from backend.testing.rundir import SCRATCH_ENV, RunDirectory
+from pytest_dbharness.options import HarnessConfigError, HarnessOptions
+from pytest_dbharness.rundir import SCRATCH_ENV, RunDirectory
 
 # A throwaway cluster needs no durability; these cut start-up and per-test I/O.
 THROWAWAY_SETTINGS = (

@@ -12,7 +12,7 @@ from alembic.script import ScriptDirectory
 from sqlalchemy.engine import Connection, make_url
 
 from alembic import command
-from backend.testing.project import current_project
+from pytest_dbharness.project import current_project
 
 
 def schema_key() -> str:
@@ -42,7 +42,7 @@ def migrate(url: str) -> str:
 def describe_failure(error: BaseException, engine: str) -> str:
     """One paragraph: which revision failed on which engine (a dialect name), why, what to run."""
     # Imported here: the engines' modules import this one.
-    from backend.testing.backends import engine_for_dialect
+    from pytest_dbharness.backends import engine_for_dialect
 
     revision = failing_revision(error)
     where = f" at revision {revision}" if revision else ""
@@ -71,7 +71,9 @@ def failing_revision(error: BaseException) -> str | None:
 
 
 async def _migrate(url: str) -> str:
-    engine = current_project().create_engine(url)
+    from pytest_dbharness.backends import create_engine  # the engines' modules import this one
+
+    engine = create_engine(url)
     try:
         async with engine.connect() as connection:
             await connection.run_sync(upgrade_connection)
