@@ -23,7 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from alembic import command
 from pytest_dbharness.backends import create_engine
 from pytest_dbharness.project import current_project
-from pytest_dbharness.schema import current_revision, failing_revision
+from pytest_dbharness.schema import current_revision, failing_revision, run_alembic
 
 T = TypeVar("T")
 Schema = dict[str, Any]
@@ -71,19 +71,13 @@ class MigrationDriver:
         return result
 
     async def upgrade(self, revision: str = "head") -> None:
-        await self.run(
-            lambda c: command.upgrade(current_project().alembic_config(connection=c), revision)
-        )
+        await self.run(lambda c: run_alembic(command.upgrade, c, revision))
 
     async def downgrade(self, revision: str) -> None:
-        await self.run(
-            lambda c: command.downgrade(current_project().alembic_config(connection=c), revision)
-        )
+        await self.run(lambda c: run_alembic(command.downgrade, c, revision))
 
     async def stamp(self, revision: str) -> None:
-        await self.run(
-            lambda c: command.stamp(current_project().alembic_config(connection=c), revision)
-        )
+        await self.run(lambda c: run_alembic(command.stamp, c, revision))
 
     async def attempt(self, action: str, step: Awaitable[None]) -> str | None:
         """Run a migration step; None when it worked, else a line naming engine, revision, error."""

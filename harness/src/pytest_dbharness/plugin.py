@@ -12,8 +12,10 @@ import signal
 from typing import Any
 
 import pytest
+from pytest_asyncio import is_async_test
 
 from pytest_dbharness.backends import ENGINES, only_marker
+from pytest_dbharness.event_loop import use_one_loop
 from pytest_dbharness.fixtures.isolation import tracker_key
 from pytest_dbharness.harness import WORKERINPUT_KEY, Harness, harness_key
 from pytest_dbharness.options import HarnessConfigError, add_options, read_options
@@ -47,6 +49,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 def pytest_load_initial_conftests(early_config: pytest.Config, args: list[str]) -> None:
     # Before pytest looks for conftests: ``--pg-ctl PATH`` may have chosen the wrong rootdir.
     reroot(early_config, args)
+    if configured_project(early_config):
+        # Before pytest-asyncio reads its loop scopes, in its pytest_configure (event_loop.py).
+        use_one_loop(early_config)
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -136,6 +141,16 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
         + (f" ({harness.schema_cache})" if harness.schema_cache else ""),
         f"database start-up: {phases or 'nothing to do'}",
     ]
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Every async test runs on the run's one loop, whatever its own marks say (event_loop.py)."""
+    if harness_key not in config.stash:
+        return
+    one_loop = pytest.mark.asyncio(loop_scope="session")
+    for item in items:
+        if is_async_test(item):
+            item.add_marker(one_loop, append=False)
 
 
 def pytest_runtest_setup(item: pytest.Item) -> None:

@@ -4,12 +4,17 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from importlib.metadata import version
 from pathlib import Path
+from typing import Any
 
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
+from sqlalchemy import event
 from sqlalchemy.engine import Connection, make_url
+from sqlalchemy.engine import Engine as SyncEngine
 
 from alembic import command
 from pytest_dbharness.project import current_project
@@ -44,13 +49,16 @@ def describe_failure(error: BaseException, engine: str) -> str:
     # Imported here: the engines' modules import this one.
     from pytest_dbharness.backends import engine_for_dialect
 
+    if isinstance(error, EnvPyIgnoresConnection):
+        return str(error)
     revision = failing_revision(error)
     where = f" at revision {revision}" if revision else ""
     reason = str(getattr(error, "orig", None) or error).strip().splitlines()
     return (
         f"the migrations failed on {engine}{where}: {reason[0] if reason else type(error).__name__}. "
-        f"Tests that need the migrated schema cannot run; the migration checks show the details: "
-        f"pytest backend/tests/migrations --db {engine_for_dialect(engine)}"
+        f"Tests that need the migrated schema cannot run; the whole traceback: run `alembic "
+        f"upgrade head` on an empty {engine} database, or the project's migration tests with "
+        f"--db {engine_for_dialect(engine)}"
     )
 
 
@@ -89,4 +97,45 @@ def current_revision(connection: Connection) -> str | None:
 
 
 def upgrade_connection(connection: Connection, revision: str = "head") -> None:
-    command.upgrade(current_project().alembic_config(connection=connection), revision)
+    run_alembic(command.upgrade, connection, revision)
+
+
+def run_alembic(operation: Callable[..., Any], connection: Connection, *args: Any) -> None:
+    """An Alembic command through ``connection``; an ``env.py`` that connects by itself instead
+    (to the developer's database, or to a host that does not answer) is stopped at once."""
+    config = current_project().alembic_config(connection=connection)
+    with _refusing_other_connections(connection):
+        operation(config, *args)
+
+
+class EnvPyIgnoresConnection(Exception):
+    """``env.py`` opened a connection of its own instead of using the harness's."""
+
+
+ENV_PY_LINES = """    connection = config.attributes.get("connection")
+    if connection is not None:  # the test harness (or a caller) passes its own connection
+        do_run_migrations(connection)  # context.configure(connection=connection, ...) + run
+        return"""
+
+
+@contextmanager
+def _refusing_other_connections(ours: Connection) -> Iterator[None]:
+    def refuse(dialect: Any, _record: Any, cargs: Any, cparams: Any) -> None:
+        raise EnvPyIgnoresConnection(
+            "alembic's env.py opened a connection of its own (to "
+            f"{_where(cparams, cargs)}) instead of migrating through the one the harness passes it in "
+            'config.attributes["connection"]; begin run_migrations_online() in env.py with:\n'
+            f"{ENV_PY_LINES}\n(docs/harness.md, 'env.py')"
+        )
+
+    event.listen(SyncEngine, "do_connect", refuse)
+    try:
+        yield
+    finally:
+        event.remove(SyncEngine, "do_connect", refuse)
+
+
+def _where(cparams: dict[str, Any], cargs: Any) -> str:
+    host = cparams.get("host")
+    database = cparams.get("dbname") or cparams.get("database") or (cargs[0] if cargs else "?")
+    return f"{host}/{database}" if host else str(database)
