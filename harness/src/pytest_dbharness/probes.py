@@ -11,7 +11,7 @@ from __future__ import annotations
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
-PROBE_TABLE = "dbharness_rollback_probe"
+PROBE_TABLE = "dbharness_rollback_probe"  # a constant: the f-strings below inject nothing
 
 
 class IsolationLeaks(Exception):
@@ -24,10 +24,10 @@ async def prove_rollback_undoes_commits(connection: AsyncConnection) -> None:
     try:
         outer = await connection.begin()
         async with AsyncSession(connection, join_transaction_mode="create_savepoint") as session:
-            await session.execute(text(f"INSERT INTO {PROBE_TABLE} (n) VALUES (1)"))
+            await session.execute(text(f"INSERT INTO {PROBE_TABLE} (n) VALUES (1)"))  # noqa: S608
             await session.commit()
         await outer.rollback()
-        left = (await connection.execute(text(f"SELECT count(*) FROM {PROBE_TABLE}"))).scalar()
+        left = (await connection.execute(text(f"SELECT count(*) FROM {PROBE_TABLE}"))).scalar()  # noqa: S608
     finally:
         if connection.in_transaction():
             await connection.rollback()
