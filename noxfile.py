@@ -15,22 +15,26 @@ import nox
 nox.needs_version = ">=2026.10.20"
 nox.options.default_venv_backend = "uv"
 # A bare `nox` runs what to run before pushing; bench is on demand only.
-nox.options.sessions = ["lint", "tests-sqlite", "tests-postgres", "migrations", "docs"]
+nox.options.sessions = ["lint", "tests-sqlite", "tests-postgres", "migrations", "harness", "docs"]
 
 PYTHON = "3.11"
 ENGINES = ("sqlite", "postgres")
 MIGRATION_TESTS = Path("backend/tests/migrations")
+HARNESS = "harness"
+# The lowest SQLAlchemy the harness declares (harness/pyproject.toml): its own tests run on it too.
+LOWEST_SQLALCHEMY = "2.0.36"
 # pytest's exit code when it collected nothing: never a pass for a session that must check something.
 NO_TESTS_COLLECTED = 5
 
 
 def _install(session: nox.Session, requirements: str) -> None:
-    """The pinned requirements (hash-checked), then the project editable and without dependencies.
+    """The pinned requirements (hash-checked), then the project and the test harness (harness/)
+    editable and without dependencies.
 
     Editable because the package finds alembic/ next to itself (backend.config.PROJECT_ROOT).
     """
     session.install("--require-hashes", "--compile-bytecode", "-r", f"requirements/{requirements}")
-    session.install("--no-deps", "--compile-bytecode", "-e", ".")
+    session.install("--no-deps", "--compile-bytecode", "-e", ".", "-e", HARNESS)
 
 
 def _run_all(session: nox.Session, commands: list[list[str]]) -> None:
@@ -88,6 +92,17 @@ def migrations(session: nox.Session) -> None:
     # Random order would shuffle the steps of a history walk; the checks run in file order.
     base = ["pytest", str(MIGRATION_TESTS), "-p", "no:randomly", *session.posargs]
     _run_all(session, [[*base, "--db", db] for db in ENGINES])
+
+
+@nox.session(python=PYTHON)
+@nox.parametrize("sqlalchemy", ["locked", "lowest"])
+def harness(session: nox.Session, sqlalchemy: str) -> None:
+    """The test harness's own tests (harness/tests: a second project's suite under the plugin,
+    both engines), on the locked SQLAlchemy and on the lowest one the harness declares."""
+    _install(session, "test.txt")
+    if sqlalchemy == "lowest":
+        session.install(f"sqlalchemy[asyncio]=={LOWEST_SQLALCHEMY}")
+    session.run("pytest", HARNESS, *session.posargs)
 
 
 @nox.session(python=PYTHON)

@@ -19,7 +19,7 @@ from pytest_dbharness.event_loop import use_one_loop
 from pytest_dbharness.fixtures.isolation import tracker_key
 from pytest_dbharness.harness import WORKERINPUT_KEY, Harness, harness_key
 from pytest_dbharness.options import HarnessConfigError, add_options, read_options
-from pytest_dbharness.project import add_ini, configured_project, load_project
+from pytest_dbharness.project import add_ini, configured_project, current_project, load_project
 from pytest_dbharness.rewriting import rewrite_only_our_own
 from pytest_dbharness.rooting import reroot
 
@@ -133,8 +133,9 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
     report = harness.provisioned.report
     phases = ", ".join(f"{name} {seconds:.2f}s" for name, seconds in report.phases.items())
     schema_problem = harness.provisioned.template_error
+    driver = current_project().driver_for(ENGINES[harness.options.engine].dialect)
     return [
-        f"database: {report.engine}, {report.server}",
+        f"database: {report.engine}, {report.server}, the app's driver {driver}",
         *([f"database schema: NOT BUILT: {schema_problem}"] if schema_problem else []),
         f"database server: {report.location}",
         f"database schema: revision {report.revision}, cache {report.cache}"
