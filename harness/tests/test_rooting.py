@@ -34,3 +34,19 @@ def test_pg_ctl_with_a_space_keeps_the_projects_ini(where: str, paths: list[str]
     assert result.returncode == 0, outcome(result)
     assert f"rootdir: {SAMPLE_PROJECT}" in result.stdout, outcome(result)
     assert "1 passed" in result.stdout, outcome(result)
+
+
+@pytest.mark.parametrize(
+    ("pg_ctl", "said"),
+    [
+        ("/bin/false", "expected PostgreSQL's pg_ctl"),
+        ("/bin/true", "expected PostgreSQL's pg_ctl"),
+        ("/etc/hostname", "not executable"),
+        ("/no/such/pg_ctl", "no such file"),
+    ],
+)
+def test_a_wrong_pg_ctl_is_one_line_naming_it(pg_ctl: str, said: str) -> None:
+    result = run_pytest(SAMPLE_PROJECT, "--db", "postgres", "--pg-ctl", pg_ctl)
+    assert result.returncode == 4, outcome(result)  # pytest's usage error
+    assert f"{pg_ctl}" in result.stderr and said in result.stderr, outcome(result)
+    assert "INTERNALERROR" not in outcome(result) and "Traceback" not in outcome(result)
