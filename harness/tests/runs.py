@@ -40,7 +40,9 @@ def run_pytest(
 def copy_of_sample(tmp_path: Path) -> Path:
     """A copy of the second project, to change one thing of it."""
     target = tmp_path / "sample_project"
-    shutil.copytree(SAMPLE_PROJECT, target, ignore=shutil.ignore_patterns(".pytest_cache", "*.sqlite3"))
+    shutil.copytree(
+        SAMPLE_PROJECT, target, ignore=shutil.ignore_patterns(".pytest_cache", "*.sqlite3")
+    )
     return target
 
 

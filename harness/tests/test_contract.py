@@ -6,7 +6,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
 from runs import copy_of_sample, outcome, run_pytest
 
 ENGINES = ["sqlite", "postgres"]
@@ -29,8 +28,14 @@ def test_a_project_without_a_session_dependency_is_told_which_to_give(tmp_path: 
 
 def test_an_engine_factory_without_options_is_told_to_accept_them(tmp_path: Path) -> None:
     project = copy_of_sample(tmp_path)
-    _replace(project / "notes/db.py", "def make_engine(url: str, **options: Any)", "def make_engine(url: str)")
-    _replace(project / "notes/db.py", "create_async_engine(url, **options)", "create_async_engine(url)")
+    _replace(
+        project / "notes/db.py",
+        "def make_engine(url: str, **options: Any)",
+        "def make_engine(url: str)",
+    )
+    _replace(
+        project / "notes/db.py", "create_async_engine(url, **options)", "create_async_engine(url)"
+    )
     result = run_pytest(project)
     assert result.returncode == 4, outcome(result)
     assert "must accept keyword options" in outcome(result), outcome(result)
@@ -43,7 +48,11 @@ def test_an_env_py_that_ignores_the_harness_connection_is_stopped_at_once(
     project = copy_of_sample(tmp_path)
     # Alembic's async template as it comes: it always connects by itself, here to a server that
     # would never answer (the harness must stop it before it tries).
-    _replace(project / "alembic/env.py", '    connection = config.attributes.get("connection")\n', "    connection = None\n")
+    _replace(
+        project / "alembic/env.py",
+        '    connection = config.attributes.get("connection")\n',
+        "    connection = None\n",
+    )
     _replace(
         project / "alembic.ini",
         "sqlite+aiosqlite:///./notes.sqlite3",

@@ -8,15 +8,16 @@ import shutil
 import subprocess
 
 import pytest
-
 from runs import SAMPLE_PROJECT, outcome, run_pytest
 
 PG_CTL = shutil.which("pg_ctl") or ""
 
 
 def _pg_ctl() -> str:
-    if shutil.which("pg_config"):
-        bindir = subprocess.run(["pg_config", "--bindir"], capture_output=True, text=True).stdout
+    """``$(pg_config --bindir)/pg_ctl``, as the docs write it."""
+    pg_config = shutil.which("pg_config")
+    if pg_config:
+        bindir = subprocess.run([pg_config, "--bindir"], capture_output=True, text=True).stdout
         return f"{bindir.strip()}/pg_ctl"
     return PG_CTL
 
@@ -29,7 +30,14 @@ def _pg_ctl() -> str:
 )
 def test_pg_ctl_with_a_space_keeps_the_projects_ini(where: str, paths: list[str]) -> None:
     result = run_pytest(
-        SAMPLE_PROJECT / where, "--db", "postgres", "--pg-ctl", _pg_ctl(), "-k", "round_trips", *paths
+        SAMPLE_PROJECT / where,
+        "--db",
+        "postgres",
+        "--pg-ctl",
+        _pg_ctl(),
+        "-k",
+        "round_trips",
+        *paths,
     )
     assert result.returncode == 0, outcome(result)
     assert f"rootdir: {SAMPLE_PROJECT}" in result.stdout, outcome(result)

@@ -6,7 +6,6 @@ under the plugin on both engines, serially and with two xdist workers."""
 from __future__ import annotations
 
 import pytest
-
 from runs import SAMPLE_PROJECT, outcome, run_pytest
 
 ENGINES = ["sqlite", "postgres"]

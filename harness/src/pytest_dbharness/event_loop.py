@@ -36,7 +36,7 @@ def _configured_value(config: pytest.Config, name: str) -> str | None:
     overrides = [item.partition("=") for item in (config.option.override_ini or [])]
     for key, _, value in reversed(overrides):
         if key == name:
-            return value.strip()
+            return str(value).strip()
     inicfg = getattr(config, "_inicfg", {}) or {}
     if name not in inicfg:
         return None

@@ -217,9 +217,7 @@ def pg_ctl_version(pg_ctl: Path) -> str:
     ``pg_ctl --version`` does (fail, hang, print another program's version) is one message."""
     expected = "expected PostgreSQL's pg_ctl, which prints 'pg_ctl (PostgreSQL) N'"
     try:
-        ran = subprocess.run(
-            [str(pg_ctl), "--version"], capture_output=True, text=True, timeout=10
-        )
+        ran = subprocess.run([str(pg_ctl), "--version"], capture_output=True, text=True, timeout=10)
     except (OSError, subprocess.TimeoutExpired) as error:
         raise HarnessConfigError(f"{pg_ctl} could not be run ({error}); {expected}") from None
     said = ((ran.stdout or ran.stderr).strip().splitlines() or [""])[0]

@@ -2,12 +2,12 @@
 
 import asyncio
 
+from notes.models import Base
 from sqlalchemy import pool
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import async_engine_from_config
 
 from alembic import context
-from notes.models import Base
 
 config = context.config
 target_metadata = Base.metadata

@@ -3,12 +3,12 @@
 from pathlib import Path
 
 from alembic.config import Config
+from pytest_dbharness import Project
 from sqlalchemy.engine import Connection
 
 from notes.app import create_app
 from notes.db import get_session, make_engine
 from notes.models import Base
-from pytest_dbharness import Project
 
 HERE = Path(__file__).resolve().parent.parent
 

@@ -5,9 +5,8 @@ import uuid
 
 import httpx
 import pytest
-from sqlalchemy import select
-
 from notes.models import Author, Note
+from sqlalchemy import select
 
 pytestmark = pytest.mark.asyncio
 

@@ -17,9 +17,7 @@ depends_on = None
 def upgrade() -> None:
     op.create_table(
         "authors",
-        sa.Column(
-            "id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), primary_key=True
-        ),
+        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), primary_key=True),
         sa.Column("name", sa.String(80), nullable=False, unique=True),
         sa.Column(
             "created_at", sa.DateTime(timezone=True), server_default=sa.func.now(), nullable=False
@@ -28,8 +26,12 @@ def upgrade() -> None:
     op.create_table(
         "notes",
         sa.Column("id", sa.Uuid(), primary_key=True),
-        sa.Column("author_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
-                  sa.ForeignKey("authors.id", ondelete="CASCADE"), nullable=False),
+        sa.Column(
+            "author_id",
+            sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
+            sa.ForeignKey("authors.id", ondelete="CASCADE"),
+            nullable=False,
+        ),
         sa.Column("title", sa.String(200), nullable=False),
         sa.Column("body", sa.Text(), nullable=False, server_default=""),
         sa.Column(
