@@ -7,7 +7,10 @@ stderr and exit code 1, without a traceback.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+import contextlib
+import logging
+import sys
+from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Annotated, NoReturn, TypeVar
 
@@ -38,6 +41,8 @@ from backend.upgrades import (
 )
 
 T = TypeVar("T")
+# Where migrations report what they could not do for the operator (see _migration_warnings_shown).
+MIGRATION_LOGGER = "alembic.runtime.migration"
 
 app = typer.Typer(
     help="Run and administer the backend. The database is BACKEND_DATABASE_URL "
@@ -122,6 +127,28 @@ def _run(action: Callable[[], T]) -> T:
         _fail(str(error))
 
 
+@contextlib.contextmanager
+def _migration_warnings_shown() -> Iterator[None]:
+    """What a migration reports (accounts it could not normalise, say) goes to stderr.
+
+    Alembic gives its loggers a NullHandler, so without this its warnings would go nowhere.
+    """
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setLevel(logging.WARNING)
+    handler.setFormatter(logging.Formatter("warning: %(message)s"))
+    logger = logging.getLogger(MIGRATION_LOGGER)
+    logger.addHandler(handler)
+    try:
+        yield
+    finally:
+        logger.removeHandler(handler)
+
+
+def _upgrade(url: str, revision: str = "head") -> tuple[str | None, str | None]:
+    with _migration_warnings_shown():
+        return _run(lambda: upgrade_database(url, revision))
+
+
 @app.command()
 def serve(
     host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
@@ -142,7 +169,7 @@ def serve(
     if reload and workers > 1:
         _fail("--reload and --workers cannot be combined: use --reload alone while developing")
     url = _run(database_url)
-    _run(lambda: upgrade_database(url))
+    _upgrade(url)
     if reload:
         # The reloader re-imports the app in a child process, so it needs an import string.
         uvicorn.run(APP_FACTORY, factory=True, host=host, port=port, reload=True)
@@ -170,13 +197,14 @@ def migrate(
     """Upgrade the database schema (upgrades only; downgrades are an `alembic` job)."""
     url = _run(database_url)
     if adopt_django:
-        adopted = _run(lambda: adopt_django_database(url, revision))
+        with _migration_warnings_shown():
+            adopted = _run(lambda: adopt_django_database(url, revision))
         typer.echo(
             f"{shown_url(url)}: adopted Django's auth_user as revision {BASELINE_REVISION}, "
             f"upgraded to {adopted}"
         )
         return
-    before, after = _run(lambda: upgrade_database(url, revision))
+    before, after = _upgrade(url, revision)
     if before == after:
         typer.echo(f"{shown_url(url)}: already at revision {after or 'none'}")
     else:

@@ -1,9 +1,13 @@
 """Data migrations keep data: rows seeded before each one survive its upgrade transformed as
 intended, and its downgrade restores them."""
 
+# ruff: noqa: RUF001 - look-alike letters are what some of these tests are about
+
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+import logging
+from collections.abc import Awaitable, Callable, Iterable, Iterator
+from contextlib import contextmanager
 
 import pytest
 from pytest_dbharness.migration_checks import MigrationDriver, script_directory
@@ -14,6 +18,7 @@ SLUGS = "9d4c7f3e8a13"
 EMAIL_INDEX = "e71f0a9b3c35"
 NO_ID_REUSE = "4c1d8e2f7a60"
 TOKEN_GENERATION = "8e5b2a9d4f17"
+NFKC_USERNAMES = "c7bb3ba2903c"
 
 
 def _rows(connection: Connection, sql: str) -> list[tuple[object, ...]]:
@@ -108,11 +113,81 @@ async def check_token_generation_backfill(db: MigrationDriver) -> None:
     assert await db.run(lambda c: _rows(c, USERS)) == before
 
 
+# Accounts from before NFKC: look-alikes beside the names they imitate, and lone ones; then
+# what the upgrade leaves (lone look-alikes rewritten, colliding ones all kept as they were).
+NAMES_BEFORE = [
+    "root",
+    "ｒｏｏｔ",
+    "ʳᵒᵒᵗ",
+    "ﬁona",
+    "Fiona",
+    "ⅰvan",
+    "ａｄｍｉｎ",
+    "ｓｕｅ",
+    "ｓｕｅ\u0301",
+]
+NAMES_AFTER = ["root", "ｒｏｏｔ", "ʳᵒᵒᵗ", "fiona", "Fiona", "ivan", "admin", "sue", "su\u00e9"]
+
+
+async def check_nfkc_usernames(db: MigrationDriver) -> None:
+    await db.upgrade(f"{NFKC_USERNAMES}-1")
+    emails = [f"u{n}@example.com" for n in range(len(NAMES_BEFORE))]
+    if db.engine_name == "sqlite":
+        # SQLite's ASCII-only lower(email) index let these two in; PostgreSQL's refuses them.
+        emails[-2:] = ["ÖSTEN@example.com", "östen@example.com"]
+    await db.run(lambda c: _seed_named_users(c, zip(NAMES_BEFORE, emails, strict=True)))
+    with _warnings("alembic.runtime.migration") as report:
+        await db.upgrade(NFKC_USERNAMES)
+    after = await db.run(lambda c: _rows(c, "SELECT username FROM auth_user ORDER BY id"))
+    assert [row[0] for row in after] == NAMES_AFTER, f"[{db.engine_name}] {after}"
+    text_ = "\n".join(report)
+    assert "'ｒｏｏｔ' (id " in text_ and "'ʳᵒᵒᵗ' (id " in text_ and "'root' (id " in text_, text_
+    assert "nothing merged" in text_, text_
+    assert "'ﬁona' -> 'fiona'" in text_, text_
+    if db.engine_name == "sqlite":
+        assert "'ÖSTEN@example.com' (id " in text_ and "emails are the same" in text_, text_
+    await db.downgrade(f"{NFKC_USERNAMES}-1")
+    assert await db.run(lambda c: _rows(c, "SELECT username FROM auth_user ORDER BY id")) == after
+
+
+def _seed_named_users(connection: Connection, users: Iterable[tuple[str, str]]) -> None:
+    for number, (username, email) in enumerate(users):
+        connection.execute(
+            text(
+                "INSERT INTO auth_user (password, is_superuser, username, first_name, last_name, "
+                "email, is_staff, is_active, date_joined, token_generation) VALUES ('!', false, "
+                ":username, '', '', :email, false, true, CURRENT_TIMESTAMP, :generation)"
+            ),
+            {"username": username, "email": email, "generation": f"{number:032d}"},
+        )
+
+
+class _Collect(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.messages: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.messages.append(record.getMessage())
+
+
+@contextmanager
+def _warnings(name: str) -> Iterator[list[str]]:
+    handler = _Collect()
+    logger = logging.getLogger(name)
+    logger.addHandler(handler)
+    try:
+        yield handler.messages
+    finally:
+        logger.removeHandler(handler)
+
+
 DATA_MIGRATION_CHECKS: dict[str, Callable[[MigrationDriver], Awaitable[None]]] = {
     SLUGS: check_slug_backfill,
     EMAIL_INDEX: check_email_index,
     NO_ID_REUSE: check_rebuild_keeps_rows_and_ids,
     TOKEN_GENERATION: check_token_generation_backfill,
+    NFKC_USERNAMES: check_nfkc_usernames,
 }
 
 
