@@ -30,6 +30,7 @@ from backend.core.errors import DomainError
 from backend.db import create_engine, create_sessionmaker, unit_of_work_options
 from backend.django_adoption import BASELINE_REVISION
 from backend.loaddata import LoadDataError, load_files
+from backend.migrations import MigrationTimeouts
 from backend.serving import APP_FACTORY, run_workers
 from backend.upgrades import (
     UpgradeError,
@@ -72,6 +73,11 @@ def database_url() -> str:
     except ValueError as error:
         raise CLIError(str(error)) from None
     return url
+
+
+def migration_timeouts() -> MigrationTimeouts:
+    """BACKEND_MIGRATION_LOCK_TIMEOUT and _STATEMENT_TIMEOUT (validated by database_url first)."""
+    return MigrationTimeouts.from_settings(Settings())
 
 
 async def _in_transaction(url: str, work: Callable[[AsyncSession], Awaitable[T]]) -> T:
@@ -146,7 +152,7 @@ def _migration_warnings_shown() -> Iterator[None]:
 
 def _upgrade(url: str, revision: str = "head") -> tuple[str | None, str | None]:
     with _migration_warnings_shown():
-        return _run(lambda: upgrade_database(url, revision))
+        return _run(lambda: upgrade_database(url, revision, timeouts=migration_timeouts()))
 
 
 @app.command()
@@ -194,11 +200,16 @@ def migrate(
         ),
     ] = False,
 ) -> None:
-    """Upgrade the database schema (upgrades only; downgrades are an `alembic` job)."""
+    """Upgrade the database schema (upgrades only; downgrades are an `alembic` job).
+
+    Each revision commits on its own. On PostgreSQL a statement that waits for a lock longer than BACKEND_MIGRATION_LOCK_TIMEOUT (default 5s), or runs longer than BACKEND_MIGRATION_STATEMENT_TIMEOUT (default 1h), is cancelled and its revision rolled back.
+    """
     url = _run(database_url)
     if adopt_django:
         with _migration_warnings_shown():
-            adopted = _run(lambda: adopt_django_database(url, revision))
+            adopted = _run(
+                lambda: adopt_django_database(url, revision, timeouts=migration_timeouts())
+            )
         typer.echo(
             f"{shown_url(url)}: adopted Django's auth_user as revision {BASELINE_REVISION}, "
             f"upgraded to {adopted}"
