@@ -70,14 +70,17 @@ def tests_postgres(session: nox.Session) -> None:
 
 @nox.session(python=PYTHON, default=False)
 def fuzz(session: nox.Session) -> None:
-    """The fuzzer with a bigger budget (150 requests per operation and caller); not in a bare nox."""
+    """The fuzzer's deep budget: 150 requests per operation and caller, no time limit (CI runs it)."""
     _install(session, "test.txt")
     session.run(
         "pytest",
         "backend/tests/test_fuzz.py",
         "-rP",
         *session.posargs,
-        env={"BACKEND_FUZZ_EXAMPLES": session.env.get("BACKEND_FUZZ_EXAMPLES", "150")},
+        env={
+            "BACKEND_FUZZ_EXAMPLES": session.env.get("BACKEND_FUZZ_EXAMPLES", "150"),
+            "BACKEND_FUZZ_SECONDS": session.env.get("BACKEND_FUZZ_SECONDS", "0"),
+        },
     )
 
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import os
+import time
 from collections.abc import Callable, Coroutine
 from typing import Any
 
@@ -35,9 +36,14 @@ from backend.models import Role, User, Visibility
 from backend.tests.factories import make_context, make_entry, make_member, make_user
 
 BASE_URL = "http://testserver"
-# Requests per operation and caller (24 operations): 884 in all for both callers. 150 (6,604
-# requests per engine) found nothing more when tried once; `nox -s fuzz` runs a bigger budget.
+# The budget per caller: requests per operation (24 operations), and seconds. Each operation gets
+# its requests in rounds of ROUND_EXAMPLES, every operation one round after the other; the first
+# round always runs in full (every operation and caller is reached), later rounds only while the
+# time lasts. In the suite: at most 20 per operation within about 2 s of rounds after the first;
+# `nox -s fuzz` (and CI) runs 150 per operation with no time limit (BACKEND_FUZZ_SECONDS=0).
 EXAMPLES_PER_OPERATION = int(os.environ.get("BACKEND_FUZZ_EXAMPLES", "20"))
+SECONDS_PER_CALLER = float(os.environ.get("BACKEND_FUZZ_SECONDS", "2"))
+ROUND_EXAMPLES = 5
 CHECKS = [
     checks.not_a_server_error,
     checks.status_code_conformance,
@@ -45,14 +51,24 @@ CHECKS = [
     checks.response_headers_conformance,
     checks.response_schema_conformance,
 ]
-FUZZ_SETTINGS = hypothesis.settings(
-    max_examples=EXAMPLES_PER_OPERATION,
-    deadline=None,
-    derandomize=True,  # the same requests on every run and every machine: failures reproduce
-    database=None,
-    suppress_health_check=list(hypothesis.HealthCheck),
-    phases=[hypothesis.Phase.generate, hypothesis.Phase.shrink],
-)
+
+
+def round_settings(examples: int) -> hypothesis.settings:
+    """One round's settings. Round n is seeded with n (see ``Fuzzer.fuzz``): the same requests on
+    every run and every machine, however many rounds the time allows, so failures reproduce."""
+    return hypothesis.settings(
+        max_examples=examples,
+        deadline=None,
+        database=None,
+        suppress_health_check=list(hypothesis.HealthCheck),
+        phases=[hypothesis.Phase.generate, hypothesis.Phase.shrink],
+    )
+
+
+def rounds(examples: int = EXAMPLES_PER_OPERATION) -> list[int]:
+    """How many requests each round asks of every operation: [5, 5, 5, 5] for 20."""
+    full, rest = divmod(max(examples, 1), ROUND_EXAMPLES)
+    return [ROUND_EXAMPLES] * full + ([rest] if rest else [])
 
 
 @dataclasses.dataclass
@@ -64,6 +80,7 @@ class Tally:
     failures: dict[str, str] = dataclasses.field(default_factory=dict)
     statuses: dict[int, int] = dataclasses.field(default_factory=dict)
     operations: set[str] = dataclasses.field(default_factory=set)
+    rounds: int = 0
 
     def count(self, label: str, status: int) -> None:
         self.requests += 1
@@ -93,14 +110,29 @@ class Fuzzer:
         # An unhandled exception becomes the 500 a server would send, counted and checked as one.
         transport = httpx.ASGITransport(app=self.app, raise_app_exceptions=False)
         client = httpx.AsyncClient(transport=transport, base_url=BASE_URL)
+        strategies: dict[str, Any] = {}
+        deadline = time.monotonic() + SECONDS_PER_CALLER
         try:
-            for operation in operations:
-                # Fresh data for each operation: an earlier DELETE must not hide the rest.
-                self.fuzz(operation, client, self.on_loop(self.make_world()))
+            for number, examples in enumerate(rounds()):
+                if number and SECONDS_PER_CALLER and time.monotonic() > deadline:
+                    break
+                for operation in operations:
+                    # Fresh data for each operation: an earlier DELETE must not hide the rest.
+                    known_ids = self.on_loop(self.make_world())
+                    if operation.label not in strategies:
+                        strategies[operation.label] = self.strategy(operation, known_ids)
+                    self.fuzz(operation, strategies[operation.label], client, number, examples)
+                self.tally.rounds += 1
         finally:
             self.on_loop(client.aclose())
 
-    def fuzz(self, operation: Any, client: httpx.AsyncClient, known_ids: dict[str, int]) -> None:
+    @staticmethod
+    def strategy(operation: Any, known_ids: dict[str, int]) -> Any:
+        """Valid and invalid requests; with the ids of the first world, some that reach a row.
+
+        Built once per operation (building costs more than a round); later rounds' worlds hold
+        the same rows and more, so those ids still exist.
+        """
         names = {parameter.name for parameter in operation.path_parameters}
         existing = {name: value for name, value in known_ids.items() if name in names}
         strategies = [
@@ -112,16 +144,21 @@ class Fuzzer:
             strategies.append(
                 operation.as_strategy(GenerationMode.POSITIVE, path_parameters=existing)
             )
+        return st.one_of(strategies)
 
-        @FUZZ_SETTINGS
-        @hypothesis.given(case=st.one_of(strategies))
+    def fuzz(
+        self, operation: Any, strategy: Any, client: httpx.AsyncClient, number: int, examples: int
+    ) -> None:
+        @hypothesis.seed(number)
+        @round_settings(examples)
+        @hypothesis.given(case=strategy)
         def send_one(case: Any) -> None:
             self.send(case, client)
 
         try:
             send_one()
         except (Exception, BaseExceptionGroup) as error:  # every operation's, reported at the end
-            self.tally.failures[operation.label] = str(error)
+            self.tally.failures.setdefault(operation.label, f"round {number}: {error}")
 
     def send(self, case: Any, client: httpx.AsyncClient) -> None:
         auth = {"Authorization": f"Bearer {self.token}"}
@@ -164,7 +201,8 @@ async def world(db_session: AsyncSession, actor: User) -> dict[str, int]:
 
 def report(label: str, tally: Tally) -> None:
     print(  # the figures the issue asks for; shown with -rP
-        f"fuzz as {label}: {tally.requests} requests, {len(tally.server_errors)} 5xx, "
+        f"fuzz as {label}: {tally.requests} requests in {tally.rounds} of {len(rounds())} "
+        f"round(s), {len(tally.server_errors)} 5xx, "
         f"statuses {dict(sorted(tally.statuses.items()))}"
     )
     assert tally.requests > 0

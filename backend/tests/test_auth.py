@@ -64,9 +64,10 @@ async def test_an_inactive_user_cannot_log_in_and_is_told_the_same(
 async def test_a_django_password_hash_logs_in_and_is_upgraded_to_argon2(
     client: httpx.AsyncClient, db_session: AsyncSession
 ) -> None:
-    # Written by Django 5.2.19's make_password("django-era secret") (backend/tests/data).
+    # Written by Django 5.2.19's make_password("django-era secret") at 1000 iterations
+    # (backend/tests/data/make_django_hashes.py; test_password_hashes.py checks Django's own cost).
     django_hash = (
-        "pbkdf2_sha256$1000000$H74yvgGYnXvEXFggeSEY78$BKDvxrMZyR6o3Eh0j8pWCQbLI7nWfkG60Yh/TsapHVw="
+        "pbkdf2_sha256$1000$4gmUVupdDaoIyLApLHjTIe$C9DNUj8f3s1hIp6/EpD9yr8du/fn+O5gltIt2XNP74o="
     )
     legacy = await make_user(db_session, username="legacy")
     legacy.password = django_hash
@@ -82,8 +83,9 @@ async def test_a_django_password_hash_logs_in_and_is_upgraded_to_argon2(
 async def test_a_hash_made_by_django_itself_verifies(
     client: httpx.AsyncClient, db_session: AsyncSession
 ) -> None:
-    # Written by Django 5.2.19's make_password("hunter2-hunter2", salt="legacysaltvalue1").
-    known = "pbkdf2_sha256$1000000$legacysaltvalue1$QyaiaO4g/5/qk0IRBzpHrye6GcpZignOcg13AU79CEY="
+    # Written by Django 5.2.19's make_password("hunter2-hunter2", salt="legacysaltvalue1") at
+    # 1000 iterations (backend/tests/data/make_django_hashes.py, "cheap_known_answer").
+    known = "pbkdf2_sha256$1000$legacysaltvalue1$9f64BnFzLObWoa635N/eqR5PFqVfyzr37V90lZ+E2Z4="
     legacy = await make_user(db_session, username="from-django")
     legacy.password = known
     await db_session.commit()
