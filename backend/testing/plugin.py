@@ -5,17 +5,28 @@
 
 from __future__ import annotations
 
+import os
 import signal
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
+from backend.testing import blocker
 from backend.testing.backends import ENGINES, only_marker
-from backend.testing.fixtures.isolation import tracker_key
+from backend.testing.fixtures.clock import CLOCK_CHOICES, CLOCK_INI, summary_lines
+from backend.testing.modes import CLOCK_READ, isolation_mode
 from backend.testing.harness import WORKERINPUT_KEY, Harness, harness_key
-from backend.testing.options import HarnessConfigError, add_options, read_options
+from backend.testing.options import (
+    ISOLATIONS,
+    HarnessConfigError,
+    add_ini_options,
+    add_options,
+    read_options,
+)
 from backend.testing.project import add_ini, load_project
 from backend.testing.rewriting import rewrite_only_our_own
+from backend.testing.stops import BOARD, as_failure, call_failed_key
 
 # Before the entry-point plugins are imported (this plugin is named first in addopts).
 rewrite_only_our_own()
@@ -29,29 +40,45 @@ pytest_plugins = [
 # Set on the skip report of a test that only means something on another engine (the summary counts
 # them; user properties reach the controller from xdist workers).
 SKIPPED_FOR_ENGINE = "skipped_as_meaningful_on"
+SKIPPED_FOR_ISOLATION = "skipped_as_meaningful_with_isolation"
+# The markers of tests meaningful with one isolation only: rollback_only, commit_only.
+MODE_MARKERS = {f"{mode}_only": mode for mode in ISOLATIONS}
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     add_options(parser)
+    add_ini_options(parser)
     add_ini(parser)
 
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers",
-        "committed: the test commits for real or opens several connections; it gets the worker's "
-        "database without the rollback wrapper, and every table is emptied after it",
+        "committed: the test commits for real or opens several connections; it runs with "
+        "--isolation commit whatever the run's isolation (real commits, the tables it wrote "
+        "emptied after it)",
     )
+    for name, mode in MODE_MARKERS.items():
+        config.addinivalue_line(
+            "markers",
+            f"{name}(reason): only meaningful with --isolation {mode}; skipped with the other",
+        )
     for name, engine in ENGINES.items():
         config.addinivalue_line(
             "markers",
             f"{only_marker(name)}(reason): only meaningful on {engine.label}; skipped on the others",
         )
-    load_project(config)
+    project = load_project(config)
     try:
         options = read_options(config)
     except HarnessConfigError as error:
         raise pytest.UsageError(str(error)) from None
+    clock = str(config.getini(CLOCK_INI) or "report").strip().lower()
+    if clock not in CLOCK_CHOICES:
+        raise pytest.UsageError(
+            f"{CLOCK_INI} = {clock!r} in the pytest ini: choose one of {', '.join(CLOCK_CHOICES)}"
+        )
+    blocker.block(project.configured_database_url())
     harness = config.stash[harness_key] = Harness(options=options, config=config)
     if harness.is_worker or not _needs_database(config):
         return
@@ -105,12 +132,15 @@ def pytest_plugin_registered(plugin: Any, manager: pytest.PytestPluginManager) -
 def pytest_report_header(config: pytest.Config) -> list[str]:
     harness = config.stash[harness_key]
     if harness.provisioned is None:
-        return [f"database: {harness.options.engine} (not started: nothing to run)"]
+        return [
+            f"database: {harness.options.engine} (not started: nothing to run), "
+            f"isolation {harness.options.isolation}"
+        ]
     report = harness.provisioned.report
     phases = ", ".join(f"{name} {seconds:.2f}s" for name, seconds in report.phases.items())
     schema_problem = harness.provisioned.template_error
     return [
-        f"database: {report.engine}, {report.server}",
+        f"database: {report.engine}, {report.server}, isolation {harness.options.isolation}",
         *([f"database schema: NOT BUILT: {schema_problem}"] if schema_problem else []),
         f"database server: {report.location}",
         f"database schema: revision {report.revision}, cache {report.cache}"
@@ -119,45 +149,77 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
     ]
 
 
-def pytest_runtest_setup(item: pytest.Item) -> None:
-    engine = item.config.stash[harness_key].options.engine
-    for only_on in ENGINES:
-        marker_name = only_marker(only_on)
-        marker = item.get_closest_marker(marker_name)
-        if marker is None:
-            continue
-        reason = marker.kwargs.get("reason") or (marker.args[0] if marker.args else None)
-        if not reason:
-            raise pytest.UsageError(
-                f"{item.nodeid}: @pytest.mark.{marker_name} needs a reason, "
-                f'e.g. @pytest.mark.{marker_name}(reason="row locks exist only on PostgreSQL")'
-            )
-        if engine != only_on:
-            item.user_properties.append((SKIPPED_FOR_ENGINE, only_on))
-            pytest.skip(f"{only_on} only: {reason}")
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Markers that need a reason and have none stop the run here, before any test runs."""
+    markers = [*(only_marker(name) for name in ENGINES), *MODE_MARKERS]
+    for item in items:
+        for name in markers:
+            marker = item.get_closest_marker(name)
+            if marker is not None and not _reason(marker):
+                raise pytest.UsageError(
+                    f"{item.nodeid}: @pytest.mark.{name} needs a reason, e.g. "
+                    f'@pytest.mark.{name}(reason="row locks exist only on PostgreSQL")'
+                )
+
+
+def _reason(marker: pytest.Mark) -> str | None:
+    return marker.kwargs.get("reason") or (marker.args[0] if marker.args else None)
 
 
 @pytest.hookimpl(wrapper=True)
-def pytest_runtest_call(item: pytest.Item) -> Any:
-    """A test the isolation tracker stopped fails with the tracker's one message.
+def pytest_runtest_protocol(item: pytest.Item) -> Iterator[None]:
+    BOARD.start(item)
+    try:
+        return (yield)
+    finally:
+        BOARD.finish()
 
-    The tracker raises inside the app or SQLAlchemy, where the failure may come back wrapped
-    (an exception group, a failed commit, a 500 the test asserted on) or be swallowed; the
-    message is what the test's author needs.
-    """
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    engine = item.config.stash[harness_key].options.engine
+    for only_on in ENGINES:
+        marker = item.get_closest_marker(only_marker(only_on))
+        if marker is not None and engine != only_on:
+            item.user_properties.append((SKIPPED_FOR_ENGINE, only_on))
+            pytest.skip(f"{only_on} only: {_reason(marker)}")
+    mode = isolation_mode(item)
+    for name, only_with in MODE_MARKERS.items():
+        marker = item.get_closest_marker(name)
+        if marker is not None and mode != only_with:
+            item.user_properties.append((SKIPPED_FOR_ISOLATION, only_with))
+            pytest.skip(f"--isolation {only_with} only: {_reason(marker)}")
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item: pytest.Item) -> Iterator[None]:
+    """One route out for the harness's stops: a stopped test fails with the stop's message, at
+    the test's line, whatever carried the stop up (an exception group, a failed commit, a 500 the
+    test asserted on) or swallowed it. Environment variables the test changed are put back."""
+    environment = dict(os.environ)
     try:
         outcome = yield
     except BaseException:
-        _fail_if_stopped(item)
+        item.stash[call_failed_key] = True
+        _fail_if_stopped()
         raise
-    _fail_if_stopped(item)
+    finally:
+        _restore_environment(environment)
+    _fail_if_stopped()
     return outcome
 
 
-def _fail_if_stopped(item: pytest.Item) -> None:
-    tracker = item.stash.get(tracker_key, None)
-    if tracker is not None and tracker.violation and not tracker.acknowledged:
-        raise pytest.fail.Exception(tracker.violation, pytrace=False) from None
+def _fail_if_stopped() -> None:
+    stop = BOARD.to_fail_with()
+    if stop is not None:
+        raise as_failure(stop) from None
+
+
+def _restore_environment(saved: dict[str, str]) -> None:
+    if os.environ == saved:
+        return
+    for name in set(os.environ) - set(saved):
+        del os.environ[name]
+    os.environ.update(saved)
 
 
 def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
@@ -167,12 +229,28 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
     ran = len([r for r in stats.get("passed", []) if r.when == "call"]) + len(
         [r for r in stats.get("failed", []) if r.when == "call"]
     )
-    skipped_for_engine = sum(
-        1
-        for report in stats.get("skipped", [])
-        if any(key == SKIPPED_FOR_ENGINE for key, _ in getattr(report, "user_properties", ()))
-    )
+    skipped_for_engine = _count(stats.get("skipped", []), SKIPPED_FOR_ENGINE)
+    skipped_for_isolation = _count(stats.get("skipped", []), SKIPPED_FOR_ISOLATION)
     terminalreporter.write_sep("-", "database engines")
     terminalreporter.write_line(
         f"{ran} tests ran on {engine}; {skipped_for_engine} skipped as meaningful on the other engine only"
     )
+    terminalreporter.write_line(
+        f"isolation {harness.options.isolation}; {skipped_for_isolation} skipped as meaningful "
+        "with the other isolation only"
+    )
+    clock_readers = {
+        report.nodeid: str(value)
+        for reports in stats.values()
+        for report in reports
+        for key, value in getattr(report, "user_properties", ())
+        if key == CLOCK_READ
+    }
+    if clock_readers:
+        terminalreporter.write_sep("-", "transaction clock", yellow=True)
+        for line in summary_lines(clock_readers):
+            terminalreporter.write_line(line, yellow=True)
+
+
+def _count(reports: list[Any], key: str) -> int:
+    return sum(1 for r in reports if any(k == key for k, _ in getattr(r, "user_properties", ())))

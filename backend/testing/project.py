@@ -43,6 +43,9 @@ class Project:
     """The dependency the harness overrides so that requests use the test's sessions."""
     reset_app_state: Callable[[FastAPI], None] = lambda _app: None
     """Forget what the app keeps in memory between requests (caches, throttles), per test."""
+    configured_database_url: Callable[[], str | None] = lambda: None
+    """The database the app opens when nothing points it elsewhere (the developer's own): read
+    once per run, and any connection to it from a test is refused (``blocker.py``)."""
 
     def migration_files(self) -> list[Path]:
         """Every file the migrated schema is built from: the ini file and the migration scripts."""

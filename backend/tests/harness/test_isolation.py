@@ -14,7 +14,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from backend.models import Context, User
-from backend.testing.fixtures.isolation import tracker_key
+from backend.testing.stops import BOARD
 from backend.tests.factories import make_user
 from backend.tests.harness.inner import run_inner, write_inner_tests
 
@@ -108,11 +108,9 @@ def stopped_by_the_harness(request: pytest.FixtureRequest) -> Iterator[list[str]
     except BaseException as error:  # whatever carried it up, the tracker's message is checked
         carried = error
     assert carried is not None, "the block ran to the end: the harness did not stop it"
-    tracker = request.node.stash[tracker_key]
-    assert tracker.violation, f"not stopped by the harness but by {carried!r}"
-    tracker.acknowledged = True  # expected: the test goes on to check the message
-    violation = tracker.violation
-    message.append(violation)
+    assert BOARD.stop is not None, f"not stopped by the harness but by {carried!r}"
+    # Expected: the test goes on to check the message.
+    message.append(BOARD.acknowledge())
 
 
 # Point 1 of issue 12: a commit by the app survives the rollback of a session opened before it.
