@@ -15,8 +15,8 @@ import pytest
 from backend.testing import blocker
 from backend.testing.backends import ENGINES, only_marker
 from backend.testing.fixtures.clock import CLOCK_CHOICES, CLOCK_INI, summary_lines
-from backend.testing.modes import CLOCK_READ, isolation_mode
 from backend.testing.harness import WORKERINPUT_KEY, Harness, harness_key
+from backend.testing.modes import CLOCK_READ, isolation_mode
 from backend.testing.options import (
     ISOLATIONS,
     HarnessConfigError,

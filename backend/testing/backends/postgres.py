@@ -269,9 +269,10 @@ def write_log_ddl(log: str, tables: list[str]) -> list[str]:
     same table never wait for each other on the log (a race may note a table twice; harmless).
     """
     function = f"{log}_note"
+    # Identifiers from the migrated schema and the harness's own constant, never from input.
     ddl = [
         f'CREATE TABLE IF NOT EXISTS "{log}" (name text NOT NULL)',
-        f'CREATE OR REPLACE FUNCTION "{function}"() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN '
+        f'CREATE OR REPLACE FUNCTION "{function}"() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN '  # noqa: S608
         f'INSERT INTO "{log}" (name) SELECT TG_TABLE_NAME WHERE NOT EXISTS '
         f'(SELECT 1 FROM "{log}" WHERE name = TG_TABLE_NAME); RETURN NULL; END $$',
     ]

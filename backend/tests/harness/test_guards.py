@@ -65,7 +65,7 @@ def test_a_stopped_test_points_at_the_line_that_caused_it(
     output = output_of(result)
     result.stdout.fnmatch_lines(
         [
-            ">*assert (await client.get(\"/health\")).status_code == 200  # the guilty request",
+            '>*assert (await client.get("/health")).status_code == 200  # the guilty request',
             "E*HarnessStop: a new session (a request's session) began while another session "
             "holds writes it has not committed*(at test_inner.py:9)",
             "test_inner.py:9: HarnessStop",

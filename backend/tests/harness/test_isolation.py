@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
 
 import httpx
 import pytest
@@ -274,7 +273,7 @@ def test_the_ini_can_make_reading_the_transaction_clock_stop_the_test(
     write_inner_tests(pytester, CLOCK_TESTS)
     result = run_inner(pytester, "--db", outer_engine, "-o", "harness_transaction_clock=stop")
     result.assert_outcomes(passed=1, failed=3)
-    result.stdout.fnmatch_lines(["*a statement reads the transaction's clock: NOW in: SELECT*"])
+    result.stdout.fnmatch_lines(["*a statement reads the transaction's clock: * in: SELECT*"])
 
 
 def test_a_clock_read_in_commit_isolation_is_not_reported(
