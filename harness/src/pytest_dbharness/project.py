@@ -64,6 +64,9 @@ class Project:
     allows>`` when the app has that middleware, else ``http://testserver``."""
     reset_app_state: Callable[[FastAPI], None] = lambda _app: None
     """Forget what the app keeps in memory between requests (caches, throttles), per test."""
+    configured_database_url: Callable[[], str | None] = lambda: None
+    """The database the app opens when nothing points it elsewhere (the developer's own): read
+    once per run, and any connection to it from a test is refused (``blocker.py``)."""
 
     def __post_init__(self) -> None:
         for problem in self.problems():

@@ -257,3 +257,43 @@ def _remove_tree(path: Path) -> None:
 
 
 CONTROLLER = PostgresController
+
+
+# --- Hooks of the isolation code (backends/hooks.py) -----------------------------------------
+
+
+def write_log_ddl(log: str, tables: list[str]) -> list[str]:
+    """Triggers that note, in the table ``log``, each table a statement wrote (commit isolation).
+
+    Statement triggers, one row per table: no unique key, so that two transactions writing the
+    same table never wait for each other on the log (a race may note a table twice; harmless).
+    """
+    function = f"{log}_note"
+    # Identifiers from the migrated schema and the harness's own constant, never from input.
+    ddl = [
+        f'CREATE TABLE IF NOT EXISTS "{log}" (name text NOT NULL)',
+        f'CREATE OR REPLACE FUNCTION "{function}"() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN '  # noqa: S608
+        f'INSERT INTO "{log}" (name) SELECT TG_TABLE_NAME WHERE NOT EXISTS '
+        f'(SELECT 1 FROM "{log}" WHERE name = TG_TABLE_NAME); RETURN NULL; END $$',
+    ]
+    for table in tables:
+        ddl.append(
+            f'CREATE OR REPLACE TRIGGER "{log}" AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE '
+            f'ON "{table}" FOR EACH STATEMENT EXECUTE FUNCTION "{function}"()'
+        )
+    return ddl
+
+
+def connection_target(cargs: list[Any], cparams: dict[str, Any]) -> tuple[str, str, str] | None:
+    """The server and database a connection opens, to compare with the developer's (``blocker.py``)."""
+    if cargs:  # a conninfo string
+        parsed = psycopg.conninfo.conninfo_to_dict(str(cargs[0]))
+        cparams = {**parsed, **cparams}
+    database = cparams.get("dbname") or cparams.get("database")
+    if not database:
+        return None
+    return (
+        str(cparams.get("host") or "localhost"),
+        str(cparams.get("port") or 5432),
+        str(database),
+    )

@@ -8,7 +8,7 @@ import sqlite3
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import event
+from sqlalchemy import event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -116,3 +116,70 @@ def _revision_of(template: Path) -> str:
 
 
 CONTROLLER = SQLiteController
+
+
+# --- Hooks of the isolation code (backends/hooks.py) -----------------------------------------
+
+# Per process, so per xdist worker: the highest id each AUTOINCREMENT table has handed out so far.
+_high_marks: dict[str, int] = {}
+
+
+def restore_high_marks(connection: Any) -> None:
+    """Inside a rolled-back test: continue ids from where the previous tests stopped.
+
+    PostgreSQL's sequences ignore rollbacks, so its ids climb from test to test; SQLite's
+    ``sqlite_sequence`` is rolled back with the test. Carrying its high marks gives both engines
+    the same behaviour: no test sees an id again, so a test that hard-codes one fails on both.
+    """
+    if not _high_marks:
+        return
+    marks = [{"name": name, "seq": seq} for name, seq in _high_marks.items()]
+    # max(): a committed test's ids were really used and stay higher than any mark noted here.
+    connection.execute(
+        text("UPDATE sqlite_sequence SET seq = max(seq, :seq) WHERE name = :name"), marks
+    )
+    connection.execute(
+        text(
+            "INSERT INTO sqlite_sequence (name, seq) SELECT :name, :seq "
+            "WHERE NOT EXISTS (SELECT 1 FROM sqlite_sequence WHERE name = :name)"
+        ),
+        marks,
+    )
+
+
+def remember_high_marks(connection: Any) -> None:
+    """Before a rolled-back test's rollback: note how far each table's ids went.
+
+    SQLite creates ``sqlite_sequence`` with the first AUTOINCREMENT table; a schema without one
+    (INTEGER PRIMARY KEY rowids, UUID keys) has no ids to carry, and keeps SQLite's own rule.
+    """
+    exists = "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'sqlite_sequence'"
+    if connection.execute(text(exists)).first() is None:
+        return
+    for name, seq in connection.execute(text("SELECT name, seq FROM sqlite_sequence")):
+        _high_marks[name] = max(_high_marks.get(name, 0), int(seq))
+
+
+def write_log_ddl(log: str, tables: list[str]) -> list[str]:
+    """Triggers that note, in the table ``log``, each table a statement wrote (commit isolation).
+
+    Row triggers (SQLite has no statement triggers); the WHEN clause keeps one row per table.
+    """
+    ddl = [f'CREATE TABLE IF NOT EXISTS "{log}" (name TEXT NOT NULL)']
+    for table in tables:
+        for verb in ("INSERT", "UPDATE", "DELETE"):
+            # Identifiers from the migrated schema and the harness's own constant, never input.
+            ddl.append(
+                f'CREATE TRIGGER IF NOT EXISTS "{log}_{table}_{verb.lower()}" AFTER {verb} ON '  # noqa: S608
+                f'"{table}" WHEN NOT EXISTS (SELECT 1 FROM "{log}" WHERE name = \'{table}\') '
+                f"BEGIN INSERT INTO \"{log}\" (name) VALUES ('{table}'); END"
+            )
+    return ddl
+
+
+def connection_target(cargs: list[Any], cparams: dict[str, Any]) -> str | None:
+    """The file a connection opens, to compare with the developer's (``blocker.py``)."""
+    name = cargs[0] if cargs else cparams.get("database")
+    if not name or name == ":memory:" or str(name).startswith("file:"):
+        return None
+    return os.path.realpath(str(name))
