@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 
+from backend.core.json_document import dumps_document
 from backend.core.search import SQLITE_SEARCH_LOWER, search_lower
 from backend.secrets_files import private_sqlite_file
 
@@ -29,6 +30,8 @@ READ_ONLY_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
     """Create an async engine; SQLite engines get the connection setup the app relies on."""
     parsed = make_url(url)
+    # JSON columns are written so that they come back as sent on both engines (JSONB's numeric).
+    kwargs.setdefault("json_serializer", dumps_document)
     if parsed.get_backend_name() != "sqlite":
         return create_async_engine(url, pool_pre_ping=True, **kwargs)
     if parsed.database and parsed.database != ":memory:":
