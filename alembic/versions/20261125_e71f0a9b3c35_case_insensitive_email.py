@@ -42,6 +42,7 @@ def upgrade() -> None:
             postgresql_where=sa.text("email <> ''"),
             sqlite_where=sa.text("email <> ''"),
             postgresql_concurrently=True,
+            if_not_exists=True,
         )
 
 

@@ -15,10 +15,9 @@ import statistics
 import time
 from collections.abc import Awaitable, Callable
 
+from pytest_dbharness.fixtures.cleanup import WriteLog
 from sqlalchemy import Column, ForeignKey, Integer, MetaData, Table, Text, delete, insert
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
-
-from pytest_dbharness.fixtures.cleanup import WriteLog
 
 TABLES = 100
 ROUNDS = 60

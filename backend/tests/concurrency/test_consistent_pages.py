@@ -6,10 +6,10 @@ import asyncio
 from collections.abc import Awaitable, Callable
 
 import httpx
+from pytest_dbharness.fixtures.live_server import LiveServer
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from backend.models import Visibility
-from pytest_dbharness.fixtures.live_server import LiveServer
 from backend.tests.factories import make_context, make_entry, make_user
 from backend.tests.fixtures.live import live_client
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-
 from pytest_dbharness.harness import harness_of
 
 

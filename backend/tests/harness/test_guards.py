@@ -7,13 +7,13 @@ import warnings
 
 import httpx
 import pytest
+from pytest_dbharness.fixtures import isolation
+from pytest_dbharness.fixtures.isolation import make_innermost
 from sqlalchemy import event, select, text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from sqlalchemy.orm import Session
 
 from backend.models import User
-from pytest_dbharness.fixtures import isolation
-from pytest_dbharness.fixtures.isolation import make_innermost
 from backend.tests.harness.inner import output_of, run_inner, write_inner_tests
 
 

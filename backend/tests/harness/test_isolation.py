@@ -9,11 +9,11 @@ from contextlib import contextmanager
 
 import httpx
 import pytest
+from pytest_dbharness.stops import BOARD
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from backend.models import Context, User
-from pytest_dbharness.stops import BOARD
 from backend.tests.factories import make_user
 from backend.tests.harness.inner import run_inner, write_inner_tests
 

@@ -18,8 +18,8 @@ from pytest_asyncio import is_async_test
 
 from pytest_dbharness import blocker
 from pytest_dbharness.backends import ENGINES, only_marker
-from pytest_dbharness.fixtures.clock import CLOCK_CHOICES, CLOCK_INI, summary_lines
 from pytest_dbharness.event_loop import use_one_loop
+from pytest_dbharness.fixtures.clock import CLOCK_CHOICES, CLOCK_INI, summary_lines
 from pytest_dbharness.harness import WORKERINPUT_KEY, Harness, harness_key
 from pytest_dbharness.modes import CLOCK_READ, isolation_mode
 from pytest_dbharness.options import (
