@@ -8,11 +8,11 @@ import httpx
 import pytest
 from fastapi import FastAPI
 from fastapi.routing import iter_route_contexts
+from pytest_dbharness.fixtures.live_server import LiveServer
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from backend.core.validation import NO_NUL_PATTERN
 from backend.models import User, Visibility
-from pytest_dbharness.fixtures.live_server import LiveServer
 from backend.tests.factories import make_context, make_entry, make_member, make_user
 from backend.tests.fixtures.contexts import CastFor
 

@@ -10,10 +10,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
-from backend.config import PROJECT_ROOT
 from pytest_dbharness.migration_checks import MigrationDriver
 from pytest_dbharness.migration_safety.report import check_history
+
+from backend.config import PROJECT_ROOT
 from backend.tests.migrations.conftest import SAFETY_REPORT
 
 # Enough rows that scans, rewrites and back-fills do real work (and show in the holds), few enough
