@@ -14,6 +14,7 @@ from __future__ import annotations
 import statistics
 import time
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 from pytest_dbharness.fixtures.cleanup import WriteLog
 from sqlalchemy import Column, ForeignKey, Integer, MetaData, Table, Text, delete, insert
@@ -26,7 +27,7 @@ ROUNDS = 60
 def _schema() -> MetaData:
     metadata = MetaData()
     for number in range(TABLES):
-        columns = [Column("id", Integer, primary_key=True), Column("note", Text)]
+        columns: list[Column[Any]] = [Column("id", Integer, primary_key=True), Column("note", Text)]
         if number:  # a chain of foreign keys, so the clean-up's order matters
             columns.append(Column("parent_id", Integer, ForeignKey(f"t{number - 1}.id")))
         Table(f"t{number}", metadata, *columns)
@@ -77,9 +78,7 @@ async def test_cost_of_each_isolation_on_100_tables(empty_database_url: str) -> 
                 await write(count)
                 await log.clean(engine)
 
-            figures[f"commit: write {count} tables, then the write-log clean-up"] = (
-                write_then_clean
-            )
+            figures[f"commit: write {count} tables, then the write-log clean-up"] = write_then_clean
         figures["commit: write 1 table, then DELETE from all 100 tables"] = lambda: _both(
             write(1), every_table()
         )
