@@ -78,9 +78,7 @@ async def test_cost_of_each_isolation_on_100_tables(empty_database_url: str) -> 
                 await write(count)
                 await log.clean(engine)
 
-            figures[f"commit: write {count} tables, then the write-log clean-up"] = (
-                write_then_clean
-            )
+            figures[f"commit: write {count} tables, then the write-log clean-up"] = write_then_clean
         figures["commit: write 1 table, then DELETE from all 100 tables"] = lambda: _both(
             write(1), every_table()
         )
