@@ -14,6 +14,7 @@ from __future__ import annotations
 import statistics
 import time
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 from sqlalchemy import Column, ForeignKey, Integer, MetaData, Table, Text, delete, insert
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
@@ -27,7 +28,7 @@ ROUNDS = 60
 def _schema() -> MetaData:
     metadata = MetaData()
     for number in range(TABLES):
-        columns = [Column("id", Integer, primary_key=True), Column("note", Text)]
+        columns: list[Column[Any]] = [Column("id", Integer, primary_key=True), Column("note", Text)]
         if number:  # a chain of foreign keys, so the clean-up's order matters
             columns.append(Column("parent_id", Integer, ForeignKey(f"t{number - 1}.id")))
         Table(f"t{number}", metadata, *columns)

@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 
 from backend.models import User
 from backend.testing.fixtures import isolation
-from backend.testing.fixtures.isolation import make_innermost
+from backend.testing.fixtures.rolled_back import make_innermost
 from backend.tests.harness.inner import output_of, run_inner, write_inner_tests
 
 
