@@ -8,7 +8,7 @@ import warnings
 import httpx
 import pytest
 from pytest_dbharness.fixtures import isolation
-from pytest_dbharness.fixtures.isolation import make_innermost
+from pytest_dbharness.fixtures.rolled_back import make_innermost
 from sqlalchemy import event, select, text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from sqlalchemy.orm import Session

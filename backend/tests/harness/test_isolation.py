@@ -59,6 +59,7 @@ async def test_each_request_gets_a_fresh_session(
     assert second.json()["first_name"] == "Changed"
 
 
+@pytest.mark.rollback_only(reason="checks the one-connection wrapper: commit mode has none")
 async def test_the_app_serves_requests_from_the_tests_transaction(
     db_session: AsyncSession, db_engine: AsyncEngine, user_client: httpx.AsyncClient
 ) -> None:
@@ -148,6 +149,9 @@ async def test_a_session_that_wrote_still_rolls_back_its_own_writes(
 
 
 # Point 2: sessions that overlap stop the test at once, with the pattern to use instead.
+@pytest.mark.rollback_only(
+    reason="a guard of the one connection; commit mode runs this as production"
+)
 async def test_overlapping_sessions_stop_the_test_with_what_to_do(
     request: pytest.FixtureRequest, db_sessionmaker: async_sessionmaker[AsyncSession]
 ) -> None:
@@ -162,6 +166,9 @@ async def test_overlapping_sessions_stop_the_test_with_what_to_do(
     assert "live_server" in message[0]
 
 
+@pytest.mark.rollback_only(
+    reason="a guard of the one connection; commit mode runs this as production"
+)
 async def test_a_write_while_a_later_session_is_open_stops_the_test(
     request: pytest.FixtureRequest, db_sessionmaker: async_sessionmaker[AsyncSession], user: User
 ) -> None:
@@ -176,6 +183,9 @@ async def test_a_write_while_a_later_session_is_open_stops_the_test(
 
 
 # Point 3: a request never sees what the test has not committed.
+@pytest.mark.rollback_only(
+    reason="a guard of the one connection; commit mode runs this as production"
+)
 async def test_a_request_after_an_uncommitted_write_stops_the_test_naming_it(
     request: pytest.FixtureRequest,
     db_session: AsyncSession,
@@ -200,6 +210,9 @@ async def test_a_committed_write_is_what_the_next_request_sees(
 
 
 # Issue 13, point 6: concurrent requests in a rolled-back test stop at once with one message.
+@pytest.mark.rollback_only(
+    reason="a guard of the one connection; commit mode runs this as production"
+)
 async def test_concurrent_requests_in_a_rolled_back_test_stop_with_what_to_use(
     request: pytest.FixtureRequest, user_client: httpx.AsyncClient
 ) -> None:

@@ -39,7 +39,7 @@ class Project:
     """The application under test, as the harness sees it (``docs/harness.md``, "The contract")."""
 
     metadata: MetaData
-    """Every table; committed tests empty them all afterwards, the migration checks compare them."""
+    """Every table; the migration checks compare them with the migrated schema."""
     alembic_config: Callable[..., Config]
     """``alembic_config(url=None, connection=None)``: the migrations that build the test schema.
     With ``connection``, ``env.py`` must migrate through it (``config.attributes["connection"]``)."""
