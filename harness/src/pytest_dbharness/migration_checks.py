@@ -22,6 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from alembic import command
 from pytest_dbharness.backends import create_engine
+from pytest_dbharness.backends.hooks import engine_hook
 from pytest_dbharness.project import current_project
 from pytest_dbharness.schema import current_revision, failing_revision, run_alembic
 
@@ -115,7 +116,8 @@ def _compare_with_models(connection: Connection) -> tuple[list[Any], str]:
         opts={
             "compare_type": True,
             "compare_server_default": True,
-            "render_as_batch": connection.dialect.name == "sqlite",
+            # SQLite: ALTER TABLE is limited, so autogenerate writes batch operations there.
+            **engine_hook(connection.dialect.name, "migration_context_options", dict)(),
             "target_metadata": current_project().metadata,
         },
     )
@@ -149,13 +151,10 @@ def _quiet_sqlite_expression_indexes() -> Iterator[None]:
 
 
 def _indexes(connection: Connection, inspector: Any, table: str) -> list[tuple[Any, ...]]:
-    if connection.dialect.name == "sqlite":
-        rows = connection.exec_driver_sql(
-            "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND tbl_name = ? "
-            "AND sql IS NOT NULL",
-            (table,),
-        )
-        return sorted((name, _normalise_sql(sql)) for name, sql in rows)
+    # SQLite: read from its catalog, where reflection misses expression indexes.
+    own = engine_hook(connection.dialect.name, "describe_indexes")
+    if own is not None:
+        return sorted(own(connection, table, _normalise_sql))
     return sorted(
         (
             index["name"],
@@ -169,13 +168,10 @@ def _indexes(connection: Connection, inspector: Any, table: str) -> list[tuple[A
 
 
 def _never_reuses_ids(connection: Connection, table: str) -> bool | None:
-    """SQLite: whether the table is AUTOINCREMENT (reflection does not say); None elsewhere."""
-    if connection.dialect.name != "sqlite":
-        return None
-    sql = connection.exec_driver_sql(
-        "SELECT sql FROM sqlite_master WHERE type = 'table' AND name = ?", (table,)
-    ).scalar()
-    return "AUTOINCREMENT" in str(sql).upper()
+    """Whether the engine says the table never hands out an id again (SQLite: AUTOINCREMENT,
+    which reflection does not show); None where ids never come back anyway (sequences)."""
+    own = engine_hook(connection.dialect.name, "ids_never_reused")
+    return None if own is None else bool(own(connection, table))
 
 
 def schema_of(connection: Connection) -> Schema:
@@ -216,9 +212,10 @@ def schema_of(connection: Connection) -> Schema:
             ),
         }
     schema: Schema = {"tables": tables}
-    if connection.dialect.name == "postgresql":
-        schema["enum types"] = sorted(e["name"] for e in inspector.get_enums())  # type: ignore[attr-defined]
-        schema["sequences"] = sorted(inspector.get_sequence_names())
+    # PostgreSQL: enum types and sequences, objects of their own outside the tables.
+    extra = engine_hook(connection.dialect.name, "describe_schema_objects")
+    if extra is not None:
+        schema.update(extra(inspector))
     return schema
 
 

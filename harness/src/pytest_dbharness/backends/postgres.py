@@ -297,3 +297,14 @@ def connection_target(cargs: list[Any], cparams: dict[str, Any]) -> tuple[str, s
         str(cparams.get("port") or 5432),
         str(database),
     )
+
+
+# --- Hooks of the migration checks (migration_checks.py) -------------------------------------
+
+
+def describe_schema_objects(inspector: Any) -> dict[str, list[str]]:
+    """Enum types and sequences: schema objects of their own, outside the tables."""
+    return {
+        "enum types": sorted(e["name"] for e in inspector.get_enums()),
+        "sequences": sorted(inspector.get_sequence_names()),
+    }

@@ -14,7 +14,6 @@ from typing import Any
 import port_for
 import psycopg
 from mirakuru.exceptions import AlreadyRunning, ExecutorError
-from pytest_postgresql.executors import PostgreSQLExecutor
 from sqlalchemy.engine import URL, make_url
 
 from pytest_dbharness.backends.pg_binaries import (
@@ -25,6 +24,7 @@ from pytest_dbharness.backends.pg_binaries import (
     server_account,
     write_privilege_dropping_wrapper,
 )
+from pytest_dbharness.backends.pg_ctl import PgCtlServer
 from pytest_dbharness.options import HarnessConfigError, HarnessOptions
 from pytest_dbharness.rundir import SCRATCH_ENV, RunDirectory
 
@@ -66,56 +66,6 @@ class ServerAddress:
         )
 
 
-# What initdb says when the scratch place is the problem (the user's to fix, and where).
-_SCRATCH_PROBLEMS = ("No space left on device", "Read-only file system", "Disk quota exceeded")
-
-
-class _ClusterExecutor(PostgreSQLExecutor):
-    """pytest-postgresql's executor, told to skip initdb when the data directory came from cache."""
-
-    def init_directory(self) -> None:
-        if (Path(self.datadir) / "PG_VERSION").exists():
-            self._directory_initialised = True
-            return
-        super().init_directory()
-
-    def _run_initdb(self, command: list[str]) -> None:
-        """pytest-postgresql's, with initdb's own error kept for the message (not a traceback)."""
-        try:
-            subprocess.run(
-                command,
-                env=self._initdb_env(),
-                timeout=self._timeout,
-                capture_output=True,
-                text=True,
-                check=True,
-            )
-        except subprocess.TimeoutExpired as error:
-            raise HarnessConfigError(
-                f"initdb did not finish within {self._timeout} s: {command[0]}"
-            ) from error
-        except subprocess.CalledProcessError as error:
-            said = (error.stderr or error.stdout or "").strip()
-            hint = ""
-            if any(problem in said for problem in _SCRATCH_PROBLEMS):
-                hint = (
-                    f"\nThe data directory {self.datadir} is in the harness's scratch place: free "
-                    f"some space there or make it writable, or point {SCRATCH_ENV} at another "
-                    "directory (a launched server needs about 50 MB)."
-                )
-            raise HarnessConfigError(
-                f"initdb failed (exit {error.returncode}), so no PostgreSQL server could be "
-                f"started. It said:\n{said}{hint}"
-            ) from None
-
-    def clean_directory(self) -> None:
-        """Keep the data directory: the harness's run directory owns it and removes it at the end.
-
-        pytest-postgresql removes it here, also from ``__del__``, which would throw away a cluster
-        between stop and snapshot.
-        """
-
-
 class LocalServer:
     """A server this run launches with pg_ctl, in its own run directory, stopped at the end."""
 
@@ -141,7 +91,7 @@ class LocalServer:
             executable = write_privilege_dropping_wrapper(self.pg_ctl, run_dir.path, self.account)
             hand_over(self.home, self.account)
         self.executable = executable
-        self.executor: _ClusterExecutor | None = None
+        self.executor: PgCtlServer | None = None
         self.address: ServerAddress | None = None
 
     def describe(self) -> str:
@@ -168,19 +118,14 @@ class LocalServer:
         failures: list[str] = []
         for _attempt in range(START_ATTEMPTS):
             port = port_for.select_random()
-            self.executor = _ClusterExecutor(
-                executable=str(self.executable),
+            self.executor = PgCtlServer(
+                pg_ctl=str(self.executable),
                 host="127.0.0.1",
                 port=port,
-                datadir=str(self.data_dir),
-                unixsocketdir=str(self.home),
-                logfile=str(self.home / "postgresql.log"),
-                # -W: do not let pg_ctl poll every 100 ms; mirakuru polls the port more often.
-                startparams="-W",
-                dbname="postgres",
-                postgres_options=THROWAWAY_SETTINGS,
-                timeout=60,
-                sleep=0.02,
+                data_dir=self.data_dir,
+                socket_dir=self.home,
+                log_file=self.home / "postgresql.log",
+                settings=THROWAWAY_SETTINGS,
             )
             try:
                 self.executor.start()

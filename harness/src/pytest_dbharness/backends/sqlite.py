@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import shutil
 import sqlite3
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -183,3 +184,32 @@ def connection_target(cargs: list[Any], cparams: dict[str, Any]) -> str | None:
     if not name or name == ":memory:" or str(name).startswith("file:"):
         return None
     return os.path.realpath(str(name))
+
+
+# --- Hooks of the migration checks (migration_checks.py) -------------------------------------
+
+
+def migration_context_options() -> dict[str, Any]:
+    """ALTER TABLE is limited on SQLite: autogenerate's operations are batch operations here."""
+    return {"render_as_batch": True}
+
+
+def describe_indexes(
+    connection: Any, table: str, normalise: Callable[[Any], str]
+) -> list[tuple[Any, ...]]:
+    """Indexes from SQLite's catalog: SQLAlchemy cannot reflect expression indexes here."""
+    rows = connection.exec_driver_sql(
+        "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND tbl_name = ? "
+        "AND sql IS NOT NULL",
+        (table,),
+    )
+    return [(name, normalise(sql)) for name, sql in rows]
+
+
+def ids_never_reused(connection: Any, table: str) -> bool:
+    """Whether the table is AUTOINCREMENT (reflection does not say): without it SQLite hands the
+    highest deleted id out again."""
+    sql = connection.exec_driver_sql(
+        "SELECT sql FROM sqlite_master WHERE type = 'table' AND name = ?", (table,)
+    ).scalar()
+    return "AUTOINCREMENT" in str(sql).upper()
