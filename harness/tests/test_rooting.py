@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+from pathlib import Path
 
 import pytest
 from runs import SAMPLE_PROJECT, outcome, run_pytest
@@ -49,11 +50,15 @@ def test_pg_ctl_with_a_space_keeps_the_projects_ini(where: str, paths: list[str]
     [
         ("/bin/false", "expected PostgreSQL's pg_ctl"),
         ("/bin/true", "expected PostgreSQL's pg_ctl"),
-        ("/etc/hostname", "not executable"),
+        ("{tmp}/pg_ctl.txt", "not executable"),
         ("/no/such/pg_ctl", "no such file"),
     ],
 )
-def test_a_wrong_pg_ctl_is_one_line_naming_it(pg_ctl: str, said: str) -> None:
+def test_a_wrong_pg_ctl_is_one_line_naming_it(pg_ctl: str, said: str, tmp_path: Path) -> None:
+    not_executable = tmp_path / "pg_ctl.txt"
+    not_executable.write_text("not a program\n")
+    not_executable.chmod(0o644)
+    pg_ctl = pg_ctl.format(tmp=tmp_path)
     result = run_pytest(SAMPLE_PROJECT, "--db", "postgres", "--pg-ctl", pg_ctl)
     assert result.returncode == 4, outcome(result)  # pytest's usage error
     assert f"{pg_ctl}" in result.stderr and said in result.stderr, outcome(result)
