@@ -27,6 +27,16 @@ ENGINES: dict[str, Engine] = {
 }
 
 
+def register(name: str, engine: Engine) -> None:
+    """Add an engine from outside the plugin (a project's own, or a test's): ``--db name`` then
+    provisions with its module, and ``@pytest.mark.<name>_only(reason=...)`` exists. Call it when
+    the module defining the engine is imported by a plugin loaded before pytest is configured
+    (``-p myproject.engine`` or an entry point)."""
+    if name in ENGINES:
+        raise ValueError(f"an engine named {name!r} is registered already")
+    ENGINES[name] = engine
+
+
 def engine_of(provisioned: Provisioned) -> Engine:
     """The functions for the engine that provisioned this record, in any process."""
     return ENGINES[provisioned.engine]
@@ -69,4 +79,5 @@ __all__ = [
     "engine_named_by",
     "engine_of",
     "only_marker",
+    "register",
 ]
