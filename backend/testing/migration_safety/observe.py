@@ -1,7 +1,6 @@
 """What each statement of a migration does to the tables that existed before it, measured on PostgreSQL.
 
-Per statement: the locks it took (``pg_locks`` of the migration's backend, read from a second
-connection), whether it rewrote a table (its ``relfilenode`` changed), whether it read a whole
+Per statement: the locks it took (``pg_locks`` of the migration's backend), whether it rewrote a table (its ``relfilenode`` changed), whether it read a whole
 table (a sequential scan counted by ``pg_stat_get_xact_numscans``) and how many rows it changed or
 added (``pg_stat_get_xact_tuples_*``); per lock, how long it was held (until its transaction ended).
 
@@ -228,20 +227,10 @@ class Tracer:
         statement.seconds = time.perf_counter() - statement.started
         statement.error = first_line(context.original_exception)
         self._unmeasured = False
+        # PostgreSQL releases a failed statement's locks as the error aborts its transaction: the
+        # failure is reported with the tables its SQL names (rules.py).
         if statement.locks_sampled:
             self._stop_sampling(statement)
-        elif not statement.autocommit:
-            # The failed transaction keeps its locks until it is rolled back; only a second
-            # connection can see them now.
-            held_before = {table for table, _mode in self._held}
-            for table, modes in self._observed_locks().items():
-                new = (
-                    modes
-                    if table not in held_before
-                    else modes - {mode for (name, mode) in self._held if name == table}
-                )
-                if new:
-                    statement.locks[table] = set(new)
 
     def _committing(self, conn: Connection) -> None:
         if self._ours(conn):
@@ -291,13 +280,6 @@ class Tracer:
                 )
             if now.locks - was.locks:
                 statement.locks.setdefault(name, set()).update(now.locks - was.locks)
-
-    def _observed_locks(self) -> dict[str, set[str]]:
-        held: dict[str, set[str]] = {}
-        with self.observer.cursor() as cursor:
-            for oid, mode in cursor.execute(_LOCKS, (self.pid, list(self.tables))):
-                held.setdefault(self.tables[int(oid)].name, set()).add(str(mode))
-        return held
 
     def _measure_in_a_rolled_back_transaction(self, statement: Statement, params: Any) -> None:
         try:
