@@ -1,15 +1,15 @@
 """What each statement of a migration does to the tables that existed before it, measured on PostgreSQL.
 
-Per statement: the locks it took (``pg_locks`` of the migration's backend), whether it rewrote a table (its ``relfilenode`` changed), whether it read a whole
-table (a sequential scan counted by ``pg_stat_get_xact_numscans``) and how many rows it changed or
-added (``pg_stat_get_xact_tuples_*``); per lock, how long it was held (until its transaction ended).
+Per statement: the locks it took (``pg_locks`` of the migration's backend), whether it rewrote a
+table (its ``relfilenode`` changed), whether it read a whole table (a sequential scan counted by
+``pg_stat_get_xact_numscans``) and how many rows it changed or added (``pg_stat_get_xact_tuples_*``);
+per lock, how long it was held (until its transaction ended).
 
-The catalog and the transaction's statistics are read on the migration's own connection, inside its
-transaction, the only place they show the statement's effect before it commits. A statement run
-outside a transaction (an autocommit block) is first run inside one that is rolled back, to measure
-it the same way; a statement PostgreSQL refuses there (``CREATE INDEX CONCURRENTLY``) has its locks
-sampled from the second connection while it runs, and its scans are not measured.
-"""
+These are read on the migration's own connection, inside its transaction, the only place the
+catalog and the statistics show a statement's effect before it commits. A statement run outside a
+transaction (an autocommit block) is first run inside one that is rolled back, to be measured the
+same way. One PostgreSQL refuses to run there (``CREATE INDEX CONCURRENTLY``, a ``DO`` block that
+commits) has its locks sampled from a second connection while it runs, and its scans unmeasured."""
 
 from __future__ import annotations
 
@@ -35,8 +35,6 @@ LOCK_MODES = (
     "AccessExclusiveLock",
 )
 WRITE_BLOCKING = frozenset(LOCK_MODES[4:])
-# "cannot run inside a transaction block"
-ACTIVE_SQL_TRANSACTION = "25001"
 
 _LOCKS = (
     "SELECT relation::oid, mode FROM pg_locks "
@@ -160,7 +158,7 @@ class Tracer:
         return connection is not None and connection.connection.dbapi_connection is self.dbapi
 
     def _before_statement(
-        self, conn: Connection, _cursor: Any, sql: str, params: Any, *_: Any
+        self, conn: Connection, _cursor: Any, sql: str, params: Any, _context: Any, many: bool
     ) -> None:
         if not self._ours(conn):
             return
@@ -173,7 +171,7 @@ class Tracer:
         statement = Statement(len(self.statements) + 1, sql, self._transaction, autocommit)
         self.statements.append(statement)
         if autocommit:
-            self._measure_in_a_rolled_back_transaction(statement, params)
+            self._measure_in_a_rolled_back_transaction(statement, params, many=many)
         elif self._last is None:
             self._last = self._counters()
         statement.started = time.perf_counter()
@@ -281,16 +279,22 @@ class Tracer:
             if now.locks - was.locks:
                 statement.locks.setdefault(name, set()).update(now.locks - was.locks)
 
-    def _measure_in_a_rolled_back_transaction(self, statement: Statement, params: Any) -> None:
-        try:
-            _query(self.dbapi, "BEGIN", None, fetch=False)
-            before = self._counters()
-            _query(self.dbapi, statement.sql, params, fetch=False)
-            self._record(statement, before, self._counters())
-        except psycopg.Error as error:
-            statement.locks_sampled = error.sqlstate == ACTIVE_SQL_TRANSACTION
-        finally:
-            _query(self.dbapi, "ROLLBACK", None, fetch=False)
+    def _measure_in_a_rolled_back_transaction(
+        self, statement: Statement, params: Any, *, many: bool
+    ) -> None:
+        if many:
+            statement.locks_sampled = True  # one statement, many parameter sets: not replayed
+        else:
+            try:
+                _query(self.dbapi, "BEGIN", None, fetch=False)
+                before = self._counters()
+                _query(self.dbapi, statement.sql, params, fetch=False)
+                self._record(statement, before, self._counters())
+            except psycopg.Error:
+                # Refused in a transaction (SQLSTATE 25001), or failing: watched as it runs.
+                statement.locks_sampled = True
+            finally:
+                _query(self.dbapi, "ROLLBACK", None, fetch=False)
         if statement.locks_sampled:
             self._last = self._counters()
             self._sampler = _Sampler(self.observer, self.pid, self.tables)
@@ -329,9 +333,11 @@ class _Sampler:
 
     def _poll(self) -> None:
         with self.observer.cursor() as cursor:
-            while not self._stopped.is_set():
+            while True:
                 for oid, mode in cursor.execute(_LOCKS, (self.pid, list(self.tables))):
                     self.seen.setdefault(self.tables[int(oid)].name, set()).add(str(mode))
+                if self._stopped.wait(0.001):  # a sample a millisecond until the statement ends
+                    return
 
     def stop(self) -> dict[str, set[str]]:
         self._stopped.set()

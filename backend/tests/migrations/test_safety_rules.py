@@ -20,7 +20,8 @@ from backend.testing.migration_checks import MigrationDriver
 from backend.testing.migration_safety.report import SafetyReport, check_history
 from backend.tests.migrations.test_safety import ROWS, SQUAWK_CONFIG
 
-SCRATCH = "ff00000000aa"
+# An id no real revision will take: the checker must be testable whatever the history holds.
+SCRATCH = "safety_check_scratch"
 
 pytestmark = pytest.mark.postgres_only(
     reason="the checker traces PostgreSQL's locks and lints with PostgreSQL's rules"
