@@ -1,7 +1,8 @@
 """The migration safety check catches what blocks a live database, and lets the safe patterns pass.
 
-Each test appends one scratch revision to a copy of the history (the project's own env.py and
-revisions, in a temporary folder) and checks it alone, as ``nox -s migrations`` checks every one.
+Each test puts one scratch revision on a small history of its own (two tables, in a temporary
+folder, run through the project's env.py) and checks it, as ``nox -s migrations`` checks each one:
+nothing the project's history holds, or gains, can collide with what the tests add.
 """
 
 from __future__ import annotations
@@ -15,12 +16,11 @@ from textwrap import dedent, indent
 import pytest
 
 import backend.testing.project as harness_project
-from backend.migrations import alembic_config, head_revision
+from backend.migrations import alembic_config
 from backend.testing.migration_checks import MigrationDriver
 from backend.testing.migration_safety.report import SafetyReport, check_history
 from backend.tests.migrations.test_safety import ROWS, SQUAWK_CONFIG
 
-# An id no real revision will take: the checker must be testable whatever the history holds.
 SCRATCH = "safety_check_scratch"
 
 pytestmark = pytest.mark.postgres_only(
@@ -28,12 +28,54 @@ pytestmark = pytest.mark.postgres_only(
 )
 
 
+BASE = '''"""Accounts and their notes: the base of the safety checker's tests.
+
+Revision ID: safety_check_base
+Revises:
+"""
+
+import sqlalchemy as sa
+
+from alembic import op
+
+revision = "safety_check_base"
+down_revision = None
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    op.create_table(
+        "accounts",
+        sa.Column("id", sa.Integer(), primary_key=True),
+        sa.Column("email", sa.String(254), nullable=False),
+        sa.Column("name", sa.String(150), nullable=False),
+        sa.Column("kind", sa.String(16), nullable=False),
+        sa.CheckConstraint("kind IN ('personal', 'team')", name="ck_accounts_kind"),
+    )
+    op.create_table(
+        "notes",
+        sa.Column("id", sa.Integer(), primary_key=True),
+        sa.Column("account_id", sa.Integer(), nullable=False),
+        sa.Column("title", sa.String(200), nullable=False),
+    )
+
+
+def downgrade() -> None:
+    op.drop_table("notes")
+    op.drop_table("accounts")
+'''
+
+
 @pytest.fixture
 def history_with(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Callable[[str, str], Path]:
-    """Copy the history into tmp_path, add a scratch revision, and make it the harness's."""
+    """BASE and one scratch revision, through the project's own env.py, as the harness's history."""
     source = Path(alembic_config().get_main_option("script_location") or "alembic")
     folder = tmp_path / "alembic"
-    shutil.copytree(source, folder, ignore=shutil.ignore_patterns("__pycache__"))
+    (folder / "versions").mkdir(parents=True)
+    for name in ("env.py", "script.py.mako"):
+        shutil.copy(source / name, folder / name)
+    (folder / "versions" / "base.py").write_text(BASE)
 
     def configured(url: str | None = None, connection: object = None) -> object:
         config = alembic_config(url=url, connection=connection)  # type: ignore[arg-type]
@@ -46,7 +88,7 @@ def history_with(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Callable[[s
     )
 
     def add(upgrade: str, module_level: str = "") -> Path:
-        path = folder / "versions" / f"20990101_{SCRATCH}_scratch.py"
+        path = folder / "versions" / "scratch.py"
         path.write_text(_revision(upgrade, module_level))
         return path
 
@@ -56,8 +98,8 @@ def history_with(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Callable[[s
 def _revision(upgrade: str, module_level: str) -> str:
     return (
         f'"""Scratch revision of a safety check.\n\nRevision ID: {SCRATCH}\nRevises: '
-        f'{head_revision()}\n"""\n\nimport sqlalchemy as sa\n\nfrom alembic import op\n\n'
-        f'revision = "{SCRATCH}"\ndown_revision = "{head_revision()}"\nbranch_labels = None\n'
+        f'safety_check_base\n"""\n\nimport sqlalchemy as sa\n\nfrom alembic import op\n\n'
+        f'revision = "{SCRATCH}"\ndown_revision = "safety_check_base"\nbranch_labels = None\n'
         f"depends_on = None\n{dedent(module_level)}\n\ndef upgrade() -> None:\n"
         f"{indent(dedent(upgrade), '    ')}\n\ndef downgrade() -> None:\n    pass\n"
     )
@@ -73,41 +115,42 @@ async def check(url: str, workdir: Path) -> SafetyReport:
 
 
 DANGEROUS = {
-    "a NOT NULL column without a default on auth_user": (
-        'op.add_column("auth_user", sa.Column("nickname", sa.String(50), nullable=False))',
-        ["fails-on-existing-rows on auth_user", "squawk adding-required-field on auth_user"],
+    "a NOT NULL column without a default": (
+        'op.add_column("accounts", sa.Column("nickname", sa.String(50), nullable=False))',
+        ["fails-on-existing-rows on accounts", "squawk adding-required-field on accounts"],
     ),
-    "a plain index on contexts": (
-        'op.create_index("ix_contexts_name", "contexts", ["name"])',
-        ["scan-under-lock on contexts", "squawk require-concurrent-index-creation on contexts"],
+    "a plain index": (
+        'op.create_index("ix_accounts_name", "accounts", ["name"])',
+        ["scan-under-lock on accounts", "squawk require-concurrent-index-creation on accounts"],
     ),
-    "a column type change on auth_user": (
-        'op.alter_column("auth_user", "id", type_=sa.BigInteger(), existing_type=sa.Integer())',
-        ["rewrite-under-lock on auth_user", "squawk changing-column-type on auth_user"],
+    "a column type change": (
+        'op.alter_column("accounts", "kind", type_=sa.Text(), existing_type=sa.String(16))\n'
+        'op.alter_column("accounts", "id", type_=sa.BigInteger(), existing_type=sa.Integer())',
+        ["rewrite-under-lock on accounts", "squawk changing-column-type on accounts"],
     ),
     "a foreign key without NOT VALID": (
-        'op.create_foreign_key("fk_contexts_owner_again", "contexts", "auth_user", '
-        '["owner_id"], ["id"])',
+        'op.create_foreign_key("fk_notes_account_id_accounts", "notes", "accounts", '
+        '["account_id"], ["id"])',
         [
-            "scan-under-lock on contexts",
-            "scan-under-lock on auth_user",
-            "squawk constraint-missing-not-valid on auth_user, contexts",
-            "squawk adding-foreign-key-constraint on auth_user, contexts",
+            "scan-under-lock on notes",
+            "scan-under-lock on accounts",
+            "squawk constraint-missing-not-valid on accounts, notes",
+            "squawk adding-foreign-key-constraint on accounts, notes",
         ],
     ),
     "a back-fill of a whole table in the revision's transaction": (
-        "op.execute(\"UPDATE auth_user SET first_name = 'x'\")",
-        ["backfill-in-one-transaction on auth_user"],
+        "op.execute(\"UPDATE accounts SET name = 'x'\")",
+        ["backfill-in-one-transaction on accounts"],
     ),
     "a concurrent build that fails and leaves an invalid index": (
         """
         with op.get_context().autocommit_block():
             op.create_index(
-                "uq_contexts_visibility", "contexts", ["visibility"], unique=True,
+                "uq_accounts_kind", "accounts", ["kind"], unique=True,
                 postgresql_concurrently=True,
             )
         """,
-        ["invalid-index-left on contexts"],
+        ["fails-on-existing-rows on accounts", "invalid-index-left on accounts"],
     ),
 }
 
@@ -124,27 +167,37 @@ async def test_a_dangerous_revision_fails_naming_itself_the_rule_and_the_table(
     report = await check(empty_database_url, tmp_path)
     failures = "\n".join(report.failures)
     for rule_on_table in expected:
-        assert f"(revision {SCRATCH}): {rule_on_table}" in failures, failures
-    assert path.name in failures
+        assert f"{path.name} (revision {SCRATCH}): {rule_on_table}" in failures, failures
     assert "safe pattern: " in failures
-    assert f"{ROWS} rows" in failures or "squawk" in expected[0]
+    assert f"({ROWS} rows)" in failures, "the table's rows are named"
 
 
 SAFE = {
     "an index built CONCURRENTLY in an autocommit block": """
         with op.get_context().autocommit_block():
+            op.drop_index(
+                "ix_accounts_name", table_name="accounts", if_exists=True,
+                postgresql_concurrently=True,
+            )
             op.create_index(
-                "ix_contexts_name", "contexts", ["name"], postgresql_concurrently=True
+                "ix_accounts_name", "accounts", ["name"], postgresql_concurrently=True
             )
         """,
-    "a nullable column": 'op.add_column("auth_user", sa.Column("nickname", sa.String(50)))',
+    "a nullable column": 'op.add_column("accounts", sa.Column("nickname", sa.String(50)))',
     "a foreign key NOT VALID, validated in a transaction of its own": """
         op.create_foreign_key(
-            "fk_contexts_owner_again", "contexts", "auth_user", ["owner_id"], ["id"],
+            "fk_notes_account_id_accounts", "notes", "accounts", ["account_id"], ["id"],
             postgresql_not_valid=True,
         )
         with op.get_context().autocommit_block():
-            op.execute("ALTER TABLE contexts VALIDATE CONSTRAINT fk_contexts_owner_again")
+            op.execute("ALTER TABLE notes VALIDATE CONSTRAINT fk_notes_account_id_accounts")
+        """,
+    "a back-fill in committed batches": """
+        with op.get_context().autocommit_block():
+            for first in range(0, 2000, 500):
+                op.execute(
+                    f"UPDATE accounts SET name = 'x' WHERE id > {first} AND id <= {first + 500}"
+                )
         """,
 }
 
@@ -162,7 +215,7 @@ async def test_a_safe_revision_passes(
 DECLARED = """
 dangerous_operations = [
     {
-        "table": "contexts",
+        "table": "accounts",
         "rules": ["scan-under-lock", "require-concurrent-index-creation"],
         "reason": "runs in the maintenance window of every deployment",
     },
@@ -173,19 +226,19 @@ dangerous_operations = [
 async def test_a_declared_danger_passes_and_its_reason_is_printed(
     history_with: Callable[[str, str], Path], empty_database_url: str, tmp_path: Path
 ) -> None:
-    history_with('op.create_index("ix_contexts_name", "contexts", ["name"])', DECLARED)
+    history_with('op.create_index("ix_accounts_name", "accounts", ["name"])', DECLARED)
     report = await check(empty_database_url, tmp_path)
     assert not report.failures, "\n".join(report.failures)
     table = report.table()
     assert f"{SCRATCH} declares, because runs in the maintenance window" in table
-    assert "scan-under-lock: read all of contexts (2000 rows) under SHARE" in table
+    assert f"scan-under-lock: read all of accounts ({ROWS} rows) under SHARE" in table
 
 
 async def test_a_declaration_that_matches_nothing_fails(
     history_with: Callable[[str, str], Path], empty_database_url: str, tmp_path: Path
 ) -> None:
-    history_with('op.add_column("auth_user", sa.Column("nickname", sa.String(50)))', DECLARED)
+    history_with('op.add_column("accounts", sa.Column("nickname", sa.String(50)))', DECLARED)
     report = await check(empty_database_url, tmp_path)
     failures = "\n".join(report.failures)
-    assert "declares scan-under-lock on contexts, but neither the trace nor squawk" in failures
+    assert "declares scan-under-lock on accounts, but neither the trace nor squawk" in failures
     assert "remove it from dangerous_operations" in failures
