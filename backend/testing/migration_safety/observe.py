@@ -9,7 +9,8 @@ These are read on the migration's own connection, inside its transaction, the on
 catalog and the statistics show a statement's effect before it commits. A statement run outside a
 transaction (an autocommit block) is first run inside one that is rolled back, to be measured the
 same way. One PostgreSQL refuses to run there (``CREATE INDEX CONCURRENTLY``, a ``DO`` block that
-commits) has its locks sampled from a second connection while it runs, and its scans unmeasured."""
+commits) has its locks sampled from a second connection while it runs, plus the lock PostgreSQL
+documents for it (``documented.py``), and its scans unmeasured."""
 
 from __future__ import annotations
 
@@ -22,6 +23,8 @@ from typing import Any
 import psycopg
 from sqlalchemy import event
 from sqlalchemy.engine import Connection
+
+from backend.testing.migration_safety.documented import documented_locks
 
 # PostgreSQL's table lock modes, weakest first; from SHARE on they block writes.
 LOCK_MODES = (
@@ -126,6 +129,7 @@ class Tracer:
         # This transaction's counters after its last statement (None: no statement yet).
         self._last: dict[int, Counters] | None = None
         self._sampler: _Sampler | None = None
+        self._documented: dict[str, set[str]] = {}
         # The last statement ran again without being measured after each run (see _repeat).
         self._unmeasured = False
         self._repeat_started = 0.0
@@ -297,12 +301,24 @@ class Tracer:
                 _query(self.dbapi, "ROLLBACK", None, fetch=False)
         if statement.locks_sampled:
             self._last = self._counters()
+            self._documented = documented_locks(statement.sql, self._table_of_index)
             self._sampler = _Sampler(self.observer, self.pid, self.tables)
+
+    def _table_of_index(self, index: str) -> str | None:
+        row = self.observer.execute(
+            "SELECT indrelid::regclass::text FROM pg_index WHERE indexrelid = to_regclass(%s)",
+            (index,),
+        ).fetchone()
+        return str(row[0]) if row else None
 
     def _stop_sampling(self, statement: Statement) -> None:
         assert self._sampler is not None
         assert self._last is not None
         statement.locks = self._sampler.stop()
+        known = {table.name for table in self.tables.values()}
+        for table, modes in self._documented.items():
+            if table in known:
+                statement.locks.setdefault(table, set()).update(modes)
         self._sampler = None
         after = self._counters()
         statement.rewritten = {
@@ -333,11 +349,10 @@ class _Sampler:
 
     def _poll(self) -> None:
         with self.observer.cursor() as cursor:
-            while True:
+            # As often as the round trip allows: only while such a statement runs.
+            while not self._stopped.is_set():
                 for oid, mode in cursor.execute(_LOCKS, (self.pid, list(self.tables))):
                     self.seen.setdefault(self.tables[int(oid)].name, set()).add(str(mode))
-                if self._stopped.wait(0.001):  # a sample a millisecond until the statement ends
-                    return
 
     def stop(self) -> dict[str, set[str]]:
         self._stopped.set()
