@@ -89,7 +89,9 @@ def migrations(session: nox.Session) -> None:
     """Every revision upgrades, downgrades and matches the models, on SQLite and PostgreSQL.
 
     The project's own checks, and pytest-alembic's built-in tests as a second opinion
-    (backend/tests/migrations/test_pytest_alembic.py), both through alembic/env.py as it is.
+    (backend/tests/migrations/test_pytest_alembic.py), both through alembic/env.py as it is. On
+    PostgreSQL each revision is also traced on tables that hold rows and linted with squawk
+    (test_safety.py), and the run ends with a table of every revision's locks and verdict.
     """
     _install(session, "test.txt")
     # Random order would shuffle the steps of a history walk; the checks run in file order.

@@ -42,7 +42,6 @@ def upgrade() -> None:
             postgresql_where=sa.text("email <> ''"),
             sqlite_where=sa.text("email <> ''"),
             postgresql_concurrently=True,
-            if_not_exists=True,
         )
 
 

@@ -92,8 +92,14 @@ def _no_driver_transactions(dbapi_connection: Any, _record: Any) -> None:
 
 
 def _begin_unless_begun(connection: Any) -> None:
-    driver_connection = connection.connection.driver_connection
-    if not getattr(driver_connection, "in_transaction", False):
+    if connection.get_execution_options().get("isolation_level") == "AUTOCOMMIT":
+        return  # each statement commits by itself (Alembic's autocommit_block, say)
+    dbapi_connection = connection.connection.dbapi_connection
+    if dbapi_connection.isolation_level is not None:
+        # Leaving AUTOCOMMIT, SQLAlchemy's pysqlite dialect hands transactions back to the
+        # sqlite3 module (isolation_level ""); take them back.
+        dbapi_connection.isolation_level = None
+    if not getattr(connection.connection.driver_connection, "in_transaction", False):
         connection.exec_driver_sql("BEGIN")
 
 

@@ -98,10 +98,13 @@ def _finding(item: dict[str, object], lines: list[str]) -> LintFinding:
         message=str(item["message"]),
         help=str(item.get("help") or ""),
         statement=statement,
-        tables=frozenset(
-            match.split(".")[-1].strip('"') for match in _TABLE_AFTER.findall(statement)
-        ),
+        tables=tables_named(statement),
     )
+
+
+def tables_named(sql: str) -> frozenset[str]:
+    """The tables a statement names (after TABLE, ON, REFERENCES, INTO, UPDATE, FROM, JOIN)."""
+    return frozenset(match.split(".")[-1].strip('"') for match in _TABLE_AFTER.findall(sql))
 
 
 def _statement_at(lines: list[str], first: int, last: int) -> str:

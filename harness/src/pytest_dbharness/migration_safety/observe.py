@@ -1,16 +1,16 @@
 """What each statement of a migration does to the tables that existed before it, measured on PostgreSQL.
 
-Per statement: the locks it took (``pg_locks`` of the migration's backend, read from a second
-connection), whether it rewrote a table (its ``relfilenode`` changed), whether it read a whole
-table (a sequential scan counted by ``pg_stat_get_xact_numscans``) and how many rows it changed or
-added (``pg_stat_get_xact_tuples_*``); per lock, how long it was held (until its transaction ended).
+Per statement: the locks it took (``pg_locks`` of the migration's backend), whether it rewrote a
+table (its ``relfilenode`` changed), whether it read a whole table (a sequential scan counted by
+``pg_stat_get_xact_numscans``) and how many rows it changed or added (``pg_stat_get_xact_tuples_*``);
+per lock, how long it was held (until its transaction ended).
 
-The catalog and the transaction's statistics are read on the migration's own connection, inside its
-transaction, the only place they show the statement's effect before it commits. A statement run
-outside a transaction (an autocommit block) is first run inside one that is rolled back, to measure
-it the same way; a statement PostgreSQL refuses there (``CREATE INDEX CONCURRENTLY``) has its locks
-sampled from the second connection while it runs, and its scans are not measured.
-"""
+These are read on the migration's own connection, inside its transaction, the only place the
+catalog and the statistics show a statement's effect before it commits. A statement run outside a
+transaction (an autocommit block) is first run inside one that is rolled back, to be measured the
+same way. One PostgreSQL refuses to run there (``CREATE INDEX CONCURRENTLY``, a ``DO`` block that
+commits) has its locks sampled from a second connection while it runs, plus the lock PostgreSQL
+documents for it (``documented.py``), and its scans unmeasured."""
 
 from __future__ import annotations
 
@@ -24,6 +24,8 @@ import psycopg
 from sqlalchemy import event
 from sqlalchemy.engine import Connection
 
+from pytest_dbharness.migration_safety.documented import documented_locks
+
 # PostgreSQL's table lock modes, weakest first; from SHARE on they block writes.
 LOCK_MODES = (
     "AccessShareLock",
@@ -36,8 +38,6 @@ LOCK_MODES = (
     "AccessExclusiveLock",
 )
 WRITE_BLOCKING = frozenset(LOCK_MODES[4:])
-# "cannot run inside a transaction block"
-ACTIVE_SQL_TRANSACTION = "25001"
 
 _LOCKS = (
     "SELECT relation::oid, mode FROM pg_locks "
@@ -129,6 +129,7 @@ class Tracer:
         # This transaction's counters after its last statement (None: no statement yet).
         self._last: dict[int, Counters] | None = None
         self._sampler: _Sampler | None = None
+        self._documented: dict[str, set[str]] = {}
         # The last statement ran again without being measured after each run (see _repeat).
         self._unmeasured = False
         self._repeat_started = 0.0
@@ -161,7 +162,7 @@ class Tracer:
         return connection is not None and connection.connection.dbapi_connection is self.dbapi
 
     def _before_statement(
-        self, conn: Connection, _cursor: Any, sql: str, params: Any, *_: Any
+        self, conn: Connection, _cursor: Any, sql: str, params: Any, _context: Any, many: bool
     ) -> None:
         if not self._ours(conn):
             return
@@ -174,7 +175,7 @@ class Tracer:
         statement = Statement(len(self.statements) + 1, sql, self._transaction, autocommit)
         self.statements.append(statement)
         if autocommit:
-            self._measure_in_a_rolled_back_transaction(statement, params)
+            self._measure_in_a_rolled_back_transaction(statement, params, many=many)
         elif self._last is None:
             self._last = self._counters()
         statement.started = time.perf_counter()
@@ -228,20 +229,10 @@ class Tracer:
         statement.seconds = time.perf_counter() - statement.started
         statement.error = first_line(context.original_exception)
         self._unmeasured = False
+        # PostgreSQL releases a failed statement's locks as the error aborts its transaction: the
+        # failure is reported with the tables its SQL names (rules.py).
         if statement.locks_sampled:
             self._stop_sampling(statement)
-        elif not statement.autocommit:
-            # The failed transaction keeps its locks until it is rolled back; only a second
-            # connection can see them now.
-            held_before = {table for table, _mode in self._held}
-            for table, modes in self._observed_locks().items():
-                new = (
-                    modes
-                    if table not in held_before
-                    else modes - {mode for (name, mode) in self._held if name == table}
-                )
-                if new:
-                    statement.locks[table] = set(new)
 
     def _committing(self, conn: Connection) -> None:
         if self._ours(conn):
@@ -292,31 +283,42 @@ class Tracer:
             if now.locks - was.locks:
                 statement.locks.setdefault(name, set()).update(now.locks - was.locks)
 
-    def _observed_locks(self) -> dict[str, set[str]]:
-        held: dict[str, set[str]] = {}
-        with self.observer.cursor() as cursor:
-            for oid, mode in cursor.execute(_LOCKS, (self.pid, list(self.tables))):
-                held.setdefault(self.tables[int(oid)].name, set()).add(str(mode))
-        return held
-
-    def _measure_in_a_rolled_back_transaction(self, statement: Statement, params: Any) -> None:
-        try:
-            _query(self.dbapi, "BEGIN", None, fetch=False)
-            before = self._counters()
-            _query(self.dbapi, statement.sql, params, fetch=False)
-            self._record(statement, before, self._counters())
-        except psycopg.Error as error:
-            statement.locks_sampled = error.sqlstate == ACTIVE_SQL_TRANSACTION
-        finally:
-            _query(self.dbapi, "ROLLBACK", None, fetch=False)
+    def _measure_in_a_rolled_back_transaction(
+        self, statement: Statement, params: Any, *, many: bool
+    ) -> None:
+        if many:
+            statement.locks_sampled = True  # one statement, many parameter sets: not replayed
+        else:
+            try:
+                _query(self.dbapi, "BEGIN", None, fetch=False)
+                before = self._counters()
+                _query(self.dbapi, statement.sql, params, fetch=False)
+                self._record(statement, before, self._counters())
+            except psycopg.Error:
+                # Refused in a transaction (SQLSTATE 25001), or failing: watched as it runs.
+                statement.locks_sampled = True
+            finally:
+                _query(self.dbapi, "ROLLBACK", None, fetch=False)
         if statement.locks_sampled:
             self._last = self._counters()
+            self._documented = documented_locks(statement.sql, self._table_of_index)
             self._sampler = _Sampler(self.observer, self.pid, self.tables)
+
+    def _table_of_index(self, index: str) -> str | None:
+        row = self.observer.execute(
+            "SELECT indrelid::regclass::text FROM pg_index WHERE indexrelid = to_regclass(%s)",
+            (index,),
+        ).fetchone()
+        return str(row[0]) if row else None
 
     def _stop_sampling(self, statement: Statement) -> None:
         assert self._sampler is not None
         assert self._last is not None
         statement.locks = self._sampler.stop()
+        known = {table.name for table in self.tables.values()}
+        for table, modes in self._documented.items():
+            if table in known:
+                statement.locks.setdefault(table, set()).update(modes)
         self._sampler = None
         after = self._counters()
         statement.rewritten = {
@@ -347,6 +349,7 @@ class _Sampler:
 
     def _poll(self) -> None:
         with self.observer.cursor() as cursor:
+            # As often as the round trip allows: only while such a statement runs.
             while not self._stopped.is_set():
                 for oid, mode in cursor.execute(_LOCKS, (self.pid, list(self.tables))):
                     self.seen.setdefault(self.tables[int(oid)].name, set()).add(str(mode))

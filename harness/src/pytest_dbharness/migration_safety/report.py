@@ -99,12 +99,15 @@ def _locks(trace: RevisionTrace) -> str:
     for statement in trace.statements:
         for table, modes in statement.locks.items():
             taken.setdefault(table, set()).update(modes)
-    return (
-        ", ".join(
-            f"{table} {lock_name(strongest(modes))}" for table, modes in sorted(taken.items())
-        )
-        or "none"
+    shown = ", ".join(
+        f"{table} {lock_name(strongest(modes))}" for table, modes in sorted(taken.items())
     )
+    # A statement run outside any transaction (CONCURRENTLY) is watched while it runs, not
+    # measured in one: its locks are what the samples saw and what PostgreSQL documents.
+    sampled = sum(1 for statement in trace.statements if statement.locks_sampled)
+    if sampled:
+        return f"{shown or 'none'} ({sampled} outside a transaction: sampled, and as documented)"
+    return shown or "none"
 
 
 def _rewrites(trace: RevisionTrace) -> str:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, replace
 
+from pytest_dbharness.migration_safety.lint import tables_named
 from pytest_dbharness.migration_safety.observe import WRITE_BLOCKING, Statement, strongest
 from pytest_dbharness.migration_safety.trace import RevisionTrace
 
@@ -186,13 +187,14 @@ def _backfills(trace: RevisionTrace) -> list[Finding]:
 
 
 def _failure(trace: RevisionTrace, statement: Statement) -> Finding:
-    table = min(statement.locks, default=None)
+    named = sorted(tables_named(statement.sql) & set(trace.tables))
+    table = named[0] if named else None
     where = f" on {table} ({_rows(trace, table)})" if table else ""
     return Finding(
         FAILED,
         table,
         statement.sql,
-        f"failed{where} with rows in the table: {statement.error}",
+        f"failed{where}: {statement.error}",
         safe_pattern(FAILED, statement.sql),
     )
 
