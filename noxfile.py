@@ -15,24 +15,28 @@ import nox
 nox.needs_version = ">=2026.10.20"
 nox.options.default_venv_backend = "uv"
 # A bare `nox` runs what to run before pushing; fuzz, durations, bench and load are on demand only.
-nox.options.sessions = ["lint", "tests-sqlite", "tests-postgres", "migrations", "docs"]
+nox.options.sessions = ["lint", "tests-sqlite", "tests-postgres", "migrations", "harness", "docs"]
 
 PYTHON = "3.11"
 ENGINES = ("sqlite", "postgres")
 MIGRATION_TESTS = Path("backend/tests/migrations")
 # pytest-split's durations file (its default name, in the directory pytest runs in).
 DURATIONS = ".test_durations"
+HARNESS = "harness"
+# The lowest SQLAlchemy the harness declares (harness/pyproject.toml): its own tests run on it too.
+LOWEST_SQLALCHEMY = "2.0.36"
 # pytest's exit code when it collected nothing: never a pass for a session that must check something.
 NO_TESTS_COLLECTED = 5
 
 
 def _install(session: nox.Session, requirements: str) -> None:
-    """The pinned requirements (hash-checked), then the project editable and without dependencies.
+    """The pinned requirements (hash-checked), then the project and the test harness (harness/)
+    editable and without dependencies.
 
     Editable because the package finds alembic/ next to itself (backend.config.PROJECT_ROOT).
     """
     session.install("--require-hashes", "--compile-bytecode", "-r", f"requirements/{requirements}")
-    session.install("--no-deps", "--compile-bytecode", "-e", ".")
+    session.install("--no-deps", "--compile-bytecode", "-e", ".", "-e", HARNESS)
 
 
 def _run_all(session: nox.Session, commands: list[list[str]]) -> None:
@@ -49,21 +53,21 @@ def _run_all(session: nox.Session, commands: list[list[str]]) -> None:
         session.error("failed: " + "; ".join(failed))
 
 
-def _tests(session: nox.Session, *, db: str) -> None:
+def _tests(session: nox.Session, *, db: str, isolation: str) -> None:
     _install(session, "test.txt")
-    session.run("pytest", "--db", db, *session.posargs)
+    session.run("pytest", "--db", db, "--isolation", isolation, *session.posargs)
 
 
 @nox.session(name="tests-sqlite", python=PYTHON)
 def tests_sqlite(session: nox.Session) -> None:
-    """The suite on embedded SQLite: the fast inner loop (same as `uv run pytest`)."""
-    _tests(session, db="sqlite")
+    """The suite on embedded SQLite, rolled back per test: the fast inner loop (as `uv run pytest`)."""
+    _tests(session, db="sqlite", isolation="rollback")
 
 
 @nox.session(name="tests-postgres", python=PYTHON)
 def tests_postgres(session: nox.Session) -> None:
-    """The suite on PostgreSQL: launched with pg_ctl, or BACKEND_TEST_POSTGRES_URL's server."""
-    _tests(session, db="postgres")
+    """The suite on PostgreSQL with real commits (--isolation commit): production's semantics."""
+    _tests(session, db="postgres", isolation="commit")
 
 
 @nox.session(python=PYTHON, default=False)
@@ -101,12 +105,25 @@ def migrations(session: nox.Session) -> None:
     """Every revision upgrades, downgrades and matches the models, on SQLite and PostgreSQL.
 
     The project's own checks, and pytest-alembic's built-in tests as a second opinion
-    (backend/tests/migrations/test_pytest_alembic.py), both through alembic/env.py as it is.
+    (backend/tests/migrations/test_pytest_alembic.py), both through alembic/env.py as it is. On
+    PostgreSQL each revision is also traced on tables that hold rows and linted with squawk
+    (test_safety.py), and the run ends with a table of every revision's locks and verdict.
     """
     _install(session, "test.txt")
     # Random order would shuffle the steps of a history walk; the checks run in file order.
     base = ["pytest", str(MIGRATION_TESTS), "-p", "no:randomly", *session.posargs]
     _run_all(session, [[*base, "--db", db] for db in ENGINES])
+
+
+@nox.session(python=PYTHON)
+@nox.parametrize("sqlalchemy", ["locked", "lowest"])
+def harness(session: nox.Session, sqlalchemy: str) -> None:
+    """The test harness's own tests (harness/tests: a second project's suite under the plugin,
+    both engines), on the locked SQLAlchemy and on the lowest one the harness declares."""
+    _install(session, "test.txt")
+    if sqlalchemy == "lowest":
+        session.install(f"sqlalchemy[asyncio]=={LOWEST_SQLALCHEMY}")
+    session.run("pytest", HARNESS, *session.posargs)
 
 
 @nox.session(python=PYTHON)

@@ -3,6 +3,11 @@
 What may be handed under ``config.attributes["connection"]`` (Alembic's documented channel, which
 pytest-alembic uses too): a ``Connection`` or an ``Engine``, sync or async, or anything with an
 Engine's ``connect()``.
+
+Each revision runs in a transaction of its own (``transaction_per_migration``, as Alembic advises for
+histories with autocommit blocks), so ``op.get_context().autocommit_block()`` can commit and run
+``CREATE INDEX CONCURRENTLY``. A connection handed over inside a transaction the caller holds keeps
+everything in that transaction, autocommit blocks included (``keep_autocommit_blocks_inside``).
 """
 
 from __future__ import annotations
@@ -10,13 +15,15 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from sqlalchemy.engine import Connection
+from alembic.runtime.migration import MigrationContext
+from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from sqlalchemy.util.concurrency import in_greenlet
 
 from alembic import context
 from backend.config import Settings
 from backend.db import create_engine
+from backend.migrations import MigrationTimeouts, keep_autocommit_blocks_inside
 from backend.models import Base
 
 target_metadata = Base.metadata
@@ -24,10 +31,11 @@ target_metadata = Base.metadata
 
 def run_migrations(connection: Connection) -> None:
     is_sqlite = connection.dialect.name == "sqlite"
+    callers_transaction = connection.in_transaction()
     if is_sqlite:
         # Batch mode rebuilds SQLite tables (copy, drop, rename); with foreign keys enforced the
         # drop would cascade into child rows. The pragma only takes effect outside a transaction,
-        # so it goes straight to the driver; integrity is checked again before commit.
+        # so it goes straight to the driver; integrity is checked before each revision commits.
         _sqlite_pragma(connection, "PRAGMA foreign_keys=OFF")
     context.configure(
         connection=connection,
@@ -35,13 +43,14 @@ def run_migrations(connection: Connection) -> None:
         render_as_batch=is_sqlite,
         compare_type=True,
         compare_server_default=True,
-        transaction_per_migration=False,
+        transaction_per_migration=True,
+        on_version_apply=[_check_sqlite_foreign_keys] if is_sqlite else [],
     )
+    if callers_transaction:
+        keep_autocommit_blocks_inside(context.get_context())
     try:
         with context.begin_transaction():
             context.run_migrations()
-            if is_sqlite:
-                _check_sqlite_foreign_keys(connection)
     finally:
         if is_sqlite:
             _sqlite_pragma(connection, "PRAGMA foreign_keys=ON")
@@ -55,8 +64,10 @@ def _sqlite_pragma(connection: Connection, pragma: str) -> None:
         cursor.close()
 
 
-def _check_sqlite_foreign_keys(connection: Connection) -> None:
-    violations = connection.exec_driver_sql("PRAGMA foreign_key_check").fetchall()
+def _check_sqlite_foreign_keys(*, ctx: MigrationContext, **_step: Any) -> None:
+    """Alembic calls this inside each revision's transaction, after the revision ran."""
+    assert ctx.connection is not None
+    violations = ctx.connection.exec_driver_sql("PRAGMA foreign_key_check").fetchall()
     if violations:
         raise RuntimeError(f"migration left rows with broken foreign keys: {violations[:5]}")
 
@@ -106,13 +117,20 @@ def run_on_handed(handed: Any) -> None:
 
 
 def run_offline() -> None:
-    url = context.config.get_main_option("sqlalchemy.url") or Settings().resolved_database_url
+    settings = Settings()
+    url = context.config.get_main_option("sqlalchemy.url") or settings.resolved_database_url
     context.configure(
         url=url,
         target_metadata=target_metadata,
         literal_binds=True,
         dialect_opts={"paramstyle": "named"},
+        transaction_per_migration=True,
     )
+    if make_url(url).get_backend_name() == "postgresql":
+        # The script is run by hand (psql): it sets the timeouts `backend migrate` would.
+        context.get_context().impl.static_output(
+            MigrationTimeouts.from_settings(settings).offline_sql()
+        )
     with context.begin_transaction():
         context.run_migrations()
 

@@ -7,7 +7,10 @@ stderr and exit code 1, without a traceback.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+import contextlib
+import logging
+import sys
+from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Annotated, NoReturn, TypeVar
 
@@ -27,6 +30,7 @@ from backend.core.errors import DomainError
 from backend.db import create_engine, create_sessionmaker, unit_of_work_options
 from backend.django_adoption import BASELINE_REVISION
 from backend.loaddata import LoadDataError, load_files
+from backend.migrations import MigrationTimeouts
 from backend.serving import APP_FACTORY, run_workers
 from backend.upgrades import (
     UpgradeError,
@@ -38,6 +42,8 @@ from backend.upgrades import (
 )
 
 T = TypeVar("T")
+# Where migrations report what they could not do for the operator (see _migration_warnings_shown).
+MIGRATION_LOGGER = "alembic.runtime.migration"
 
 app = typer.Typer(
     help="Run and administer the backend. The database is BACKEND_DATABASE_URL "
@@ -67,6 +73,11 @@ def database_url() -> str:
     except ValueError as error:
         raise CLIError(str(error)) from None
     return url
+
+
+def migration_timeouts() -> MigrationTimeouts:
+    """BACKEND_MIGRATION_LOCK_TIMEOUT and _STATEMENT_TIMEOUT (validated by database_url first)."""
+    return MigrationTimeouts.from_settings(Settings())
 
 
 async def _in_transaction(url: str, work: Callable[[AsyncSession], Awaitable[T]]) -> T:
@@ -122,6 +133,28 @@ def _run(action: Callable[[], T]) -> T:
         _fail(str(error))
 
 
+@contextlib.contextmanager
+def _migration_warnings_shown() -> Iterator[None]:
+    """What a migration reports (accounts it could not normalise, say) goes to stderr.
+
+    Alembic gives its loggers a NullHandler, so without this its warnings would go nowhere.
+    """
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setLevel(logging.WARNING)
+    handler.setFormatter(logging.Formatter("warning: %(message)s"))
+    logger = logging.getLogger(MIGRATION_LOGGER)
+    logger.addHandler(handler)
+    try:
+        yield
+    finally:
+        logger.removeHandler(handler)
+
+
+def _upgrade(url: str, revision: str = "head") -> tuple[str | None, str | None]:
+    with _migration_warnings_shown():
+        return _run(lambda: upgrade_database(url, revision, timeouts=migration_timeouts()))
+
+
 @app.command()
 def serve(
     host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
@@ -142,7 +175,7 @@ def serve(
     if reload and workers > 1:
         _fail("--reload and --workers cannot be combined: use --reload alone while developing")
     url = _run(database_url)
-    _run(lambda: upgrade_database(url))
+    _upgrade(url)
     if reload:
         # The reloader re-imports the app in a child process, so it needs an import string.
         uvicorn.run(APP_FACTORY, factory=True, host=host, port=port, reload=True)
@@ -167,16 +200,22 @@ def migrate(
         ),
     ] = False,
 ) -> None:
-    """Upgrade the database schema (upgrades only; downgrades are an `alembic` job)."""
+    """Upgrade the database schema (upgrades only; downgrades are an `alembic` job).
+
+    Each revision commits on its own. On PostgreSQL a statement that waits for a lock longer than BACKEND_MIGRATION_LOCK_TIMEOUT (default 5s), or runs longer than BACKEND_MIGRATION_STATEMENT_TIMEOUT (default 1h), is cancelled and its revision rolled back.
+    """
     url = _run(database_url)
     if adopt_django:
-        adopted = _run(lambda: adopt_django_database(url, revision))
+        with _migration_warnings_shown():
+            adopted = _run(
+                lambda: adopt_django_database(url, revision, timeouts=migration_timeouts())
+            )
         typer.echo(
             f"{shown_url(url)}: adopted Django's auth_user as revision {BASELINE_REVISION}, "
             f"upgraded to {adopted}"
         )
         return
-    before, after = _run(lambda: upgrade_database(url, revision))
+    before, after = _upgrade(url, revision)
     if before == after:
         typer.echo(f"{shown_url(url)}: already at revision {after or 'none'}")
     else:

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 from enum import StrEnum
 from functools import cached_property
 from pathlib import Path
 from typing import Annotated, Self
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, ValidationInfo, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
@@ -39,6 +40,9 @@ def normalise_database_url(url: str) -> str:
         return "sqlite+aiosqlite://" + url.removeprefix("sqlite://")
     return url
 
+
+# A duration as PostgreSQL's settings take it (lock_timeout, statement_timeout); 0 is no limit.
+POSTGRESQL_DURATION = re.compile(r"\d+\s*(us|ms|s|min|h|d)?")
 
 # The engines the backend runs on, by SQLAlchemy backend name, and the async driver each needs.
 SUPPORTED_DRIVERS = {"postgresql": "psycopg", "sqlite": "aiosqlite"}
@@ -115,12 +119,29 @@ class Settings(BaseSettings):
     # Larger request bodies get 413 before anything reads them (the biggest valid body, an entry
     # of 100,000 characters, is at most 400 kB as UTF-8 JSON).
     max_body_bytes: int = Field(default=1024 * 1024, gt=0)
+    # Migrations on PostgreSQL (backend migrate, serve): how long a statement may wait for a lock,
+    # and how long it may run, before PostgreSQL cancels it and its revision is rolled back. A
+    # short lock wait keeps a migration from queueing every query behind its ACCESS EXCLUSIVE.
+    migration_lock_timeout: str = "5s"
+    migration_statement_timeout: str = "1h"
 
     @field_validator("cors_origins", mode="before")
     @classmethod
     def _split_origins(cls, value: object) -> object:
         if isinstance(value, str):
             return [origin.strip() for origin in value.split(",") if origin.strip()]
+        return value
+
+    @field_validator("migration_lock_timeout", "migration_statement_timeout")
+    @classmethod
+    def _postgresql_duration(cls, value: str, info: ValidationInfo) -> str:
+        value = value.strip()
+        if not POSTGRESQL_DURATION.fullmatch(value):
+            setting = f"BACKEND_{str(info.field_name).upper()}"
+            raise ValueError(
+                f"{setting} must be a PostgreSQL duration such as 500ms, 5s, 2min or 1h "
+                f"(0 means no limit); got {value!r}"
+            )
         return value
 
     @field_validator("database_url")

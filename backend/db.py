@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 
+from backend.core.json_document import dumps_document
 from backend.core.search import SQLITE_SEARCH_LOWER, search_lower
 from backend.secrets_files import private_sqlite_file
 
@@ -29,6 +30,8 @@ READ_ONLY_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
     """Create an async engine; SQLite engines get the connection setup the app relies on."""
     parsed = make_url(url)
+    # JSON columns are written so that they come back as sent on both engines (JSONB's numeric).
+    kwargs.setdefault("json_serializer", dumps_document)
     if parsed.get_backend_name() != "sqlite":
         return create_async_engine(url, pool_pre_ping=True, **kwargs)
     if parsed.database and parsed.database != ":memory:":
@@ -44,6 +47,7 @@ def configure_sqlite(engine: AsyncEngine) -> None:
     The sqlite3 module opens transactions lazily and ignores SAVEPOINT bookkeeping; switching its
     own handling off and emitting BEGIN ourselves is SQLAlchemy's documented workaround, without
     which nested transactions (and so the test harness's rollback isolation) silently do nothing.
+    A connection in SQLAlchemy's AUTOCOMMIT isolation level gets no BEGIN.
 
     A transaction on a connection with the ``SQLITE_WRITE_LOCK`` option begins IMMEDIATE: it takes
     the write lock up front, waiting up to the busy timeout for it. A deferred BEGIN that reads
@@ -66,7 +70,15 @@ def configure_sqlite(engine: AsyncEngine) -> None:
 
     @event.listens_for(engine.sync_engine, "begin")
     def _on_begin(connection: Any) -> None:
-        writes = connection.get_execution_options().get(SQLITE_WRITE_LOCK, False)
+        options = connection.get_execution_options()
+        if options.get("isolation_level") == "AUTOCOMMIT":
+            return  # each statement commits by itself (Alembic's autocommit_block, say)
+        dbapi_connection = connection.connection.dbapi_connection
+        if dbapi_connection.isolation_level is not None:
+            # Leaving AUTOCOMMIT, SQLAlchemy's pysqlite dialect hands transactions back to the
+            # sqlite3 module (isolation_level ""); take them back.
+            dbapi_connection.isolation_level = None
+        writes = options.get(SQLITE_WRITE_LOCK, False)
         connection.exec_driver_sql("BEGIN IMMEDIATE" if writes else "BEGIN")
 
 

@@ -13,7 +13,7 @@ from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator
 from sqlalchemy import Table, cast, func, insert, select
@@ -22,7 +22,9 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from backend.auth.loaded_hashes import describe_refusal, refused_hashes, unusable_password
+from backend.core.identities import email_key, normalize_username
 from backend.core.json_document import Metadata
+from backend.core.search import folded
 from backend.core.validation import (
     CONTEXT_NAME_MAX,
     EMAIL_MAX,
@@ -35,6 +37,8 @@ from backend.core.validation import (
     reject_nul,
 )
 from backend.models import Base, Context, ContextEntry, ContextMember, Role, User, Visibility
+
+T = TypeVar("T")
 
 
 class LoadDataError(Exception):
@@ -52,6 +56,13 @@ def _encodable(value: str) -> str:
         value.encode("utf-8")
     except UnicodeEncodeError:
         raise ValueError("must be valid Unicode text (it holds a lone surrogate)") from None
+    return value
+
+
+def _django_username(value: str) -> str:
+    value = normalize_username(value)
+    if len(value) > USERNAME_MAX:
+        raise ValueError(f"must be at most {USERNAME_MAX} characters once NFKC-normalised")
     return value
 
 
@@ -76,7 +87,10 @@ class UserFields(_Fields):
     password: Text128
     last_login: UTCDateTime | None = None
     is_superuser: bool = False
-    username: Annotated[Text, Field(min_length=1, max_length=USERNAME_MAX)]
+    # NFKC, as Django stores names: a look-alike of a loaded or existing name is that name.
+    username: Annotated[
+        Text, Field(min_length=1, max_length=USERNAME_MAX), AfterValidator(_django_username)
+    ]
     first_name: Text150 = ""
     last_name: Text150 = ""
     email: Text254 = ""
@@ -193,6 +207,7 @@ async def load_files(
     _handle_weak_hashes([row for row in rows if row.label == "auth.user"], unusable_weak_hashes)
     async with session.begin_nested():
         await _refuse_existing_pks(session, rows)
+        await _refuse_emails_in_use([row for row in rows if row.label == "auth.user"], session)
         for row in rows:
             await _insert(session, row)
         await reset_sequences(await session.connection(), {row.label for row in rows})
@@ -302,9 +317,34 @@ async def _refuse_existing_pks(session: AsyncSession, rows: Sequence[Row]) -> No
                 raise LoadDataError(f"{wanted[pk].where}: pk {pk} is already in the database")
 
 
-def _chunks(values: Sequence[int], size: int) -> Iterable[Sequence[int]]:
+def _chunks(values: Sequence[T], size: int) -> Iterable[Sequence[T]]:
     # Bounded IN lists: SQLite caps the number of parameters in one statement.
     return (values[start : start + size] for start in range(0, len(values), size))
+
+
+async def _refuse_emails_in_use(users: Sequence[Row], session: AsyncSession) -> None:
+    """Emails are unique whatever their case, in every script: checked here for both engines.
+
+    The unique index on lower(email) is the net on PostgreSQL; SQLite's lower() folds ASCII only.
+    """
+    owners: dict[str, Row] = {}
+    for row in users:
+        email = row.values.get("email", "")
+        if email:
+            first = owners.setdefault(email_key(email), row)
+            if first is not row:
+                raise LoadDataError(
+                    f"{row.where}: the email {email!r} is already given (ignoring case) at "
+                    f"index {first.index} of {first.path}"
+                )
+    for chunk in _chunks(sorted(owners), 500):
+        query = select(User.username, User.email).where(folded(User.email).in_(chunk))
+        for username, email in await session.execute(query):
+            row = owners[email_key(email)]
+            raise LoadDataError(
+                f"{row.where}: the email {row.values['email']!r} is already used (ignoring case) "
+                f"by the user {username!r}"
+            )
 
 
 async def _insert(session: AsyncSession, row: Row) -> None:

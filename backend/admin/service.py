@@ -17,12 +17,11 @@ from backend.models import User
 async def list_users(
     *, session: AsyncSession, filters: UserFilters, page: PageParams
 ) -> Page[AdminUserRead]:
-    """One page of matching users, and how many match in all.
+    """One page of matching users, and how many match in all (read together: one snapshot).
 
     Services build the pages their list endpoints return, in every domain (contexts' too).
     """
-    users = await queries.search_users(session, filters, page)
-    total = await queries.count_users(session, filters)
+    users, total = await queries.search_users(session, filters, page)
     items = [AdminUserRead.model_validate(user) for user in users]
     return Page(items=items, total=total, page=page.page, page_size=page.page_size)
 

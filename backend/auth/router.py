@@ -11,8 +11,9 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from backend.auth import service
 from backend.auth.dependencies import CurrentUser, SettingsDep
 from backend.auth.schemas import PasswordChange, Token, UserRead
-from backend.auth.throttle import MAX_USERNAME_LENGTH, LoginThrottle
+from backend.auth.throttle import MAX_TYPED_USERNAME_LENGTH, MAX_USERNAME_LENGTH, LoginThrottle
 from backend.config import Settings
+from backend.core.identities import normalize_username
 from backend.db import SessionDep, get_sessionmaker
 from backend.models import User
 
@@ -67,17 +68,22 @@ async def login(
     sessionmaker: SessionmakerDep,
     settings: SettingsDep,
 ) -> Token:
-    """Exchange a username and password for a bearer token."""
-    if len(form.username) > MAX_USERNAME_LENGTH:
+    """Exchange a username and password for a bearer token.
+
+    The username is looked up as Django's login form does: NFKC-normalised, then exactly.
+    """
+    if len(form.username) > MAX_TYPED_USERNAME_LENGTH:
         # No account has such a name: refused before any database or hashing work.
         raise _wrong_credentials()
-    await _reserve_attempt(request, sessionmaker, form.username)
-    user = await service.authenticate(
-        session=session, username=form.username, password=form.password
-    )
+    username = normalize_username(form.username)
+    if len(username) > MAX_USERNAME_LENGTH:
+        raise _wrong_credentials()
+    await _reserve_attempt(request, sessionmaker, username)
+    user = await service.authenticate(session=session, username=username, password=form.password)
     if user is None:
         raise _wrong_credentials()
-    await _clear_attempts(request, session, form.username)
+    # The account's own failures only: never those of a name that merely looks or reads alike.
+    await _clear_attempts(request, session, user.username)
     return _token(user, settings)
 
 

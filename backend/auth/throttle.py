@@ -7,7 +7,12 @@ Two limits, both counted over recent attempts stored in ``login_attempts``:
 - per username from everywhere (``login_attempts_per_hour_per_username`` an hour): bounds guessing
   spread over many addresses. It can make the owner wait too, which is why it is much larger and
   only slows: it never locks an account, each refusal says when to retry, and a successful login
-  from an address clears that address's attempts.
+  from an address clears that address's attempts at that account.
+
+Attempts are counted per account name as a login looks it up (NFKC, case kept): every spelling that
+reaches an account (``ﬁona`` reaches ``fiona``) counts against it, and an account whose name differs
+(``Fiona``) has a bucket of its own, so logging into it clears nothing another account's guesses
+share.
 
 An attempt is reserved (inserted and committed) before its password is checked, so concurrent
 guesses each see the others; the check-and-insert is serialised per username (an advisory lock on
@@ -23,16 +28,22 @@ from datetime import timedelta
 from sqlalchemy import delete, func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from backend.core.identities import normalize_username
+from backend.core.validation import USERNAME_MAX
 from backend.models import LoginAttempt
 from backend.models.base import utcnow
 
-# Django's username limit: a longer name can have no account, so it is refused before any work.
-MAX_USERNAME_LENGTH = 150
+# Django's username limit: a longer name (once normalised) can have no account.
+MAX_USERNAME_LENGTH = USERNAME_MAX
+# What is typed is refused before any work beyond this: NFKC composes a letter and its combining
+# marks, so a name typed decomposed is longer than the name it normalises to, but not 4 times.
+MAX_TYPED_USERNAME_LENGTH = 4 * USERNAME_MAX
 
 
 def username_key(username: str) -> str:
-    """A fixed-length key for a username, case-folded as usernames are compared by people."""
-    return hashlib.sha256(username.casefold().encode("utf-8", "surrogatepass")).hexdigest()
+    """A fixed-length key for the account a typed username reaches (its NFKC form, case kept)."""
+    name = normalize_username(username)
+    return hashlib.sha256(name.encode("utf-8", "surrogatepass")).hexdigest()
 
 
 @dataclass(frozen=True)
@@ -93,7 +104,7 @@ class LoginThrottle:
         return 0.0
 
     async def clear(self, session: AsyncSession, *, username: str, client: str) -> None:
-        """A successful login: this address's attempts for this username no longer count.
+        """A successful login: this address's attempts at this account no longer count.
 
         In the request's own session: it has written already (last_login), and on SQLite a second
         connection would wait for that write lock until the request ends, that is, forever.

@@ -21,7 +21,7 @@ import pyperf
 from backend.bench import plan, report, shards
 from backend.bench.results import read_run, write_record
 from backend.config import PROJECT_ROOT
-from backend.testing.backends import ENGINES
+from pytest_dbharness.backends import ENGINES
 
 OUTPUT = Path("bench-results/pyperf.json")
 DOCS_PAGE = PROJECT_ROOT / "docs" / "speed-or-parity.md"

@@ -1,6 +1,6 @@
 """What the bench times: the commands a developer types, per engine of the harness's registry.
 
-The engines come from ``backend.testing.backends.ENGINES``: the first is the default ``--db`` (the
+The engines come from ``pytest_dbharness.backends.ENGINES``: the first is the default ``--db`` (the
 fast lane, what ``uv run pytest`` runs), every other one a parity engine, whose suite is compared
 with the fast lane's and whose nox session (``tests-<engine>``) is the parity lane, sharded in CI.
 """
@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from backend.testing.backends import ENGINES
+from pytest_dbharness.backends import ENGINES
 
 # A test that does what most API tests do: a user, an authenticated client, one request.
 ONE_TEST = "backend/tests/test_contexts.py::test_a_new_user_lists_no_contexts"

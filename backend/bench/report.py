@@ -11,7 +11,7 @@ from pathlib import Path
 
 from backend.bench import plan
 from backend.bench.results import Measured, Run
-from backend.testing.backends import ENGINES
+from pytest_dbharness.backends import ENGINES
 
 DOCS_START = "<!-- bench -->"
 DOCS_END = "<!-- /bench -->"

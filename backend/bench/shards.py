@@ -12,7 +12,7 @@ import json
 from pathlib import Path
 
 from backend.config import PROJECT_ROOT
-from backend.testing.sharding import split_ids
+from pytest_dbharness.sharding import split_ids
 
 DURATIONS = PROJECT_ROOT / ".test_durations"
 SHARD_COUNTS = (2, 4, 8)

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from sqlalchemy import ColumnElement, Select, and_, func, or_, select
+from sqlalchemy import ColumnElement, Select, and_, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import joinedload
+from sqlalchemy.orm import aliased, joinedload
 
 from backend.contexts.schemas import Scope
-from backend.core.pagination import PageParams
+from backend.core.pagination import PageParams, one_snapshot_page, read_page
 from backend.core.search import LIKE_ESCAPE, folded, like_pattern
 from backend.models import Context, ContextEntry, ContextMember, Role, User, Visibility
 
@@ -66,27 +66,16 @@ async def context_with_role(
 
 async def visible_contexts(
     session: AsyncSession, *, user_id: int, scope: Scope, q: str | None, page: PageParams
-) -> list[ContextRow]:
-    query = (
-        _with_caller_role(user_id)
-        .where(*_visible_filters(user_id, scope, q))
-        .order_by(Context.created_at.desc(), Context.id.desc())
-        .offset(page.offset)
-        .limit(page.page_size)
+) -> tuple[list[ContextRow], int]:
+    """One page of the contexts a scope covers, newest first, and how many it covers in all."""
+    query = _with_caller_role(user_id).where(*_visible_filters(user_id, scope, q))
+    rows, statement = one_snapshot_page(
+        query, page, order_by=[Context.created_at.desc(), Context.id.desc()]
     )
-    return [(row[0], row[1]) for row in await session.execute(query)]
-
-
-async def count_visible_contexts(
-    session: AsyncSession, *, user_id: int, scope: Scope, q: str | None
-) -> int:
-    query = (
-        select(func.count())
-        .select_from(Context)
-        .outerjoin(ContextMember, _caller_membership(user_id))
-        .where(*_visible_filters(user_id, scope, q))
+    found, total = await read_page(
+        session, statement.add_columns(aliased(Context, rows), rows.c.role)
     )
-    return (await session.execute(query)).scalar_one()
+    return [(row[0], row[1]) for row in found], total
 
 
 async def slug_taken(
@@ -129,20 +118,14 @@ async def member(
 
 async def entries_of(
     session: AsyncSession, *, context_id: int, page: PageParams
-) -> Sequence[ContextEntry]:
-    query = (
-        select(ContextEntry)
-        .where(ContextEntry.context_id == context_id)
-        .order_by(ContextEntry.created_at.desc(), ContextEntry.id.desc())
-        .offset(page.offset)
-        .limit(page.page_size)
+) -> tuple[list[ContextEntry], int]:
+    """One page of a context's entries, newest first, and how many it has in all."""
+    query = select(ContextEntry).where(ContextEntry.context_id == context_id)
+    rows, statement = one_snapshot_page(
+        query, page, order_by=[ContextEntry.created_at.desc(), ContextEntry.id.desc()]
     )
-    return (await session.execute(query)).scalars().all()
-
-
-async def count_entries(session: AsyncSession, *, context_id: int) -> int:
-    query = select(func.count()).where(ContextEntry.context_id == context_id)
-    return (await session.execute(query)).scalar_one()
+    found, total = await read_page(session, statement.add_columns(aliased(ContextEntry, rows)))
+    return [row[0] for row in found], total
 
 
 async def entry(

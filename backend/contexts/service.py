@@ -68,8 +68,9 @@ async def _ensure_slug_free(
 async def list_contexts(
     *, session: AsyncSession, user: User, page: PageParams, scope: Scope, q: str | None
 ) -> Page[ContextRead]:
-    rows = await queries.visible_contexts(session, user_id=user.id, scope=scope, q=q, page=page)
-    total = await queries.count_visible_contexts(session, user_id=user.id, scope=scope, q=q)
+    rows, total = await queries.visible_contexts(
+        session, user_id=user.id, scope=scope, q=q, page=page
+    )
     items = [
         _context_read(Access(context, caller_role(context, user_id=user.id, member_role=role)))
         for context, role in rows
@@ -193,8 +194,7 @@ async def list_entries(
     *, session: AsyncSession, user: User, context_id: int, page: PageParams
 ) -> Page[EntryRead]:
     found = await access(session=session, user=user, context_id=context_id)
-    entries = await queries.entries_of(session, context_id=found.context.id, page=page)
-    total = await queries.count_entries(session, context_id=found.context.id)
+    entries, total = await queries.entries_of(session, context_id=found.context.id, page=page)
     return Page(
         items=[EntryRead.model_validate(entry) for entry in entries],
         total=total,

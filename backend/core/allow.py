@@ -1,8 +1,11 @@
-"""``OPTIONS`` and ``405`` as RFC 9110 has them: an ``Allow`` header naming every method of the path.
+"""``OPTIONS``, ``HEAD`` and ``405`` as RFC 9110 has them: ``Allow`` names every method of the path.
 
 Starlette answers ``OPTIONS`` with 405, and its 405s name only the methods of the first route whose
 path matched, while one path here is often several routes (GET, PATCH and DELETE of a context).
-The methods are computed from the app's routes, so they cannot drift from what is served.
+FastAPI's routes serve only the methods they declare, so ``HEAD`` was a 405 wherever ``GET`` was
+served, which RFC 9110 §9.1 does not allow: a ``HEAD`` there is answered as the ``GET`` would be,
+headers and status alike, without the body. The methods are computed from the app's routes, so
+they cannot drift from what is served.
 """
 
 from __future__ import annotations
@@ -16,14 +19,22 @@ NO_CONTENT = 204
 METHOD_NOT_ALLOWED = 405
 
 
-def allowed_methods(app: FastAPI, scope: Scope) -> set[str]:
-    """Every method some route serves at the scope's path (OPTIONS included); empty if none."""
+def _served_methods(app: FastAPI, scope: Scope) -> set[str]:
+    """The methods the routes at the scope's path declare themselves."""
     methods: set[str] = set()
     # Included routers are flattened here: app.routes holds them as single entries.
     for route in iter_route_contexts(app.routes):
         match, _ = route.matches(scope)
         if match is not Match.NONE:
             methods |= route.methods or set()
+    return methods
+
+
+def allowed_methods(app: FastAPI, scope: Scope) -> set[str]:
+    """Every method the scope's path answers (HEAD wherever GET, and OPTIONS); empty if none."""
+    methods = _served_methods(app, scope)
+    if "GET" in methods:
+        methods.add("HEAD")
     return methods | {"OPTIONS"} if methods else set()
 
 
@@ -55,6 +66,12 @@ class AllowMiddleware:
                 await send({"type": "http.response.body", "body": b""})
                 return
 
+        if scope["method"] == "HEAD":
+            served = _served_methods(self.routes_of, scope)
+            if "GET" in served and "HEAD" not in served:
+                await self.app({**scope, "method": "GET"}, receive, _without_body(send))
+                return
+
         async def send_with_full_allow(message: Message) -> None:
             if message["type"] == "http.response.start" and message["status"] == METHOD_NOT_ALLOWED:
                 headers = [(k, v) for k, v in message.get("headers", []) if k.lower() != b"allow"]
@@ -63,3 +80,14 @@ class AllowMiddleware:
             await send(message)
 
         await self.app(scope, receive, send_with_full_allow)
+
+
+def _without_body(send: Send) -> Send:
+    """The GET's response for a HEAD: its status and headers (Content-Length too), no body."""
+
+    async def send_head(message: Message) -> None:
+        if message["type"] == "http.response.body":
+            message = {**message, "body": b""}
+        await send(message)
+
+    return send_head

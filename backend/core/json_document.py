@@ -1,8 +1,20 @@
-"""A free-form JSON document (a context's metadata): what it may hold, and a schema that says so."""
+"""A free-form JSON document (a context's metadata): what it may hold, how it is written to the
+database so it comes back as it was sent on both engines, and a schema that says so.
+
+PostgreSQL keeps documents as JSONB, which stores numbers as ``numeric`` and objects with their
+keys sorted. Through it, ``1e+20`` came back as the integer 100000000000000000000 and ``-0.0`` as
+``0.0``, while SQLite's JSON text returned them as sent. So: floats are written out in full with a
+fraction (``100000000000000000000.0``, which ``numeric`` keeps as a float's digits), negative zero,
+which ``numeric`` cannot hold, is refused, and keys are put in JSONB's order on both engines.
+"""
 
 from __future__ import annotations
 
 import json
+import math
+import re
+from collections.abc import Callable
+from decimal import Decimal
 from typing import Annotated, Any, Union
 
 from pydantic import AfterValidator, GetJsonSchemaHandler, TypeAdapter
@@ -17,6 +29,51 @@ MAX_METADATA_DEPTH = 20
 MAX_METADATA_BYTES = 64 * 1024
 
 
+# Placeholders for the floats dumps_document writes itself: NUL never occurs in a document (the
+# validators refuse it), so no string of the document can be taken for one.
+_PLACEHOLDER = "\x00{}"
+_PLACEHOLDER_JSON = re.compile(r'"\\u0000(\d+)"')
+
+
+def dumps_document(value: Any) -> str:
+    """``json.dumps``, except that floats ``numeric`` would read as integers keep a fraction.
+
+    Python writes floats from 1e16 up with an exponent (``1e+20``); ``numeric`` takes that for an
+    integer. Written in full with ``.0`` it stays a float's value, and reads back as a float.
+    """
+    written: list[str] = []
+
+    def placeholder(number: float) -> str:
+        written.append(format(Decimal(repr(number)), "f") + ".0")
+        return _PLACEHOLDER.format(len(written) - 1)
+
+    encoded = json.dumps(_replace_floats(value, placeholder), separators=(",", ":"))
+    if not written:
+        return encoded
+    return _PLACEHOLDER_JSON.sub(lambda match: written[int(match[1])], encoded)
+
+
+def _replace_floats(value: Any, replace: Callable[[float], str]) -> Any:
+    if isinstance(value, float) and math.isfinite(value) and "e+" in repr(value):
+        return replace(value)
+    if isinstance(value, dict):
+        return {key: _replace_floats(item, replace) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_replace_floats(item, replace) for item in value]
+    return value
+
+
+def _jsonb_order(value: Any) -> Any:
+    """Objects with their keys in JSONB's order (shorter first, then by UTF-8 bytes), at every
+    level: both engines then give back the same document, key order included."""
+    if isinstance(value, dict):
+        keys = sorted(value, key=lambda key: (len(key.encode()), key.encode()))
+        return {key: _jsonb_order(value[key]) for key in keys}
+    if isinstance(value, list):
+        return [_jsonb_order(item) for item in value]
+    return value
+
+
 def _check_metadata(value: dict[str, Any]) -> dict[str, Any]:
     _check_json_tree(value)
     try:
@@ -27,7 +84,8 @@ def _check_metadata(value: dict[str, Any]) -> dict[str, Any]:
         raise ValueError(f"not a valid JSON document: {error}") from None
     if len(encoded.encode()) > MAX_METADATA_BYTES:
         raise ValueError(f"must be at most {MAX_METADATA_BYTES} bytes as JSON")
-    return value
+    # Checked at most MAX_METADATA_DEPTH deep (above), so recursing is safe from here on.
+    return dict(_jsonb_order(value))
 
 
 def _check_json_tree(document: dict[str, Any]) -> None:
@@ -38,6 +96,11 @@ def _check_json_tree(document: dict[str, Any]) -> None:
         if isinstance(node, str):
             reject_nul(node)
             continue
+        if isinstance(node, float) and node == 0.0 and math.copysign(1.0, node) < 0:
+            raise ValueError(
+                "-0.0 cannot be stored as sent: PostgreSQL's JSONB has no negative zero and would "
+                "return 0.0; send 0.0 (or 0)"
+            )
         if isinstance(node, dict):
             for key in node:
                 reject_nul(key)
@@ -84,8 +147,9 @@ class _DescribedAsDocument:
     ) -> JsonSchemaValue:
         json_schema = handler(_DOCUMENT)
         json_schema["description"] = (
-            f"any JSON object without NUL characters, at most {MAX_METADATA_DEPTH} levels deep "
-            f"and {MAX_METADATA_BYTES} bytes as compact JSON"
+            f"any JSON object without NUL characters or -0.0, at most {MAX_METADATA_DEPTH} levels "
+            f"deep and {MAX_METADATA_BYTES} bytes as compact JSON; it comes back as sent, its "
+            "objects' keys in PostgreSQL's JSONB order (shorter first, then by UTF-8 bytes)"
         )
         return json_schema
 

@@ -1,11 +1,15 @@
-"""Page parameters and the page envelope every list endpoint returns."""
+"""Page parameters, the page envelope every list endpoint returns, and reading a page consistently."""
 
 from __future__ import annotations
 
-from typing import Annotated, Generic, TypeVar
+from collections.abc import Sequence
+from typing import Annotated, Any, Generic, TypeVar
 
 from fastapi import Depends, Query
 from pydantic import BaseModel
+from sqlalchemy import ColumnElement, Select, Subquery, func, select, true
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import QueryableAttribute
 
 T = TypeVar("T")
 
@@ -37,3 +41,48 @@ class Page(BaseModel, Generic[T]):
     total: int
     page: int
     page_size: int
+
+
+POSITION = "page_position"
+
+
+def one_snapshot_page(
+    query: Select[*tuple[Any, ...]],
+    page: PageParams,
+    order_by: Sequence[ColumnElement[Any] | QueryableAttribute[Any]],
+) -> tuple[Subquery, Select[int]]:
+    """A page of ``query`` and its total, for reading in one statement.
+
+    Two statements (the page, then a count) see two snapshots on PostgreSQL under READ COMMITTED:
+    rows created or deleted between them made ``total`` disagree with the items. One statement
+    sees one snapshot on either engine. Returns the page's rows (``aliased(Model, rows)`` maps
+    them) and a statement that carries the total, to which the caller adds the columns it wants
+    from the rows; ``read_page`` runs it. The count is outer-joined to the page, so a page past
+    the end still brings the total.
+    """
+    rows = (
+        query.add_columns(func.row_number().over(order_by=order_by).label(POSITION))
+        .order_by(*order_by)
+        .offset(page.offset)
+        .limit(page.page_size)
+        .subquery("page_rows")
+    )
+    total = (
+        select(func.count().label("total"))
+        .select_from(query.subquery("matching"))
+        .subquery("page_total")
+    )
+    statement = (
+        select(total.c.total).select_from(total).outerjoin(rows, true()).order_by(rows.c[POSITION])
+    )
+    return rows, statement
+
+
+async def read_page(
+    session: AsyncSession, statement: Select[*tuple[Any, ...]]
+) -> tuple[list[tuple[Any, ...]], int]:
+    """Run a ``one_snapshot_page`` statement: its rows without the total, and the total."""
+    rows = (await session.execute(statement)).all()
+    total: int = rows[0][0]
+    # A page past the end is one row whose item is None (the outer join's NULLs).
+    return [tuple(row[1:]) for row in rows if row[1] is not None], total

@@ -5,13 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 
 from fastapi import FastAPI
+from pytest_dbharness.project import Project
 
 from backend.app import create_app, reset_process_state
 from backend.config import Environment, Settings
 from backend.db import create_engine, get_sessionmaker
 from backend.migrations import alembic_config
 from backend.models import Base
-from backend.testing.project import Project
 
 TEST_SIGNING_KEY = "test-signing-key-not-for-production-0123456789abcdef"
 
@@ -31,6 +31,14 @@ def _create_app(database_url: str, data_dir: Path) -> FastAPI:
     return create_app(test_settings(database_url, data_dir))
 
 
+def _configured_database_url() -> str | None:
+    """What ``backend serve`` would open here: the environment's or ``.env``'s URL, or data/'s file."""
+    try:
+        return Settings().resolved_database_url
+    except ValueError:  # settings unfit to start the app (a production key check): it opens nothing
+        return None
+
+
 PROJECT = Project(
     metadata=Base.metadata,
     alembic_config=alembic_config,
@@ -38,4 +46,5 @@ PROJECT = Project(
     create_app=_create_app,
     sessionmaker_dependency=get_sessionmaker,
     reset_app_state=reset_process_state,
+    configured_database_url=_configured_database_url,
 )

@@ -12,7 +12,7 @@ import pytest
 
 from backend.bench import plan, report, shards
 from backend.bench.results import read_run, write_record
-from backend.testing.backends import ENGINES
+from pytest_dbharness.backends import ENGINES
 
 FAST = ENGINES[plan.default_engine()].label
 

@@ -1,5 +1,7 @@
 """The ``backend`` command, run in-process on its own SQLite file (not the harness's database)."""
 
+# ruff: noqa: RUF001 - look-alike letters are what some of these tests are about
+
 from __future__ import annotations
 
 import shutil
@@ -119,6 +121,24 @@ def test_migrate_to_an_unknown_revision_fails_cleanly(db_file: Path) -> None:
     assert_clean_failure(run("migrate", "nonexistent"), "nonexistent")
 
 
+def test_migrate_reports_accounts_that_collide_under_nfkc(db_file: Path) -> None:
+    assert run("migrate", "8e5b2a9d4f17").exit_code == 0
+    with sqlite3.connect(db_file) as connection:
+        connection.executemany(
+            "INSERT INTO auth_user (password, is_superuser, username, first_name, last_name, "
+            "email, is_staff, is_active, date_joined, token_generation) "
+            "VALUES ('!', 0, ?, '', '', '', 0, 1, '2020-01-01', ?)",
+            [("root", "a"), ("ｒｏｏｔ", "b")],
+        )
+    result = run("migrate")
+    assert result.exit_code == 0, result.output
+    assert "warning: accounts whose usernames are the same under NFKC" in result.stderr
+    assert query(db_file, "SELECT username FROM auth_user ORDER BY id") == [
+        ("root",),
+        ("ｒｏｏｔ",),
+    ]
+
+
 def test_createsuperuser_from_options(migrated: Path) -> None:
     result = run("createsuperuser", "--no-input", *ROOT)
     assert result.exit_code == 0, result.output
@@ -133,6 +153,14 @@ def test_createsuperuser_from_options(migrated: Path) -> None:
 
 def test_createsuperuser_refuses_a_duplicate(migrated: Path) -> None:
     assert run("createsuperuser", *ROOT).exit_code == 0
+    assert_clean_failure(run("createsuperuser", *ROOT), "'root' is already taken")
+    assert user_count(migrated) == 1
+
+
+def test_createsuperuser_stores_nfkc_and_refuses_a_look_alike(migrated: Path) -> None:
+    look_alike = ["--username", "ｒｏｏｔ", "--email", "", "--password", "a long password"]
+    assert run("createsuperuser", "--no-input", *look_alike).exit_code == 0
+    assert query(migrated, "SELECT username FROM auth_user") == [("root",)]
     assert_clean_failure(run("createsuperuser", *ROOT), "'root' is already taken")
     assert user_count(migrated) == 1
 

@@ -24,7 +24,7 @@ from backend.tests.factories import make_user
 def _fuzzing() -> ModuleType:
     """The fuzzer, loaded by the first test that runs it: collection and other tests never pay.
 
-    (schemathesis and Hypothesis are not assertion-rewritten: see backend/testing/rewriting.py.)
+    (schemathesis and Hypothesis are not assertion-rewritten: see harness/src/pytest_dbharness/rewriting.py.)
     """
     return importlib.import_module("backend.tests.fuzzing")
 

@@ -1,10 +1,12 @@
 """The login throttle: shared through the database, per address and username, bounded, race-proof."""
 
+# ruff: noqa: RUF001 - look-alike letters are what some of these tests are about
+
 from __future__ import annotations
 
 import asyncio
 from collections import Counter
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import timedelta
 
@@ -121,13 +123,44 @@ async def test_old_attempts_are_pruned(client: httpx.AsyncClient, db_session: As
     assert await attempts_stored(db_session) == 1
 
 
-async def test_usernames_differing_in_case_share_a_limit(
-    client: httpx.AsyncClient, user: User, settings: Settings
+async def test_every_spelling_that_reaches_an_account_counts_against_it(
+    client: httpx.AsyncClient, db_session: AsyncSession, settings: Settings
 ) -> None:
-    spellings: list[Callable[[str], str]] = [str.upper, str.lower]
+    await make_user(db_session, username="fiona")
+    spellings = ["fiona", "ﬁona", "ｆｉｏｎａ"]  # what a login normalises to "fiona" (NFKC)
     for number in range(settings.login_attempts_per_minute):
-        assert await attempt(client, spellings[number % 2](user.username), "guess") == 401
-    assert await attempt(client, user.username, DEFAULT_PASSWORD) == 429
+        assert await attempt(client, spellings[number % 3], "guess") == 401
+    assert await attempt(client, "fiona", DEFAULT_PASSWORD) == 429
+
+
+async def test_logging_into_your_own_account_does_not_reset_anothers_limit(
+    client: httpx.AsyncClient, db_session: AsyncSession, settings: Settings
+) -> None:
+    # The attacker owns "Fiona" (another account: case tells names apart, as in Django) and
+    # guesses "fiona"'s password, logging into their own account between rounds.
+    await make_user(db_session, username="fiona")
+    await make_user(db_session, username="Fiona", email="", password="the attacker's own password")
+    statuses = []
+    for round_ in range(4):
+        statuses += [await attempt(client, "fiona", f"guess {round_} {n}") for n in range(9)]
+        assert await attempt(client, "Fiona", "the attacker's own password") == 200
+    limit = settings.login_attempts_per_minute
+    assert statuses[:limit] == [401] * limit
+    assert set(statuses[limit:]) == {429}, statuses
+
+
+async def test_own_logins_from_many_addresses_do_not_lift_the_per_username_limit(
+    app: FastAPI, db_session: AsyncSession
+) -> None:
+    app.state.login_throttle = LoginThrottle(Limits(per_client=3, per_username=7))
+    await make_user(db_session, username="fiona")
+    await make_user(db_session, username="FIONA", email="", password="the attacker's own password")
+    statuses = []
+    for address in range(4):
+        async with client_from(app, f"10.0.2.{address}") as guesser:
+            statuses += [await attempt(guesser, "fiona", "guess") for _ in range(2)]
+            assert await attempt(guesser, "FIONA", "the attacker's own password") == 200
+    assert statuses == [401] * 7 + [429]
 
 
 @pytest.mark.committed

@@ -15,7 +15,7 @@ import zipfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-TOOLING = ("backend/testing", "backend/bench", "backend/tests")
+TOOLING = ("harness/src/pytest_dbharness", "backend/bench", "backend/tests")
 SERVICE = ("backend/app.py", "backend/cli.py", "backend/auth", "backend/contexts", "backend/admin")
 
 

@@ -1,4 +1,4 @@
-"""The OpenAPI schema says what the API accepts, and OPTIONS and 405 answer as RFC 9110 says."""
+"""The OpenAPI schema says what the API accepts, and OPTIONS, HEAD and 405 answer as RFC 9110 says."""
 
 from __future__ import annotations
 
@@ -7,9 +7,13 @@ from typing import Any
 import httpx
 import pytest
 from fastapi import FastAPI
+from fastapi.routing import iter_route_contexts
+from pytest_dbharness.fixtures.live_server import LiveServer
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from backend.core.validation import NO_NUL_PATTERN
-from backend.models import Visibility
+from backend.models import User, Visibility
+from backend.tests.factories import make_context, make_entry, make_member, make_user
 from backend.tests.fixtures.contexts import CastFor
 
 HTTP_METHODS = {"get", "put", "post", "delete", "patch"}
@@ -87,6 +91,7 @@ async def test_options_lists_every_method_of_every_path(
         allowed = {method.strip().lower() for method in response.headers["allow"].split(",")}
         assert allowed - {"head", "options"} == set(operations) & HTTP_METHODS, path
         assert "options" in allowed
+        assert ("head" in allowed) == ("get" in operations), path
 
 
 @pytest.mark.parametrize("method", ["PUT", "POST"])
@@ -97,7 +102,52 @@ async def test_a_method_not_allowed_names_every_allowed_method(
     assert response.status_code == 405
     assert "detail" in response.json()
     allowed = {name.strip() for name in response.headers["allow"].split(",")}
-    assert allowed == {"GET", "PATCH", "DELETE", "OPTIONS"}
+    assert allowed == {"GET", "HEAD", "PATCH", "DELETE", "OPTIONS"}
+
+
+async def _get_paths_with_real_ids(
+    app: FastAPI, db_session: AsyncSession, owner: User
+) -> list[str]:
+    context = await make_context(db_session, owner=owner)
+    entry = await make_entry(db_session, context=context)
+    member = await make_user(db_session)
+    await make_member(db_session, context=context, user=member)
+    ids = {"context_id": context.id, "entry_id": entry.id, "user_id": member.id}
+    return [
+        route.path.format(**ids)
+        for route in iter_route_contexts(app.routes)
+        if "GET" in (route.methods or set())
+    ]
+
+
+async def test_head_is_answered_wherever_get_is_as_get_without_the_body(
+    app: FastAPI, db_session: AsyncSession, superuser: User, superuser_client: httpx.AsyncClient
+) -> None:
+    paths = await _get_paths_with_real_ids(app, db_session, superuser)
+    assert {"/health", "/contexts", "/admin/users", "/openapi.json", "/docs"} <= set(paths)
+    for path in paths:
+        get = await superuser_client.get(path)
+        head = await superuser_client.head(path)
+        assert get.status_code == 200, (path, get.text[:200])
+        assert head.status_code == get.status_code, (path, head.text[:200])
+        assert head.content == b"", path
+        assert head.headers["content-type"] == get.headers["content-type"], path
+        assert head.headers["content-length"] == str(len(get.content)), path
+
+
+async def test_head_of_a_refused_get_is_refused_alike(client: httpx.AsyncClient) -> None:
+    # Not logged in: the GET is a 401, and so is the HEAD, with the same challenge.
+    get, head = await client.get("/contexts"), await client.head("/contexts")
+    assert (head.status_code, head.content) == (401, b"")
+    assert head.headers["www-authenticate"] == get.headers["www-authenticate"]
+
+
+async def test_head_through_a_real_server(live_server: LiveServer) -> None:
+    async with live_server.client() as client:
+        response = await client.head("/health")
+    assert response.status_code == 200
+    assert response.content == b""
+    assert int(response.headers["content-length"]) > 0
 
 
 async def test_options_on_an_unknown_path_is_a_404(client: httpx.AsyncClient) -> None:

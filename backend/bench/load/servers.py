@@ -14,11 +14,10 @@ from pathlib import Path
 
 import httpx
 import port_for
-
-from backend.testing.backends.postgres_servers import LocalServer
-from backend.testing.fixtures.live_server import die_with_parent, stop_process_group
-from backend.testing.options import HarnessOptions
-from backend.testing.rundir import RunDirectory
+from pytest_dbharness.backends.postgres_servers import LocalServer
+from pytest_dbharness.fixtures.live_server import die_with_parent, stop_process_group
+from pytest_dbharness.options import HarnessOptions
+from pytest_dbharness.rundir import RunDirectory
 
 ADMIN_USERNAME = "loadadmin"
 ADMIN_PASSWORD = "load-admin-password"  # noqa: S105 - a throwaway database on 127.0.0.1

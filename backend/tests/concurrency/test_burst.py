@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from pytest_dbharness.fixtures.live_server import LiveServer
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from backend.bench.load.traffic import Actor, missing_rows, run_mixed
 from backend.models import Context, ContextEntry
-from backend.testing.fixtures.live_server import LiveServer
 from backend.tests.factories import make_context, make_user
 from backend.tests.fixtures.live import bearer
 

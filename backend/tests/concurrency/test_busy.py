@@ -10,13 +10,13 @@ from typing import Any
 import httpx
 import pytest
 from fastapi import FastAPI
+from pytest_dbharness.fixtures.live_server import LiveServer, ThreadedServer
+from pytest_dbharness.project import current_project
 from sqlalchemy import event, text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker
 
 from backend.db import SQLITE_WRITE_LOCK, create_engine, create_sessionmaker, get_sessionmaker
 from backend.models import Context
-from backend.testing.fixtures.live_server import LiveServer, ThreadedServer
-from backend.testing.project import current_project
 from backend.tests.factories import make_context, make_user
 from backend.tests.fixtures.clients import ClientFor
 from backend.tests.fixtures.live import live_client

@@ -7,11 +7,11 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import httpx
+from pytest_dbharness.fixtures.live_server import LiveServer
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from backend.models import Context, ContextEntry, ContextMember, Role, User
-from backend.testing.fixtures.live_server import LiveServer
 from backend.tests.factories import make_context, make_entry, make_member, make_user
 from backend.tests.fixtures.live import live_client
 

@@ -5,11 +5,11 @@ from __future__ import annotations
 import asyncio
 
 import pytest
+from pytest_dbharness.fixtures.live_server import LiveServer
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from backend.models import User
-from backend.testing.fixtures.live_server import LiveServer
 from backend.tests.factories import make_user
 from backend.tests.fixtures.live import live_client
 

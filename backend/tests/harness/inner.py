@@ -16,13 +16,11 @@ import textwrap
 from pathlib import Path
 
 import pytest
+from pytest_dbharness.rundir import SCRATCH_ENV
 
 from backend.config import PROJECT_ROOT
-from backend.testing.rundir import SCRATCH_ENV
 
 INNER_OPTIONS = [
-    "-p",
-    "backend.testing.plugin",
     "-p",
     "no:randomly",
     "-p",

@@ -6,8 +6,7 @@ import ast
 from pathlib import Path
 
 import pytest
-
-from backend.testing.backends import ENGINES, engine_for_dialect, only_marker
+from pytest_dbharness.backends import ENGINES, engine_for_dialect, only_marker
 
 ROOT = Path(__file__).resolve().parents[3]
 

@@ -1,5 +1,5 @@
 """Under the harness's dependency override, a request analyses no dependency that an earlier one
-did (backend/testing/fastapi_overrides.py): FastAPI's per-request rebuild is memoised.
+did (harness/src/pytest_dbharness/fastapi_overrides.py): FastAPI's per-request rebuild is memoised.
 
 It fails when FastAPI changes how it rebuilds overridden dependencies so that the memo no longer
 takes effect: then every request of every test pays the analysis again.
@@ -11,7 +11,7 @@ import fastapi.dependencies.utils as fastapi_dependencies
 import httpx
 import pytest
 
-from backend.testing import fastapi_overrides
+from pytest_dbharness import fastapi_overrides
 
 
 async def test_a_request_under_the_override_analyses_no_dependency_again(

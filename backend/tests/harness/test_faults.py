@@ -23,9 +23,9 @@ from typing import Any
 
 import port_for
 import pytest
+from pytest_dbharness.harness import harness_of
+from pytest_dbharness.rundir import SCRATCH_ENV, scratch_base
 
-from backend.testing.harness import harness_of
-from backend.testing.rundir import SCRATCH_ENV, scratch_base
 from backend.tests.harness.inner import (
     output_of,
     run_inner,
@@ -42,7 +42,7 @@ RECORDING_TEST = """
 import json
 from pathlib import Path
 from sqlalchemy import text
-from backend.testing.harness import harness_of
+from pytest_dbharness.harness import harness_of
 
 async def test_uses_the_database_and_records_its_run(db_session, pytestconfig):
     assert await db_session.scalar(text("SELECT 1")) == 1

@@ -6,15 +6,14 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
 
 import httpx
 import pytest
+from pytest_dbharness.stops import BOARD
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from backend.models import Context, User
-from backend.testing.fixtures.isolation import tracker_key
 from backend.tests.factories import make_user
 from backend.tests.harness.inner import run_inner, write_inner_tests
 
@@ -60,6 +59,7 @@ async def test_each_request_gets_a_fresh_session(
     assert second.json()["first_name"] == "Changed"
 
 
+@pytest.mark.rollback_only(reason="checks the one-connection wrapper: commit mode has none")
 async def test_the_app_serves_requests_from_the_tests_transaction(
     db_session: AsyncSession, db_engine: AsyncEngine, user_client: httpx.AsyncClient
 ) -> None:
@@ -108,11 +108,9 @@ def stopped_by_the_harness(request: pytest.FixtureRequest) -> Iterator[list[str]
     except BaseException as error:  # whatever carried it up, the tracker's message is checked
         carried = error
     assert carried is not None, "the block ran to the end: the harness did not stop it"
-    tracker = request.node.stash[tracker_key]
-    assert tracker.violation, f"not stopped by the harness but by {carried!r}"
-    tracker.acknowledged = True  # expected: the test goes on to check the message
-    violation = tracker.violation
-    message.append(violation)
+    assert BOARD.stop is not None, f"not stopped by the harness but by {carried!r}"
+    # Expected: the test goes on to check the message.
+    message.append(BOARD.acknowledge())
 
 
 # Point 1 of issue 12: a commit by the app survives the rollback of a session opened before it.
@@ -151,6 +149,9 @@ async def test_a_session_that_wrote_still_rolls_back_its_own_writes(
 
 
 # Point 2: sessions that overlap stop the test at once, with the pattern to use instead.
+@pytest.mark.rollback_only(
+    reason="a guard of the one connection; commit mode runs this as production"
+)
 async def test_overlapping_sessions_stop_the_test_with_what_to_do(
     request: pytest.FixtureRequest, db_sessionmaker: async_sessionmaker[AsyncSession]
 ) -> None:
@@ -165,6 +166,9 @@ async def test_overlapping_sessions_stop_the_test_with_what_to_do(
     assert "live_server" in message[0]
 
 
+@pytest.mark.rollback_only(
+    reason="a guard of the one connection; commit mode runs this as production"
+)
 async def test_a_write_while_a_later_session_is_open_stops_the_test(
     request: pytest.FixtureRequest, db_sessionmaker: async_sessionmaker[AsyncSession], user: User
 ) -> None:
@@ -179,6 +183,9 @@ async def test_a_write_while_a_later_session_is_open_stops_the_test(
 
 
 # Point 3: a request never sees what the test has not committed.
+@pytest.mark.rollback_only(
+    reason="a guard of the one connection; commit mode runs this as production"
+)
 async def test_a_request_after_an_uncommitted_write_stops_the_test_naming_it(
     request: pytest.FixtureRequest,
     db_session: AsyncSession,
@@ -203,6 +210,9 @@ async def test_a_committed_write_is_what_the_next_request_sees(
 
 
 # Issue 13, point 6: concurrent requests in a rolled-back test stop at once with one message.
+@pytest.mark.rollback_only(
+    reason="a guard of the one connection; commit mode runs this as production"
+)
 async def test_concurrent_requests_in_a_rolled_back_test_stop_with_what_to_use(
     request: pytest.FixtureRequest, user_client: httpx.AsyncClient
 ) -> None:
@@ -235,17 +245,57 @@ async def test_ids_are_not_handed_out_again_in_the_next_test(
     _ids_seen_in_this_process.append(created.id)
 
 
-# Point 4: the transaction's clock would stand still in a rolled-back test on PostgreSQL only;
-# the harness stops such a test on both engines alike and says what to use instead.
+# Point 4 of issue 12, as issue 19 point 3 changed it: the transaction's clock stands still in a
+# rolled-back test on PostgreSQL; the harness reports it at the end of the run (both engines
+# alike), and stops the test only when the ini asks for that.
+CLOCK_TESTS = """
+import pytest
+from sqlalchemy import func, select
+
+
 @pytest.mark.parametrize("clock", [func.now(), func.current_timestamp(), func.current_date()])
-async def test_sql_reading_the_transaction_clock_stops_a_rolled_back_test(
-    request: pytest.FixtureRequest, db_session: AsyncSession, clock: Any
+async def test_reads_the_clock(db_session, clock):
+    assert await db_session.scalar(select(clock)) is not None
+
+
+async def test_reads_no_clock(db_session):
+    assert await db_session.scalar(select(1)) == 1
+"""
+
+
+def test_sql_reading_the_transaction_clock_is_reported_at_the_end_of_the_run(
+    pytester: pytest.Pytester, outer_engine: str
 ) -> None:
-    with stopped_by_the_harness(request) as message:
-        await db_session.scalar(select(clock))
-    assert "stands still" in message[0]
-    assert "Set times in Python" in message[0]
-    assert "@pytest.mark.committed" in message[0]
+    write_inner_tests(pytester, CLOCK_TESTS)
+    result = run_inner(pytester, "--db", outer_engine)
+    result.assert_outcomes(passed=4)
+    result.stdout.fnmatch_lines(
+        [
+            "*transaction clock*",
+            "3 rolled-back tests read the transaction's clock, which stands still*",
+            "*test_reads_the_clock?clock0?: *",
+            "*--isolation commit*harness_transaction_clock = stop*",
+        ]
+    )
+    assert "test_reads_no_clock:" not in result.stdout.str()
+
+
+def test_the_ini_can_make_reading_the_transaction_clock_stop_the_test(
+    pytester: pytest.Pytester, outer_engine: str
+) -> None:
+    write_inner_tests(pytester, CLOCK_TESTS)
+    result = run_inner(pytester, "--db", outer_engine, "-o", "harness_transaction_clock=stop")
+    result.assert_outcomes(passed=1, failed=3)
+    result.stdout.fnmatch_lines(["*a statement reads the transaction's clock: * in: SELECT*"])
+
+
+def test_a_clock_read_in_commit_isolation_is_not_reported(
+    pytester: pytest.Pytester, outer_engine: str
+) -> None:
+    write_inner_tests(pytester, CLOCK_TESTS)
+    result = run_inner(pytester, "--db", outer_engine, "--isolation", "commit")
+    result.assert_outcomes(passed=4)
+    assert "transaction clock" not in result.stdout.str()
 
 
 @pytest.mark.committed

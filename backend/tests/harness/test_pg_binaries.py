@@ -12,17 +12,17 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
-
-from backend.testing.backends import pg_binaries
-from backend.testing.backends.pg_binaries import (
+from pytest_dbharness.backends import pg_binaries
+from pytest_dbharness.backends.pg_binaries import (
     copy_for,
     find_server_binaries,
     reachable_by,
     wheel_binaries,
 )
-from backend.testing.backends.postgres_servers import LocalServer, server_version
-from backend.testing.options import HarnessConfigError, HarnessOptions
-from backend.testing.rundir import RunDirectory
+from pytest_dbharness.backends.postgres_servers import LocalServer, server_version
+from pytest_dbharness.options import HarnessConfigError, HarnessOptions
+from pytest_dbharness.rundir import RunDirectory
+
 from backend.tests.harness.inner import run_inner, write_inner_tests
 
 AUTO = HarnessOptions(
@@ -152,7 +152,7 @@ def test_as_root_a_wheel_inside_a_closed_directory_starts_a_server_from_its_copy
 
 def _init_with_a_failing_initdb(tmp_path: Path, stderr: str, code: int) -> HarnessConfigError:
     """What the harness raises when initdb (run through pg_ctl) prints ``stderr`` and exits ``code``."""
-    from backend.testing.backends.postgres_servers import _ClusterExecutor
+    from pytest_dbharness.backends.postgres_servers import _ClusterExecutor
 
     failing = tmp_path / "pg_ctl"
     failing.write_text(f"#!/bin/sh\necho {shlex.quote(stderr)} >&2\nexit {code}\n")
@@ -181,7 +181,7 @@ def test_an_initdb_failure_is_one_message_quoting_initdb(tmp_path: Path) -> None
 
 
 def test_an_initdb_that_runs_out_of_space_names_the_scratch_place(tmp_path: Path) -> None:
-    from backend.testing.rundir import SCRATCH_ENV
+    from pytest_dbharness.rundir import SCRATCH_ENV
 
     refused = _init_with_a_failing_initdb(
         tmp_path, 'FATAL:  could not write to file "pg_wal/x": No space left on device', 1

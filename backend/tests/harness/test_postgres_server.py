@@ -19,11 +19,11 @@ from typing import Any
 
 import psycopg
 import pytest
+from pytest_dbharness.backends.postgres_servers import ServerAddress
+from pytest_dbharness.harness import harness_of
+from pytest_dbharness.rundir import scratch_base
 from sqlalchemy.engine import make_url
 
-from backend.testing.backends.postgres_servers import ServerAddress
-from backend.testing.harness import harness_of
-from backend.testing.rundir import scratch_base
 from backend.tests.harness.inner import (
     output_of,
     run_inner,
@@ -167,8 +167,8 @@ def _processes_mentioning(fragment: str) -> list[int]:
 SLOW_INNER_TEST = """
 import time
 from pathlib import Path
-from backend.testing.backends.postgres_servers import ServerAddress
-from backend.testing.harness import harness_of
+from pytest_dbharness.backends.postgres_servers import ServerAddress
+from pytest_dbharness.harness import harness_of
 
 def test_waits(database_url, pytestconfig):
     run_dir = harness_of(pytestconfig).provision().run_dir
@@ -239,7 +239,7 @@ def _marked_database(admin_url: str, name: str, run_id: str | None, created: int
 def test_an_external_run_sweeps_what_dead_runs_left_and_nothing_else(
     tmp_path: Path, admin_url: str
 ) -> None:
-    from backend.testing.backends.postgres_external import run_lock_key
+    from pytest_dbharness.backends.postgres_external import run_lock_key
 
     tag = f"{os.getpid() & 0xFFFF:04x}"
     dead, live, unmarked = f"dead{tag}", f"11fe{tag}", f"01d0{tag}"

@@ -15,7 +15,7 @@ import pytest
 from pytest_split import algorithms
 
 from backend.config import PROJECT_ROOT
-from backend.testing.sharding import shard_of
+from pytest_dbharness.sharding import shard_of
 from backend.tests.harness.inner import output_of, run_inner, write_inner_tests
 
 DURATIONS = PROJECT_ROOT / ".test_durations"

@@ -6,6 +6,7 @@ Only the two fixtures its documentation says to override: no adapter between it 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from alembic.config import Config
@@ -14,6 +15,10 @@ from sqlalchemy.pool import NullPool
 
 from backend.db import create_engine
 from backend.migrations import alembic_config as project_alembic_config
+
+# What test_safety.py records its table under, and its name.
+SAFETY_REPORT = "migration safety"
+SAFETY_TEST = "test_safety.py::test_every_revision_is_safe_to_deploy_or_says_why_not"
 
 
 @pytest.fixture
@@ -32,3 +37,19 @@ def alembic_engine(empty_database_url: str) -> Iterator[AsyncEngine]:
     engine = create_engine(empty_database_url, poolclass=NullPool)
     yield engine
     engine.sync_engine.dispose()
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    """The migration safety table (test_safety.py), or why it was not made, after every run."""
+    stats = terminalreporter.stats
+    for report in [*stats.get("passed", []), *stats.get("failed", [])]:
+        for key, value in getattr(report, "user_properties", ()):
+            if key == SAFETY_REPORT:
+                terminalreporter.write_sep("-", "migration safety on PostgreSQL")
+                terminalreporter.write_line(str(value))
+    for report in stats.get("skipped", []):
+        if report.nodeid.endswith(SAFETY_TEST) and isinstance(report.longrepr, tuple):
+            terminalreporter.write_sep("-", "migration safety")
+            terminalreporter.write_line(
+                f"not checked: {report.longrepr[2].removeprefix('Skipped: ')}"
+            )

@@ -10,6 +10,7 @@ from pathlib import Path
 import httpx
 import psycopg
 import pytest
+from pytest_dbharness.migration_checks import MigrationDriver, revisions_base_to_head
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 from typer.testing import CliRunner
@@ -17,7 +18,6 @@ from typer.testing import CliRunner
 from backend.app import create_app
 from backend.cli import app as cli
 from backend.config import Environment, Settings
-from backend.testing.migration_checks import MigrationDriver, revisions_base_to_head
 
 DATA = Path(__file__).parent / "data"
 DJANGO_USERS = {"ada": "difference-engine-1843", "grace": "cobol-1959-compiler"}

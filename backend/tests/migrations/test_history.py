@@ -9,11 +9,12 @@ import pkgutil
 import re
 from pathlib import Path
 
+from pytest_dbharness.migration_checks import revisions_base_to_head, script_directory
+
 import backend
 from alembic import command
 from backend.migrations import alembic_config
 from backend.models import Base
-from backend.testing.migration_checks import revisions_base_to_head, script_directory
 from backend.tests.migrations.test_data_migrations import DATA_MIGRATION_CHECKS
 
 
@@ -80,7 +81,12 @@ def test_offline_sql_renders_for_postgresql() -> None:
     assert "CREATE TABLE auth_user" in sql
     assert "CREATE TABLE context_members" in sql
     assert "UPDATE contexts SET slug" in sql
-    assert "CREATE UNIQUE INDEX uq_auth_user_email_lower ON auth_user (lower(email))" in sql
+    assert (
+        "CREATE UNIQUE INDEX CONCURRENTLY IF NOT EXISTS uq_auth_user_email_lower ON auth_user "
+        "(lower(email))" in sql
+    )
+    # What `backend migrate` sets on PostgreSQL, for whoever runs the script by hand.
+    assert sql.startswith("SET lock_timeout = '5s';\nSET statement_timeout = '1h';\n")
     assert "JSONB" in sql
     head = revisions_base_to_head()[-1].revision
     assert f"UPDATE alembic_version SET version_num='{head}'" in sql  # noqa: S608 - expected text

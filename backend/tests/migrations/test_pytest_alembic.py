@@ -18,7 +18,7 @@ from pytest_alembic.tests.experimental.downgrade_leaves_no_trace import (
 )
 
 # SQLAlchemy cannot reflect SQLite's expression index on lower(email) and says so; the project's own
-# checks (backend/testing/migration_checks.py) compare that index, so here the warning is expected.
+# checks (harness/src/pytest_dbharness/migration_checks.py) compare that index, so here the warning is expected.
 pytestmark = pytest.mark.filterwarnings(
     "ignore:Skipped unsupported reflection of expression-based index:sqlalchemy.exc.SAWarning"
 )

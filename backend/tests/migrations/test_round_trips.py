@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from backend.testing.migration_checks import (
+from pytest_dbharness.migration_checks import (
     MigrationDriver,
     describe,
     revisions_base_to_head,

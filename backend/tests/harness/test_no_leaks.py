@@ -1,0 +1,179 @@
+"""Issue 19, points 1 and 2: whatever a test did, the next one starts clean, and no test reaches the
+developer's own database. Inner runs use this run's engine, so each engine's run checks its own."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from backend.tests.harness.inner import (
+    output_of,
+    run_inner,
+    run_inner_process,
+    write_inner_tests,
+    write_tests,
+)
+
+# Point 1: a test that sends two requests at once with a plain gather, then 50 ordinary tests.
+ONE_BAD_THEN_FIFTY = """
+import asyncio
+
+import pytest
+from sqlalchemy import func, select
+
+from backend.models import User
+from backend.tests.factories import make_user
+
+
+async def test_sends_two_requests_at_once(client):
+    await asyncio.gather(
+        client.post("/auth/token", data={"username": "a", "password": "b"}),
+        client.post("/auth/token", data={"username": "c", "password": "d"}),
+    )
+
+
+@pytest.mark.parametrize("n", range(50))
+async def test_ordinary(db_session, client, n):
+    await make_user(db_session, username=f"ordinary-{n}")
+    assert (await client.get("/health")).status_code == 200
+    assert await db_session.scalar(select(func.count()).select_from(User)) == 1
+"""
+
+
+def test_requests_at_once_fail_their_test_alone(
+    pytester: pytest.Pytester, outer_engine: str
+) -> None:
+    write_inner_tests(pytester, ONE_BAD_THEN_FIFTY)
+    result = run_inner(pytester, "--db", outer_engine, "--isolation", "rollback")
+    result.assert_outcomes(passed=50, failed=1)
+    result.stdout.fnmatch_lines(["*2 requests were in flight at once in a rolled-back test*"])
+
+
+def test_requests_at_once_fail_their_test_alone_with_two_workers(
+    tmp_path: Path, outer_engine: str
+) -> None:
+    write_tests(tmp_path, ONE_BAD_THEN_FIFTY)
+    result = run_inner_process(tmp_path, "--db", outer_engine, "-n", "2", "-p", "xdist")
+    assert "50 passed" in result.stdout and "1 failed" in result.stdout, result.stdout
+    assert " error" not in result.stdout.splitlines()[-1], result.stdout
+
+
+def test_a_test_that_breaks_the_connection_is_failed_and_the_connection_replaced(
+    pytester: pytest.Pytester, outer_engine: str
+) -> None:
+    write_inner_tests(
+        pytester,
+        """
+        import pytest
+        from sqlalchemy import func, select
+
+        from backend.models import User
+        from backend.tests.factories import make_user
+
+
+        async def test_breaks_the_connection(db_session):
+            connection = await db_session.connection()
+            await connection.invalidate()
+
+
+        @pytest.mark.parametrize("n", range(5))
+        async def test_ordinary(db_session, client, n):
+            await make_user(db_session, username=f"ordinary-{n}")
+            assert (await client.get("/health")).status_code == 200
+            assert await db_session.scalar(select(func.count()).select_from(User)) == 1
+        """,
+    )
+    result = run_inner(pytester, "--db", outer_engine, "--isolation", "rollback")
+    result.assert_outcomes(passed=6, errors=1)
+    result.stdout.fnmatch_lines(
+        [
+            "*ERROR at teardown of test_breaks_the_connection*",
+            "*this test left the worker's database connection unusable: the worker's connection "
+            "was invalidated*The harness replaced the connection*",
+        ]
+    )
+
+
+def test_settings_app_state_overrides_and_environment_are_restored(
+    pytester: pytest.Pytester, outer_engine: str, outer_isolation: str
+) -> None:
+    write_inner_tests(
+        pytester,
+        """
+        import os
+
+
+        def test_one_changes_everything(app):
+            app.state.settings.access_token_minutes = 1
+            app.state.added_by_a_test = "leaked"
+            app.state.login_throttle = None
+            os.environ["BACKEND_ACCESS_TOKEN_MINUTES"] = "2"
+
+
+        def test_two_sees_none_of_it(app):
+            assert app.state.settings.access_token_minutes == 60
+            assert not hasattr(app.state, "added_by_a_test")
+            assert app.state.login_throttle is not None
+            assert "BACKEND_ACCESS_TOKEN_MINUTES" not in os.environ
+        """,
+    )
+    result = run_inner(pytester, "--db", outer_engine, "--isolation", outer_isolation)
+    result.assert_outcomes(passed=2)
+
+
+def _developers_database(path: Path) -> bytes:
+    with sqlite3.connect(path) as connection:
+        connection.execute("CREATE TABLE precious (note TEXT)")
+        connection.execute("INSERT INTO precious VALUES ('the developer''s own data')")
+    return path.read_bytes()
+
+
+REACHES_FOR_THE_DEFAULT_DATABASE = """
+from sqlalchemy import text
+
+from backend.app import create_app
+from backend.config import Settings
+from backend.db import create_engine
+
+
+async def test_builds_an_engine_from_default_settings():
+    engine = create_engine(Settings().resolved_database_url)
+    try:
+        async with engine.begin() as connection:
+            await connection.execute(text("CREATE TABLE leaked_by_test (x INTEGER)"))
+    finally:
+        await engine.dispose()
+
+
+async def test_builds_its_own_app():
+    app = create_app()
+    async with app.router.lifespan_context(app):
+        async with app.state.engine.begin() as connection:
+            await connection.execute(text("DELETE FROM precious"))
+"""
+
+
+@pytest.mark.parametrize("how", ["BACKEND_DATABASE_URL", "BACKEND_DATA_DIR"])
+def test_a_test_cannot_reach_the_developers_database(
+    pytester: pytest.Pytester, tmp_path: Path, outer_engine: str, how: str
+) -> None:
+    data_dir = tmp_path / "developers-data"
+    data_dir.mkdir()
+    database = data_dir / "backend.sqlite3"
+    before = _developers_database(database)
+    write_inner_tests(pytester, REACHES_FOR_THE_DEFAULT_DATABASE)
+    # The developer's shell names the database, or leaves the default file in the data dir.
+    setting = (
+        {"BACKEND_DATABASE_URL": f"sqlite:///{database}"}
+        if how == "BACKEND_DATABASE_URL"
+        else {"BACKEND_DATA_DIR": str(data_dir)}
+    )
+    result = run_inner(pytester, "--db", outer_engine, **setting)
+    result.assert_outcomes(failed=2)
+    output = output_of(result)
+    assert output.count("a test tried to connect to the app's configured database") >= 2
+    assert "`app` or `client`" in output
+    assert database.read_bytes() == before
+    assert not Path(f"{database}-wal").exists()

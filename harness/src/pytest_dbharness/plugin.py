@@ -1,0 +1,308 @@
+"""The pytest plugin: options, markers, provisioning per run, the header and the summary.
+
+pytest loads it through the ``pytest11`` entry point of the pytest-dbharness distribution; the
+fixtures live in ``pytest_dbharness.fixtures``. In a project whose ini names no ``harness_project``
+it stays inert: nothing is provisioned, and a test that asks for a database fixture fails saying
+what to set.
+"""
+
+from __future__ import annotations
+
+import gc
+import os
+import signal
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from pytest_asyncio import is_async_test
+
+from pytest_dbharness import blocker
+from pytest_dbharness.backends import ENGINES, only_marker
+from pytest_dbharness.event_loop import use_one_loop
+from pytest_dbharness.fixtures.clock import CLOCK_CHOICES, CLOCK_INI, summary_lines
+from pytest_dbharness.harness import WORKERINPUT_KEY, Harness, harness_key
+from pytest_dbharness.modes import CLOCK_READ, isolation_mode
+from pytest_dbharness.options import (
+    ISOLATIONS,
+    HarnessConfigError,
+    add_ini_options,
+    add_options,
+    read_options,
+)
+from pytest_dbharness.project import add_ini, configured_project, current_project, load_project
+from pytest_dbharness.rewriting import rewrite_only_our_own
+from pytest_dbharness.rooting import reroot
+from pytest_dbharness.stops import BOARD, as_failure, call_failed_key
+
+# Before the entry-point plugins are imported (this plugin is named first in addopts).
+rewrite_only_our_own()
+
+pytest_plugins = [
+    "pytest_dbharness.fixtures.database",
+    "pytest_dbharness.fixtures.app",
+    "pytest_dbharness.fixtures.live_server",
+    "pytest_dbharness.sharding",
+]
+
+# Set on the skip report of a test that only means something on another engine (the summary counts
+# them; user properties reach the controller from xdist workers).
+SKIPPED_FOR_ENGINE = "skipped_as_meaningful_on"
+SKIPPED_FOR_ISOLATION = "skipped_as_meaningful_with_isolation"
+# The markers of tests meaningful with one isolation only: rollback_only, commit_only.
+MODE_MARKERS = {f"{mode}_only": mode for mode in ISOLATIONS}
+
+
+NOT_CONFIGURED = "dbharness: inactive (no harness_project in the ini file: see docs/harness.md)"
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    add_options(parser)
+    add_ini_options(parser)
+    add_ini(parser)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_load_initial_conftests(early_config: pytest.Config, args: list[str]) -> None:
+    # Before pytest looks for conftests: ``--pg-ctl PATH`` may have chosen the wrong rootdir.
+    reroot(early_config, args)
+    if configured_project(early_config):
+        # Before pytest-asyncio reads its loop scopes, in its pytest_configure (event_loop.py).
+        use_one_loop(early_config)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers",
+        "committed: the test commits for real or opens several connections; it runs with "
+        "--isolation commit whatever the run's isolation (real commits, the tables it wrote "
+        "emptied after it)",
+    )
+    for name, mode in MODE_MARKERS.items():
+        config.addinivalue_line(
+            "markers",
+            f"{name}(reason): only meaningful with --isolation {mode}; skipped with the other",
+        )
+    for name, engine in ENGINES.items():
+        config.addinivalue_line(
+            "markers",
+            f"{only_marker(name)}(reason): only meaningful on {engine.label}; skipped on the others",
+        )
+    if not configured_project(config):
+        return
+    project = load_project(config)
+    # Imported here: the plugin of a project that names no harness_project imports no FastAPI.
+    from pytest_dbharness import fastapi_overrides
+
+    fastapi_overrides.install()
+    try:
+        options = read_options(config)
+    except HarnessConfigError as error:
+        raise pytest.UsageError(str(error)) from None
+    clock = str(config.getini(CLOCK_INI) or "report").strip().lower()
+    if clock not in CLOCK_CHOICES:
+        raise pytest.UsageError(
+            f"{CLOCK_INI} = {clock!r} in the pytest ini: choose one of {', '.join(CLOCK_CHOICES)}"
+        )
+    blocker.block(project.configured_database_url())
+    harness = config.stash[harness_key] = Harness(options=options, config=config)
+    if harness.is_worker or not _needs_database(config):
+        return
+    _stop_cleanly_on_sigterm()
+    # Provisioned here rather than lazily: before xdist starts its workers (they receive the
+    # result), before the header is printed (it shows the result), and so that a problem stops
+    # the run with one usage error instead of a failure in every test.
+    try:
+        harness.provision()
+    except HarnessConfigError as error:
+        raise pytest.UsageError(f"test database (pytest-dbharness): {error}") from None
+
+
+def _stop_cleanly_on_sigterm() -> None:
+    """Turn SIGTERM into KeyboardInterrupt, so the run unwinds and stops its server as on Ctrl-C."""
+
+    def interrupt(_signum: int, _frame: Any) -> None:
+        raise KeyboardInterrupt("SIGTERM")
+
+    if signal.getsignal(signal.SIGTERM) in (signal.SIG_DFL, None):
+        signal.signal(signal.SIGTERM, interrupt)
+
+
+def _needs_database(config: pytest.Config) -> bool:
+    return not (config.option.collectonly or config.option.help or config.option.version)
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_finish(session: pytest.Session) -> None:
+    # What is alive now (every module, the collected tests) lives until the process ends: frozen,
+    # Python's collector stops walking it on every full collection (0.6 s of 1.6 s of collecting
+    # in 400 API tests, measured), and the two collections pytest makes at the end get cheaper.
+    if configured_project(session.config):
+        gc.freeze()
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    harness = config.stash.get(harness_key, None)
+    if harness is not None and not harness.is_worker:
+        harness.teardown()
+
+
+class XdistHooks:
+    """Hands the controller's provisioned server and template to every worker."""
+
+    @staticmethod
+    def pytest_configure_node(node: Any) -> None:
+        harness = node.config.stash.get(harness_key, None)
+        if harness is None:
+            return
+        node.workerinput[WORKERINPUT_KEY] = harness.to_workerinput()
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_plugin_registered(plugin: Any, manager: pytest.PytestPluginManager) -> None:
+    if getattr(plugin, "__name__", "") == "xdist.plugin" and not manager.has_plugin(
+        "backend-xdist"
+    ):
+        manager.register(XdistHooks(), "backend-xdist")
+
+
+def pytest_report_header(config: pytest.Config) -> list[str]:
+    harness = config.stash.get(harness_key, None)
+    if harness is None:
+        return [NOT_CONFIGURED]
+    if harness.provisioned is None:
+        return [
+            f"database: {harness.options.engine} (not started: nothing to run), "
+            f"isolation {harness.options.isolation}"
+        ]
+    report = harness.provisioned.report
+    phases = ", ".join(f"{name} {seconds:.2f}s" for name, seconds in report.phases.items())
+    schema_problem = harness.provisioned.template_error
+    driver = current_project().driver_for(ENGINES[harness.options.engine].dialect)
+    return [
+        f"database: {report.engine}, {report.server}, the app's driver {driver}, "
+        f"isolation {harness.options.isolation}",
+        *([f"database schema: NOT BUILT: {schema_problem}"] if schema_problem else []),
+        f"database server: {report.location}",
+        f"database schema: revision {report.revision}, cache {report.cache}"
+        + (f" ({harness.schema_cache})" if harness.schema_cache else ""),
+        f"database start-up: {phases or 'nothing to do'}",
+    ]
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Markers that need a reason and have none stop the run here, before any test runs; every
+    async test runs on the run's one event loop, whatever its own marks say (event_loop.py)."""
+    if harness_key not in config.stash:
+        return
+    markers = [*(only_marker(name) for name in ENGINES), *MODE_MARKERS]
+    one_loop = pytest.mark.asyncio(loop_scope="session")
+    for item in items:
+        if is_async_test(item):
+            item.add_marker(one_loop, append=False)
+        for name in markers:
+            marker = item.get_closest_marker(name)
+            if marker is not None and not _reason(marker):
+                raise pytest.UsageError(
+                    f"{item.nodeid}: @pytest.mark.{name} needs a reason, e.g. "
+                    f'@pytest.mark.{name}(reason="row locks exist only on PostgreSQL")'
+                )
+
+
+def _reason(marker: pytest.Mark) -> str | None:
+    return marker.kwargs.get("reason") or (marker.args[0] if marker.args else None)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_protocol(item: pytest.Item) -> Iterator[None]:
+    BOARD.start(item)
+    try:
+        return (yield)
+    finally:
+        BOARD.finish()
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    harness = item.config.stash.get(harness_key, None)
+    if harness is None:
+        return
+    engine = harness.options.engine
+    for only_on in ENGINES:
+        marker = item.get_closest_marker(only_marker(only_on))
+        if marker is not None and engine != only_on:
+            item.user_properties.append((SKIPPED_FOR_ENGINE, only_on))
+            pytest.skip(f"{only_on} only: {_reason(marker)}")
+    mode = isolation_mode(item)
+    for name, only_with in MODE_MARKERS.items():
+        marker = item.get_closest_marker(name)
+        if marker is not None and mode != only_with:
+            item.user_properties.append((SKIPPED_FOR_ISOLATION, only_with))
+            pytest.skip(f"--isolation {only_with} only: {_reason(marker)}")
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item: pytest.Item) -> Iterator[None]:
+    """One route out for the harness's stops: a stopped test fails with the stop's message, at
+    the test's line, whatever carried the stop up (an exception group, a failed commit, a 500 the
+    test asserted on) or swallowed it. Environment variables the test changed are put back."""
+    environment = dict(os.environ)
+    try:
+        outcome = yield
+    except BaseException:
+        item.stash[call_failed_key] = True
+        _fail_if_stopped()
+        raise
+    finally:
+        _restore_environment(environment)
+    _fail_if_stopped()
+    return outcome
+
+
+def _fail_if_stopped() -> None:
+    stop = BOARD.to_fail_with()
+    if stop is not None:
+        raise as_failure(stop) from None
+
+
+def _restore_environment(saved: dict[str, str]) -> None:
+    if os.environ == saved:
+        return
+    for name in set(os.environ) - set(saved):
+        del os.environ[name]
+    os.environ.update(saved)
+
+
+def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
+    harness = config.stash.get(harness_key, None)
+    if harness is None:
+        return
+    engine = harness.options.engine
+    stats = terminalreporter.stats
+    ran = len([r for r in stats.get("passed", []) if r.when == "call"]) + len(
+        [r for r in stats.get("failed", []) if r.when == "call"]
+    )
+    skipped_for_engine = _count(stats.get("skipped", []), SKIPPED_FOR_ENGINE)
+    skipped_for_isolation = _count(stats.get("skipped", []), SKIPPED_FOR_ISOLATION)
+    terminalreporter.write_sep("-", "database engines")
+    terminalreporter.write_line(
+        f"{ran} tests ran on {engine}; {skipped_for_engine} skipped as meaningful on the other engine only"
+    )
+    terminalreporter.write_line(
+        f"isolation {harness.options.isolation}; {skipped_for_isolation} skipped as meaningful "
+        "with the other isolation only"
+    )
+    clock_readers = {
+        report.nodeid: str(value)
+        for reports in stats.values()
+        for report in reports
+        for key, value in getattr(report, "user_properties", ())
+        if key == CLOCK_READ
+    }
+    if clock_readers:
+        terminalreporter.write_sep("-", "transaction clock", yellow=True)
+        for line in summary_lines(clock_readers):
+            terminalreporter.write_line(line, yellow=True)
+
+
+def _count(reports: list[Any], key: str) -> int:
+    return sum(1 for r in reports if any(k == key for k, _ in getattr(r, "user_properties", ())))

@@ -1,0 +1,178 @@
+"""What the harness is told about the project it tests: one object, named by pytest's ini.
+
+The harness knows engines, Alembic and pytest; everything it needs of the application comes from
+one ``Project``, checked when the run starts (each unmet point stops it with one message). The
+project's pytest ini names it::
+
+    [tool.pytest.ini_options]
+    harness_project = "myapp.testing:PROJECT"
+"""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+from alembic.config import Config
+from alembic.script import ScriptDirectory
+from fastapi import FastAPI
+from sqlalchemy import MetaData
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+INI_NAME = "harness_project"
+# The async driver the harness uses for a dialect when the project names none.
+DEFAULT_DRIVERS = {"postgresql": "psycopg", "sqlite": "aiosqlite"}
+
+
+class ProjectError(Exception):
+    """The project does not meet the harness's contract; the message says what to change."""
+
+
+@dataclass(frozen=True)
+class Project:
+    """The application under test, as the harness sees it (``docs/harness.md``, "The contract")."""
+
+    metadata: MetaData
+    """Every table; the migration checks compare them with the migrated schema."""
+    alembic_config: Callable[..., Config]
+    """``alembic_config(url=None, connection=None)``: the migrations that build the test schema.
+    With ``connection``, ``env.py`` must migrate through it (``config.attributes["connection"]``)."""
+    create_engine: Callable[..., AsyncEngine]
+    """``create_engine(url, **options)``: the application's own engine factory, so tests connect
+    as production does; the harness passes options only to swap SQLite's transport."""
+    create_app: Callable[[str, Path], FastAPI]
+    """``create_app(database_url, data_dir)``: an app on that database, its files in that folder."""
+    sessionmaker_dependency: Callable[..., Any] | None = None
+    """A dependency returning the app's ``async_sessionmaker``; the harness overrides it..."""
+    session_dependency: Callable[..., Any] | None = None
+    """...or a dependency yielding an ``AsyncSession`` (the common FastAPI pattern): give one."""
+    session_dependency_commits: bool = False
+    """Whether ``session_dependency`` commits after the endpoint returns (a unit of work); the
+    override then does the same. By default it only closes the session, as
+    ``async with sessionmaker() as session: yield session`` does."""
+    drivers: Mapping[str, str] = field(default_factory=dict)
+    """The async driver the app uses per SQLAlchemy dialect, e.g. ``{"postgresql": "asyncpg"}``;
+    unnamed dialects get psycopg (PostgreSQL) and aiosqlite (SQLite)."""
+    base_url: str | None = None
+    """The test client's base URL; by default ``http://<first host TrustedHostMiddleware
+    allows>`` when the app has that middleware, else ``http://testserver``."""
+    reset_app_state: Callable[[FastAPI], None] = lambda _app: None
+    """Forget what the app keeps in memory between requests (caches, throttles), per test."""
+    configured_database_url: Callable[[], str | None] = lambda: None
+    """The database the app opens when nothing points it elsewhere (the developer's own): read
+    once per run, and any connection to it from a test is refused (``blocker.py``)."""
+
+    def __post_init__(self) -> None:
+        for problem in self.problems():
+            raise ProjectError(problem)
+
+    def problems(self) -> list[str]:
+        """What this project lacks for the harness, one sentence each."""
+        found = []
+        if (self.sessionmaker_dependency is None) == (self.session_dependency is None):
+            found.append(
+                "give exactly one of sessionmaker_dependency= (a dependency returning an "
+                "async_sessionmaker) and session_dependency= (a dependency yielding an "
+                "AsyncSession): the harness overrides it so that requests use the test's sessions"
+            )
+        if not _accepts_keyword_options(self.create_engine):
+            found.append(
+                f"create_engine={_name(self.create_engine)} must accept keyword options passed to "
+                "create_async_engine (def create_engine(url, **options)): the harness passes "
+                "module= and poolclass= to run SQLite on its own transport"
+            )
+        return found
+
+    @property
+    def overridden_dependency(self) -> Callable[..., Any]:
+        dependency = self.sessionmaker_dependency or self.session_dependency
+        assert dependency is not None  # __post_init__ checked
+        return dependency
+
+    def driver_for(self, dialect: str) -> str:
+        return self.drivers.get(dialect) or DEFAULT_DRIVERS.get(dialect, "")
+
+    def url_for(self, url: str) -> str:
+        """``url`` with the driver the app uses for its dialect (the harness's URLs name none)."""
+        parsed = make_url(url)
+        driver = self.driver_for(parsed.get_backend_name())
+        if not driver:
+            return url
+        rendered: str = parsed.set(
+            drivername=f"{parsed.get_backend_name()}+{driver}"
+        ).render_as_string(hide_password=False)
+        return rendered
+
+    def migration_files(self) -> list[Path]:
+        """Every file the migrated schema is built from: the ini file and the migration scripts."""
+        config = self.alembic_config()
+        folder = Path(ScriptDirectory.from_config(config).dir)
+        files = [*folder.glob("*.py"), *folder.glob("versions/*.py")]
+        if config.config_file_name:
+            files.append(Path(config.config_file_name))
+        return sorted(files)
+
+
+def _accepts_keyword_options(factory: Callable[..., Any]) -> bool:
+    try:
+        parameters = inspect.signature(factory).parameters.values()
+    except (TypeError, ValueError):  # a builtin or C callable: nothing to check
+        return True
+    return any(parameter.kind is inspect.Parameter.VAR_KEYWORD for parameter in parameters)
+
+
+def _name(thing: Any) -> str:
+    return f"{getattr(thing, '__module__', '?')}.{getattr(thing, '__qualname__', thing)!s}"
+
+
+def add_ini(parser: pytest.Parser) -> None:
+    parser.addini(
+        INI_NAME, "module:attribute of the harness's Project (pytest_dbharness.project)", default=""
+    )
+
+
+_current: Project | None = None
+
+
+def configured_project(config: pytest.Config) -> str:
+    """The ini's ``module:ATTRIBUTE`` naming the project, or "" when the plugin is not in use."""
+    return str(config.getini(INI_NAME) or "").strip()
+
+
+def load_project(config: pytest.Config) -> Project:
+    """Import the ``Project`` the ini names, once per process; a missing one stops the run."""
+    global _current  # one per process, like pytest's own config: the engines' functions need it
+    spec = configured_project(config)
+    module_name, _, attribute = spec.partition(":")
+    if not module_name or not attribute:
+        raise pytest.UsageError(
+            f"the test harness needs to know the project it tests: set {INI_NAME} = "
+            '"package.module:ATTRIBUTE" in [tool.pytest.ini_options] (or pass -o '
+            f"{INI_NAME}=...), naming a pytest_dbharness.project.Project"
+        )
+    try:
+        project = getattr(importlib.import_module(module_name), attribute)
+    except ProjectError as error:
+        raise pytest.UsageError(f"{INI_NAME} = {spec!r}: {error}") from None
+    except (ImportError, AttributeError) as error:
+        raise pytest.UsageError(
+            f"{INI_NAME} = {spec!r} cannot be loaded ({error}); is the package importable from "
+            'the rootdir? (pytest\'s ini option pythonpath = ["."] adds it)'
+        ) from None
+    if not isinstance(project, Project):
+        raise pytest.UsageError(f"{INI_NAME} = {spec!r} is not a pytest_dbharness.Project")
+    _current = project
+    return project
+
+
+def current_project() -> Project:
+    """The project this process tests (loaded when the plugin configured pytest)."""
+    if _current is None:
+        raise RuntimeError("the harness plugin has not loaded its project yet")
+    return _current

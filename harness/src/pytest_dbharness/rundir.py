@@ -1,0 +1,145 @@
+"""Per-run scratch directories on tmpfs when possible, and the sweep of runs that died.
+
+Each run owns ``<base>/run-<id>/`` with an ``owner.pid`` file. A run killed with SIGKILL cannot
+clean up after itself, so every run first sweeps directories whose owner is gone: it stops any
+PostgreSQL server still running from them and removes them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import secrets
+import shutil
+import signal
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from pytest_dbharness.options import HarnessConfigError
+
+# A launched server needs about 40 MB plus 7.5 MB per database; leave room to spare.
+TMPFS_MIN_FREE_BYTES = 256 * 1024 * 1024
+SCRATCH_ENV = "BACKEND_TEST_SCRATCH_DIR"
+
+
+def scratch_base() -> Path:
+    """``$BACKEND_TEST_SCRATCH_DIR`` when set; else ``/dev/shm`` when it has room to spare
+    (several times faster here), else the temp dir."""
+    mine = f"backend-testing-{os.getuid()}"
+    if os.environ.get(SCRATCH_ENV):
+        return Path(os.environ[SCRATCH_ENV]) / mine
+    shm = Path("/dev/shm")  # noqa: S108 - a per-user directory inside it, created 0755 by us
+    if shm.is_dir() and os.access(shm, os.W_OK):
+        with contextlib.suppress(OSError):
+            if shutil.disk_usage(shm).free >= TMPFS_MIN_FREE_BYTES:
+                return shm / mine
+    return Path(tempfile.gettempdir()) / mine
+
+
+@dataclass(frozen=True)
+class RunDirectory:
+    path: Path
+    run_id: str
+
+    @classmethod
+    def create(cls, base: Path | None = None) -> RunDirectory:
+        base = base or scratch_base()
+        run_id = secrets.token_hex(4)
+        path = base / f"run-{run_id}"
+        try:
+            base.mkdir(mode=0o755, parents=True, exist_ok=True)
+            sweep_leftovers(base)
+            path.mkdir(mode=0o755)
+            (path / "owner.pid").write_text(str(os.getpid()))
+        except OSError as error:
+            shutil.rmtree(path, ignore_errors=True)
+            raise cannot_write(base, error.strerror or str(error)) from None
+        return cls(path=path, run_id=run_id)
+
+    def remove(self) -> None:
+        shutil.rmtree(self.path, ignore_errors=True)
+
+    def explain(self, error: OSError) -> HarnessConfigError | None:
+        """What to do about ``error`` when it is a failure to write in the scratch place."""
+        # shutil.copytree gathers one (source, target, reason) per file it could not copy.
+        failed: list[tuple[str, str, str]] = (
+            error.args[0] if isinstance(error, shutil.Error) else []
+        )
+        targets: list[tuple[object, str | None]] = [(dst, why) for _src, dst, why in failed]
+        targets.append((error.filename, error.strerror))
+        base = self.path.parent
+        for target, reason in targets:
+            if isinstance(target, str) and Path(target).is_relative_to(base):
+                return cannot_write(base, reason or str(error))
+        return None
+
+
+def cannot_write(base: Path, reason: str) -> HarnessConfigError:
+    return HarnessConfigError(
+        f"the harness cannot write its scratch files in {base} ({reason}). Free some space there "
+        "or make it writable (a launched PostgreSQL server needs about 50 MB), or point "
+        f"{SCRATCH_ENV} at another directory."
+    )
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _owner_alive(run_path: Path) -> bool:
+    try:
+        return _alive(int((run_path / "owner.pid").read_text().strip()))
+    except (OSError, ValueError):
+        # No readable owner file: a run still being created, or debris; judge by age.
+        return time.time() - run_path.stat().st_mtime < 60
+
+
+def stop_orphaned_server(data_dir: Path) -> None:
+    """Immediate shutdown (SIGQUIT) of the postmaster that runs from ``data_dir``, if any."""
+    try:
+        pid = int((data_dir / "postmaster.pid").read_text().splitlines()[0])
+    except (OSError, ValueError, IndexError):
+        return
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.kill(pid, signal.SIGQUIT)
+        for _ in range(50):
+            if not _alive(pid):
+                return
+            time.sleep(0.1)
+        os.kill(pid, signal.SIGKILL)
+
+
+def sweep_leftovers(base: Path) -> None:
+    """Remove the run directories of runs that no longer exist.
+
+    Runs start concurrently, so a sweeper first claims a dead run's directory by renaming it
+    (only one rename can win) and then destroys it at leisure.
+    """
+    for run_path in base.glob("run-*"):
+        if _owner_alive(run_path):
+            continue
+        claimed = base / f"swept-{run_path.name}-{os.getpid()}"
+        try:
+            os.rename(run_path, claimed)
+        except OSError:
+            continue  # another run claimed it first
+        _destroy(claimed)
+    for claimed in base.glob("swept-*"):
+        claimer = claimed.name.rsplit("-", 1)[-1]
+        if claimer.isdigit() and not _alive(int(claimer)):
+            _destroy(claimed)
+
+
+def _destroy(run_path: Path) -> None:
+    with contextlib.suppress(OSError):
+        for pid_file in list(run_path.glob("**/postmaster.pid")):
+            stop_orphaned_server(pid_file.parent)
+    shutil.rmtree(run_path, ignore_errors=True)

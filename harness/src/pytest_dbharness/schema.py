@@ -1,0 +1,151 @@
+"""Building the test schema with the Alembic migrations, and the key that caches it."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from importlib.metadata import version
+from pathlib import Path
+from typing import Any
+
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import event
+from sqlalchemy.engine import Connection, make_url
+from sqlalchemy.engine import Engine as SyncEngine
+
+from alembic import command
+from pytest_dbharness.project import current_project
+
+
+def schema_key() -> str:
+    """A hash of everything the migrated schema depends on: the migration files and the tools."""
+    digest = hashlib.sha256()
+    for package in ("alembic", "sqlalchemy"):
+        digest.update(f"{package}=={version(package)}\n".encode())
+    for path in current_project().migration_files():
+        digest.update(path.name.encode())
+        digest.update(path.read_bytes())
+    return digest.hexdigest()[:16]
+
+
+class SchemaBuildError(Exception):
+    """The migrations failed while building the test schema; the message names where."""
+
+
+def migrate(url: str) -> str:
+    """Upgrade the database at ``url`` to head; return the revision it ends at."""
+    try:
+        return asyncio.run(_migrate(url))
+    except Exception as error:
+        engine = make_url(url).get_backend_name()
+        raise SchemaBuildError(describe_failure(error, engine)) from error
+
+
+def describe_failure(error: BaseException, engine: str) -> str:
+    """One paragraph: which revision failed on which engine (a dialect name), why, what to run."""
+    # Imported here: the engines' modules import this one.
+    from pytest_dbharness.backends import engine_for_dialect
+
+    if isinstance(error, EnvPyIgnoresConnection):
+        return str(error)
+    revision = failing_revision(error)
+    where = f" at revision {revision}" if revision else ""
+    reason = str(getattr(error, "orig", None) or error).strip().splitlines()
+    return (
+        f"the migrations failed on {engine}{where}: {reason[0] if reason else type(error).__name__}. "
+        f"Tests that need the migrated schema cannot run; the whole traceback: run `alembic "
+        f"upgrade head` on an empty {engine} database, or the project's migration tests with "
+        f"--db {engine_for_dialect(engine)}"
+    )
+
+
+def failing_revision(error: BaseException) -> str | None:
+    """The revision whose file the error was raised in, read from the traceback."""
+    scripts = ScriptDirectory.from_config(current_project().alembic_config())
+    by_path = {Path(script.path).resolve(): script for script in scripts.walk_revisions()}
+    traceback = error.__traceback__
+    found = None
+    while traceback is not None:
+        script = by_path.get(Path(traceback.tb_frame.f_code.co_filename).resolve())
+        if script is not None:
+            found = f"{script.revision} ({(script.doc or '').splitlines()[0]})"
+        traceback = traceback.tb_next
+    if found is None and error.__cause__ is not None:
+        return failing_revision(error.__cause__)
+    return found
+
+
+async def _migrate(url: str) -> str:
+    from pytest_dbharness.backends import create_engine  # the engines' modules import this one
+
+    engine = create_engine(url)
+    try:
+        async with engine.connect() as connection:
+            await connection.run_sync(upgrade_connection)
+            await connection.commit()
+            revision = await connection.run_sync(current_revision)
+    finally:
+        await engine.dispose()
+    return revision or "base"
+
+
+def current_revision(connection: Connection) -> str | None:
+    return MigrationContext.configure(connection).get_current_revision()
+
+
+def upgrade_connection(connection: Connection, revision: str = "head") -> None:
+    run_alembic(command.upgrade, connection, revision)
+
+
+def run_alembic(operation: Callable[..., Any], connection: Connection, *args: Any) -> None:
+    """An Alembic command through ``connection``; an ``env.py`` that connects by itself instead
+    (to the developer's database, or to a host that does not answer) is stopped at once."""
+    config = current_project().alembic_config(connection=connection)
+    with _refusing_other_connections(connection):
+        try:
+            operation(config, *args)
+        except RuntimeError as error:
+            if "running event loop" not in str(error):
+                raise
+            # Alembic's async template starts a loop of its own: it ignored the connection.
+            raise EnvPyIgnoresConnection(_ignored("started an event loop of its own")) from None
+
+
+class EnvPyIgnoresConnection(Exception):
+    """``env.py`` opened a connection of its own instead of using the harness's."""
+
+
+ENV_PY_LINES = """    connection = config.attributes.get("connection")
+    if connection is not None:  # the test harness (or a caller) passes its own connection
+        do_run_migrations(connection)  # context.configure(connection=connection, ...) + run
+        return"""
+
+
+@contextmanager
+def _refusing_other_connections(ours: Connection) -> Iterator[None]:
+    def refuse(dialect: Any, _record: Any, cargs: Any, cparams: Any) -> None:
+        where = _where(cparams, cargs)
+        raise EnvPyIgnoresConnection(_ignored(f"opened a connection of its own (to {where})"))
+
+    event.listen(SyncEngine, "do_connect", refuse)
+    try:
+        yield
+    finally:
+        event.remove(SyncEngine, "do_connect", refuse)
+
+
+def _ignored(what_it_did: str) -> str:
+    return (
+        f"alembic's env.py {what_it_did} instead of migrating through the connection the harness "
+        'passes it in config.attributes["connection"]; begin run_migrations_online() in env.py '
+        f"with:\n{ENV_PY_LINES}\n(docs/harness.md, 'env.py')"
+    )
+
+
+def _where(cparams: dict[str, Any], cargs: Any) -> str:
+    host = cparams.get("host")
+    database = cparams.get("dbname") or cparams.get("database") or (cargs[0] if cargs else "?")
+    return f"{host}/{database}" if host else str(database)

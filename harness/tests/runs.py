@@ -1,0 +1,50 @@
+"""Running a project's suite under the plugin in a process of its own, as its developers would."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+SAMPLE_PROJECT = Path(__file__).resolve().parent / "sample_project"
+
+
+def clean_env(**overrides: str) -> dict[str, str]:
+    """The environment without this run's harness and pytest settings (the scratch place kept)."""
+    keep = {"DBHARNESS_SCRATCH_DIR", "BACKEND_TEST_SCRATCH_DIR"}
+    env = {
+        name: value
+        for name, value in os.environ.items()
+        if name in keep or not name.startswith(("BACKEND_TEST_", "DBHARNESS_", "PYTEST_"))
+    }
+    env.update(overrides)
+    return env
+
+
+def run_pytest(
+    project: Path, *args: str, timeout: float = 300, **env: str
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "pytest", "-p", "no:randomly", *args],
+        cwd=project,
+        env=clean_env(**env),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+
+
+def copy_of_sample(tmp_path: Path) -> Path:
+    """A copy of the second project, to change one thing of it."""
+    target = tmp_path / "sample_project"
+    shutil.copytree(
+        SAMPLE_PROJECT, target, ignore=shutil.ignore_patterns(".pytest_cache", "*.sqlite3")
+    )
+    return target
+
+
+def outcome(result: subprocess.CompletedProcess[str]) -> str:
+    return result.stdout + "\n" + result.stderr

@@ -1,0 +1,1 @@
+"""A small notes service: the second project pytest-dbharness's own tests run."""

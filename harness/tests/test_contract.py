@@ -1,0 +1,81 @@
+"""Each point of the contract a project must meet, unmet on purpose: one message that says what to
+change, never a traceback, a hang, or a silent leak."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from runs import copy_of_sample, outcome, run_pytest
+
+ENGINES = ["sqlite", "postgres"]
+
+
+def _replace(path: Path, old: str, new: str) -> None:
+    text = path.read_text()
+    assert old in text, f"{path} no longer holds {old!r}"
+    path.write_text(text.replace(old, new))
+
+
+def test_a_project_without_a_session_dependency_is_told_which_to_give(tmp_path: Path) -> None:
+    project = copy_of_sample(tmp_path)
+    _replace(project / "notes/testing.py", "    session_dependency=get_session,\n", "")
+    result = run_pytest(project)
+    assert result.returncode == 4, outcome(result)  # pytest's usage error
+    assert "give exactly one of sessionmaker_dependency=" in outcome(result), outcome(result)
+    assert "Traceback" not in outcome(result)
+
+
+def test_an_engine_factory_without_options_is_told_to_accept_them(tmp_path: Path) -> None:
+    project = copy_of_sample(tmp_path)
+    _replace(
+        project / "notes/db.py",
+        "def make_engine(url: str, **options: Any)",
+        "def make_engine(url: str)",
+    )
+    _replace(
+        project / "notes/db.py", "create_async_engine(url, **options)", "create_async_engine(url)"
+    )
+    result = run_pytest(project)
+    assert result.returncode == 4, outcome(result)
+    assert "must accept keyword options" in outcome(result), outcome(result)
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_an_env_py_that_ignores_the_harness_connection_is_stopped_at_once(
+    tmp_path: Path, engine: str
+) -> None:
+    project = copy_of_sample(tmp_path)
+    # Alembic's async template as it comes: it always connects by itself, here to a server that
+    # would never answer (the harness must stop it before it tries).
+    _replace(
+        project / "alembic/env.py",
+        '    connection = config.attributes.get("connection")\n',
+        "    connection = None\n",
+    )
+    _replace(
+        project / "alembic.ini",
+        "sqlite+aiosqlite:///./notes.sqlite3",
+        "postgresql+asyncpg://nobody@192.0.2.1:5432/unreachable",
+    )
+    result = run_pytest(project, "--db", engine, "-k", "round_trips", timeout=60)
+    assert result.returncode != 0, outcome(result)
+    assert 'config.attributes.get("connection")' in outcome(result), outcome(result)
+    assert "TimeoutError" not in outcome(result)
+
+
+def test_an_engine_that_autocommits_stops_the_run_before_tests_leak(tmp_path: Path) -> None:
+    # PostgreSQL: on SQLite the harness begins every transaction itself (the savepoint
+    # workaround), so such an engine still isolates there (the second project's own suite
+    # shows that an engine factory without the workaround isolates).
+    engine = "postgres"
+    project = copy_of_sample(tmp_path)
+    _replace(
+        project / "notes/db.py",
+        "create_async_engine(url, **options)",
+        'create_async_engine(url, **{"isolation_level": "AUTOCOMMIT", **options})',
+    )
+    result = run_pytest(project, "--db", engine)
+    assert result.returncode != 0, outcome(result)
+    assert "does not really begin transactions" in outcome(result), outcome(result)
+    assert "Interrupted" in outcome(result), outcome(result)
