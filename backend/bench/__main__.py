@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
+import shlex
 import shutil
 import subprocess
 import sys
@@ -24,6 +26,7 @@ from backend.config import PROJECT_ROOT
 from pytest_dbharness.backends import ENGINES
 
 OUTPUT = Path("bench-results/pyperf.json")
+LOGS = OUTPUT.parent.resolve() / "logs"
 DOCS_PAGE = PROJECT_ROOT / "docs" / "speed-or-parity.md"
 DOCS_DATA = PROJECT_ROOT / "docs" / "bench"
 
@@ -73,9 +76,18 @@ def measure(runner: pyperf.Runner, uv: str, only: str) -> None:
     number = 1
     runner.bench_func(plan.yardstick_name(number), plan.yardstick)
     for figure in [figure for figure in plan.figures(uv) if only in figure.name]:
-        runner.bench_command(figure.name, list(figure.command))
+        runner.bench_command(figure.name, logged(figure))
         number += 1
         runner.bench_func(plan.yardstick_name(number), plan.yardstick)
+
+
+def logged(figure: plan.Figure) -> list[str]:
+    """The command, its output kept in ``bench-results/logs/`` (pyperf keeps none): through
+    ``sh -c 'exec …'``, so the shell costs a few milliseconds and the timed process is the command.
+    """
+    LOGS.mkdir(parents=True, exist_ok=True)
+    log = LOGS / (re.sub(r"[^a-z0-9]+", "-", figure.name.lower()).strip("-") + ".log")
+    return ["sh", "-c", f'exec "$@" > {shlex.quote(str(log))} 2>&1', "sh", *figure.command]
 
 
 def _manager_prepares() -> None:
@@ -139,7 +151,11 @@ def main() -> int:
             "bench: the bench times the README's commands, which need uv on PATH", file=sys.stderr
         )
         return 1
-    measure(runner, uv, args.only)
+    try:
+        measure(runner, uv, args.only)
+    except RuntimeError as error:  # pyperf's word for a command that failed in a worker
+        print(f"bench: {error}; each command's output is in {LOGS}/", file=sys.stderr)
+        return 1
     if args.worker:
         return 0
     output = Path(args.output)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import statistics
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -61,9 +62,12 @@ def _loads(benchmark: Any) -> list[float]:
 
 
 def _shown(command: str) -> str:
-    """The command as typed: ``uv run pytest …``, not the path uv was found at."""
-    program, _, rest = command.partition(" ")
-    return f"{os.path.basename(program)} {rest}".strip()
+    """The command as typed: ``uv run pytest …``, without the bench's logging shell around it
+    (``sh -c 'exec "$@" > log' sh …``) or the path uv was found at."""
+    words = shlex.split(command)
+    if words[:2] == ["sh", "-c"]:
+        words = words[4:]
+    return shlex.join([os.path.basename(words[0]), *words[1:]]) if words else ""
 
 
 def _measured(benchmark: Any) -> Measured:

@@ -21,7 +21,7 @@ def _benchmark(name: str, values: list[float], load: float = 0.5) -> pyperf.Benc
     metadata = {
         "name": name, "load_avg_1min": load, "date": "2026-12-01T10:00:00", "duration": 1.0,
         "commit": "abc1234", "cpu_count": 2, "cpu_model_name": "Test CPU", "platform": "Linux",
-        "command": "/somewhere/bin/uv run pytest -q",
+        "command": "sh -c 'exec \"$@\" > /x/logs/a.log 2>&1' sh /somewhere/bin/uv run pytest -q",
     }  # fmt: skip
     runs = [pyperf.Run([value], metadata=metadata, collect_metadata=False) for value in values]
     return pyperf.Benchmark(runs)
