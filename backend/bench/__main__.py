@@ -19,11 +19,11 @@ import sys
 from pathlib import Path
 
 import pyperf
+from pytest_dbharness.backends import ENGINES
 
 from backend.bench import plan, report, shards
 from backend.bench.results import read_run, write_record
 from backend.config import PROJECT_ROOT
-from pytest_dbharness.backends import ENGINES
 
 OUTPUT = Path("bench-results/pyperf.json")
 LOGS = OUTPUT.parent.resolve() / "logs"

@@ -9,9 +9,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from pytest_dbharness.backends import ENGINES
+
 from backend.bench import plan
 from backend.bench.results import Measured, Run
-from pytest_dbharness.backends import ENGINES
 
 DOCS_START = "<!-- bench -->"
 DOCS_END = "<!-- /bench -->"

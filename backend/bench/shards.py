@@ -11,8 +11,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from backend.config import PROJECT_ROOT
 from pytest_dbharness.sharding import split_ids
+
+from backend.config import PROJECT_ROOT
 
 DURATIONS = PROJECT_ROOT / ".test_durations"
 SHARD_COUNTS = (2, 4, 8)

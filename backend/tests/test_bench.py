@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pyperf
 import pytest
+from pytest_dbharness.backends import ENGINES
 
 from backend.bench import plan, report, shards
 from backend.bench.results import read_run, write_record
-from pytest_dbharness.backends import ENGINES
 
 FAST = ENGINES[plan.default_engine()].label
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 import fastapi.dependencies.utils as fastapi_dependencies
 import httpx
 import pytest
-
 from pytest_dbharness import fastapi_overrides
 
 

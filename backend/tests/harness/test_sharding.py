@@ -12,10 +12,10 @@ import random
 from pathlib import Path
 
 import pytest
+from pytest_dbharness.sharding import shard_of
 from pytest_split import algorithms
 
 from backend.config import PROJECT_ROOT
-from pytest_dbharness.sharding import shard_of
 from backend.tests.harness.inner import output_of, run_inner, write_inner_tests
 
 DURATIONS = PROJECT_ROOT / ".test_durations"
