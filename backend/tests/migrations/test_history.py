@@ -9,11 +9,12 @@ import pkgutil
 import re
 from pathlib import Path
 
+from pytest_dbharness.migration_checks import revisions_base_to_head, script_directory
+
 import backend
 from alembic import command
 from backend.migrations import alembic_config
 from backend.models import Base
-from pytest_dbharness.migration_checks import revisions_base_to_head, script_directory
 from backend.tests.migrations.test_data_migrations import DATA_MIGRATION_CHECKS
 
 
