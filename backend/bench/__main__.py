@@ -27,6 +27,7 @@ from backend.config import PROJECT_ROOT
 
 OUTPUT = Path("bench-results/pyperf.json")
 LOGS = OUTPUT.parent.resolve() / "logs"
+EXIT_LINE = "bench: exit status "
 DOCS_PAGE = PROJECT_ROOT / "docs" / "speed-or-parity.md"
 DOCS_DATA = PROJECT_ROOT / "docs" / "bench"
 
@@ -81,13 +82,29 @@ def measure(runner: pyperf.Runner, uv: str, only: str) -> None:
         runner.bench_func(plan.yardstick_name(number), plan.yardstick)
 
 
+def log_of(name: str) -> Path:
+    return LOGS / (re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-") + ".log")
+
+
 def logged(figure: plan.Figure) -> list[str]:
-    """The command, its output kept in ``bench-results/logs/`` (pyperf keeps none): through
-    ``sh -c 'exec …'``, so the shell costs a few milliseconds and the timed process is the command.
-    """
+    """The command, its output kept in ``bench-results/logs/`` (pyperf keeps none), through a
+    shell that costs a few milliseconds. pytest's exit code 1 (some tests failed) still times the
+    whole suite: the run is recorded, and the report says which figures had failures."""
     LOGS.mkdir(parents=True, exist_ok=True)
-    log = LOGS / (re.sub(r"[^a-z0-9]+", "-", figure.name.lower()).strip("-") + ".log")
-    return ["sh", "-c", f'exec "$@" > {shlex.quote(str(log))} 2>&1', "sh", *figure.command]
+    log = shlex.quote(str(log_of(figure.name)))
+    script = f'"$@" > {log} 2>&1; s=$?; echo "{EXIT_LINE}$s" >> {log}; [ "$s" -le 1 ]'
+    return ["sh", "-c", script, "sh", *figure.command]
+
+
+def failed_figures(names: list[str]) -> list[str]:
+    """The figures whose last timed run ended with failing tests (pytest's exit code 1)."""
+    failed = []
+    for name in names:
+        log = log_of(name)
+        lines = log.read_text(errors="replace").splitlines() if log.exists() else []
+        if lines and lines[-1] == f"{EXIT_LINE}1":
+            failed.append(name)
+    return failed
 
 
 def _manager_prepares() -> None:
@@ -126,7 +143,8 @@ def finish(output: Path, publish: bool) -> int:
             start_up = run.figure(f"shard start-up, {label} (an empty shard)")
             if start_up is not None and durations:
                 run.makespans[label] = shards.makespans(durations, start_up.seconds)
-        write_record(record, run.makespans, run.commit)
+        run.failed = failed_figures([figure.name for figure in run.figures])
+        write_record(record, run.makespans, run.commit, run.failed)
     print("\n" + report.text(run) + "\n\nThe issue's targets (bench output only):")
     print(report.scoreboard_text(run))
     if publish:

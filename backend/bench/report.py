@@ -83,7 +83,8 @@ def rows(run: Run) -> list[list[str]]:
     """One row per figure: what, command, seconds, in Y, repetitions, load, run."""
     stamp = f"{run.date}, {run.commit}"
     table = [
-        [f.name, f"`{f.command}`", f"{f.seconds:.2f}", f"{run.in_y(f.seconds):.1f}",
+        [f.name + (" (some tests failed in it)" if f.name in run.failed else ""),
+         f"`{f.command}`", f"{f.seconds:.2f}", f"{run.in_y(f.seconds):.1f}",
          str(f.runs), _load(f.load), stamp]
         for f in run.figures
     ]  # fmt: skip

@@ -45,6 +45,8 @@ class Run:
     figures: list[Measured] = field(default_factory=list)
     # Computed at the end of the run: simulated makespan per engine label and shard count.
     makespans: dict[str, dict[str, float]] = field(default_factory=dict)
+    # Figures whose timed runs had failing tests (pytest's exit code 1): timed, and said so.
+    failed: list[str] = field(default_factory=list)
 
     def in_y(self, seconds: float) -> float:
         return seconds / self.y_seconds
@@ -103,7 +105,8 @@ def read_run(pyperf_json: Path, record_json: Path | None = None) -> Run:
         figures=[_measured(benchmark) for benchmark in timed],
     )
     if record_json is not None and record_json.exists():
-        run.makespans = json.loads(record_json.read_text())["makespans"]
+        record = json.loads(record_json.read_text())
+        run.makespans, run.failed = record["makespans"], record.get("failed", [])
     return run
 
 
@@ -113,9 +116,12 @@ def _machine(metadata: dict[str, Any]) -> str:
     return f"{cores} cores ({model}), {metadata.get('platform', 'unknown platform')}"
 
 
-def write_record(path: Path, makespans: dict[str, dict[str, float]], commit: str) -> None:
+def write_record(
+    path: Path, makespans: dict[str, dict[str, float]], commit: str, failed: list[str]
+) -> None:
     """What the bench computed from the run, beside pyperf's file."""
-    path.write_text(json.dumps({"commit": commit, "makespans": makespans}, indent=2) + "\n")
+    record = {"commit": commit, "makespans": makespans, "failed": failed}
+    path.write_text(json.dumps(record, indent=2) + "\n")
 
 
 def as_dict(run: Run) -> dict[str, Any]:

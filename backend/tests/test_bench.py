@@ -90,7 +90,8 @@ def test_the_scoreboard_judges_in_y_and_says_what_was_not_measured(tmp_path: Pat
 
 def test_every_figure_on_the_page_carries_its_run(tmp_path: Path) -> None:
     output = write_run(tmp_path / "pyperf.json")
-    write_record(tmp_path / "record.json", {"PostgreSQL": {"1": 30.0, "2": 16.0}}, "abc1234")
+    makespans = {"PostgreSQL": {"1": 30.0, "2": 16.0}}
+    write_record(tmp_path / "record.json", makespans, "abc1234", [f"one test, {FAST}"])
     run = read_run(output, tmp_path / "record.json")
     section = report.markdown(run)
     table = [line for line in section.splitlines() if line.startswith("| ") and "---" not in line]
@@ -99,6 +100,7 @@ def test_every_figure_on_the_page_carries_its_run(tmp_path: Path) -> None:
         assert row.rstrip(" |").endswith("2026-12-01, abc1234"), row
     assert "Y** = 0.500 s" in section and "commit `abc1234`" in section
     assert "MISSED" not in section and "target" not in section.lower()
+    assert f"one test, {FAST} (some tests failed in it)" in section
 
 
 def test_the_page_keeps_what_is_outside_the_generated_section(tmp_path: Path) -> None:
