@@ -59,7 +59,7 @@ def _engine_names() -> dict[str, str]:
 
 def add_options(parser: pytest.Parser) -> None:
     engines = " or ".join(dict.fromkeys(_engine_names().values()))
-    group = parser.getgroup("backend-db", "database engine for the backend's tests")
+    group = parser.getgroup("dbharness", "pytest-dbharness: the database for the tests")
     group.addoption(
         "--db",
         dest="backend_engine",
