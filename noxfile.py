@@ -14,12 +14,14 @@ import nox
 # The nox that uv.lock pins (the dev group): the version these sessions are tested with.
 nox.needs_version = ">=2026.10.20"
 nox.options.default_venv_backend = "uv"
-# A bare `nox` runs what to run before pushing; bench is on demand only.
+# A bare `nox` runs what to run before pushing; fuzz, durations, bench and load are on demand only.
 nox.options.sessions = ["lint", "tests-sqlite", "tests-postgres", "migrations", "harness", "docs"]
 
 PYTHON = "3.11"
 ENGINES = ("sqlite", "postgres")
 MIGRATION_TESTS = Path("backend/tests/migrations")
+# pytest-split's durations file (its default name, in the directory pytest runs in).
+DURATIONS = ".test_durations"
 HARNESS = "harness"
 # The lowest SQLAlchemy the harness declares (harness/pyproject.toml): its own tests run on it too.
 LOWEST_SQLALCHEMY = "2.0.36"
@@ -84,6 +86,20 @@ def fuzz(session: nox.Session) -> None:
     )
 
 
+@nox.session(python=PYTHON, default=False)
+def durations(session: nox.Session) -> None:
+    """Refresh .test_durations, from which --splits N --group K shards the suite (pytest-split).
+
+    From a serial run on PostgreSQL, the engine CI shards; the harness leaves out of each test's
+    time what the session-scoped fixtures cost (every shard pays those once).
+    """
+    _install(session, "test.txt")
+    session.run(
+        "pytest", "--db", "postgres", "-p", "no:randomly", "--store-durations",
+        "--clean-durations", f"--durations-path={DURATIONS}", *session.posargs,
+    )  # fmt: skip
+
+
 @nox.session(python=PYTHON)
 def migrations(session: nox.Session) -> None:
     """Every revision upgrades, downgrades and matches the models, on SQLite and PostgreSQL.
@@ -137,7 +153,7 @@ def lint(session: nox.Session) -> None:
 
 @nox.session(python=PYTHON, default=False)
 def bench(session: nox.Session) -> None:
-    """Time the suite on both engines (python -m backend.bench); not part of a bare `nox`."""
+    """Time the fast lane, one test and the parity lanes with pyperf (python -m backend.bench)."""
     _install(session, "bench.txt")
     session.run("python", "-m", "backend.bench", *session.posargs)
 

@@ -1,202 +1,184 @@
-"""``python -m backend.bench``: time the suite on each engine and strategy, print, save, chart."""
+"""``python -m backend.bench``: time what a developer waits for, with pyperf; print, save, publish.
+
+pyperf's ``Runner`` runs each figure's command in fresh worker processes (``--processes``, one
+warm-up then one timed run each by default), keeps every value with the machine's metadata, and
+writes one JSON file; ``python -m pyperf show bench-results/pyperf.json`` reads it too. This module
+re-runs in every worker process (that is how pyperf works), so everything but the benchmarks runs
+in the manager only.
+"""
 
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import os
+import re
+import shlex
 import shutil
+import subprocess
 import sys
-from collections.abc import Sequence
-from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
-from backend.bench.everyday import Everyday, measure_everyday
-from backend.bench.imports import measure_imports
-from backend.bench.measuring import Figures, figures_of, summarise
-from backend.bench.reporting import (
-    docs_markdown,
-    everyday_block,
-    read_json,
-    report_text,
-    update_docs_page,
-    write_json,
-)
-from backend.bench.running import BenchError, RunSpec, run_once
-from backend.bench.strategies import REFERENCES
-from backend.bench.suite import select_suite
-from backend.bench.targets import XDIST_WORKERS, evaluate
+import pyperf
+from pytest_dbharness.backends import ENGINES
+
+from backend.bench import plan, report, shards
+from backend.bench.results import read_run, write_record
 from backend.config import PROJECT_ROOT
 
-ENGINES = ("sqlite", "postgres")
+OUTPUT = Path("bench-results/pyperf.json")
+LOGS = OUTPUT.parent.resolve() / "logs"
+EXIT_LINE = "bench: exit status "
 DOCS_PAGE = PROJECT_ROOT / "docs" / "speed-or-parity.md"
-# Above this, other work competed with the runs (2 cores: a load of 1.5).
-BUSY_LOAD_PER_CPU = 0.75
-DOCS_CHART = PROJECT_ROOT / "docs" / "img" / "speed-or-parity.svg"
+DOCS_DATA = PROJECT_ROOT / "docs" / "bench"
 
 
-def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(
-        prog="python -m backend.bench",
-        description="Time the test suite on SQLite and PostgreSQL, serial and -n 2, cold and warm, "
-        "and under two reference isolation strategies; print one table and the targets, write "
-        "the figures as JSON and a chart.",
-    )
-    parser.add_argument("--repeat", type=int, default=3, help="runs of each configuration (3)")
+def _commit() -> str:
+    described = subprocess.run(
+        ["git", "describe", "--always", "--dirty", "--abbrev=10"],  # noqa: S607
+        cwd=PROJECT_ROOT, capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    return described.stdout.strip() or "unknown"
+
+
+def _forward(cmd: list[str], args: argparse.Namespace) -> None:
+    """Our options for pyperf's workers, so that they build the same plan as the manager."""
+    if args.only:
+        cmd.extend(["--only", args.only])
+
+
+def make_runner() -> pyperf.Runner:
+    runner = pyperf.Runner(
+        processes=3, values=1, warmups=1, loops=1,
+        program_args=("-m", "backend.bench"), add_cmdline_args=_forward,
+        metadata={"commit": _commit()},
+    )  # fmt: skip
+    parser = runner.argparser
+    parser.description = "Time the fast lane, one test, the parity lanes and a shard's start-up."
     parser.add_argument(
-        "--quick", action="store_true", help="a smoke run: 1 repetition, serial runs only"
-    )
+        "--docs", action="store_true",
+        help=f"also keep the run in {DOCS_DATA.relative_to(PROJECT_ROOT)}/ and regenerate the "
+        f"measured section of {DOCS_PAGE.relative_to(PROJECT_ROOT)} from it",
+    )  # fmt: skip
     parser.add_argument(
-        "--engines", default=",".join(ENGINES), help="comma-separated: sqlite,postgres (both)"
-    )
+        "--only", metavar="TEXT", default="",
+        help="time only the figures whose name contains TEXT (the yardstick is always sampled)",
+    )  # fmt: skip
     parser.add_argument(
-        "--output",
-        type=Path,
-        default=Path("bench-results/bench.json"),
-        help="the JSON file (bench-results/bench.json); logs, probes and the bench's own schema "
-        "cache go next to it, and the docs section as .md",
-    )
-    parser.add_argument(
-        "--chart",
-        type=Path,
-        default=Path("bench-results/bench.svg"),
-        help="the chart, SVG or PNG by suffix (bench-results/bench.svg)",
-    )
-    parser.add_argument(
-        "--skip-everyday",
-        action="store_true",
-        help="leave out the everyday figures (one test as a process, a typical API test, the "
-        "whole suite as the README runs it, per engine)",
-    )
-    parser.add_argument(
-        "--report-only",
-        action="store_true",
-        help="run nothing: print, chart and (with --docs) publish the figures already in --output",
-    )
-    parser.add_argument(
-        "--docs",
-        action="store_true",
-        help=f"also copy the chart to {DOCS_CHART.relative_to(PROJECT_ROOT)} and put the table in "
-        f"{DOCS_PAGE.relative_to(PROJECT_ROOT)}",
-    )
+        "--report-only", action="store_true",
+        help="time nothing: print (and with --docs, publish) the run already in -o's file",
+    )  # fmt: skip
+    # Every run measures the whole environment the developer has; workers see it all.
+    parser.set_defaults(copy_env=True)
+    return runner
+
+
+def measure(runner: pyperf.Runner, uv: str, only: str) -> None:
+    """Every figure, with Y sampled before, between and after them (runs in every process)."""
+    number = 1
+    runner.bench_func(plan.yardstick_name(number), plan.yardstick)
+    for figure in [figure for figure in plan.figures(uv) if only in figure.name]:
+        runner.bench_command(figure.name, logged(figure))
+        number += 1
+        runner.bench_func(plan.yardstick_name(number), plan.yardstick)
+
+
+def log_of(name: str) -> Path:
+    return LOGS / (re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-") + ".log")
+
+
+def logged(figure: plan.Figure) -> list[str]:
+    """The command, its output kept in ``bench-results/logs/`` (pyperf keeps none), through a
+    shell that costs a few milliseconds. pytest's exit code 1 (some tests failed) still times the
+    whole suite: the run is recorded, and the report says which figures had failures."""
+    LOGS.mkdir(parents=True, exist_ok=True)
+    log = shlex.quote(str(log_of(figure.name)))
+    script = f'"$@" > {log} 2>&1; s=$?; echo "{EXIT_LINE}$s" >> {log}; [ "$s" -le 1 ]'
+    return ["sh", "-c", script, "sh", *figure.command]
+
+
+def failed_figures(names: list[str]) -> list[str]:
+    """The figures whose last timed run ended with failing tests (pytest's exit code 1)."""
+    failed = []
+    for name in names:
+        log = log_of(name)
+        lines = log.read_text(errors="replace").splitlines() if log.exists() else []
+        if lines and lines[-1] == f"{EXIT_LINE}1":
+            failed.append(name)
+    return failed
+
+
+def _manager_prepares() -> None:
+    """Before pyperf parses the arguments: a fresh output file (pyperf refuses an existing one),
+    and none of the harness's variables, which could point a timed run at another server."""
+    if "--worker" in sys.argv:
+        return
+    if not any(arg in ("-o", "--output") or arg.startswith("--output=") for arg in sys.argv):
+        sys.argv[1:1] = ["--output", str(OUTPUT)]
+    output = Path(sys.argv[sys.argv.index("--output") + 1]) if "--output" in sys.argv else OUTPUT
+    output.parent.mkdir(parents=True, exist_ok=True)
+    output.unlink(missing_ok=True)
+    for name in [name for name in os.environ if name.startswith(("BACKEND_TEST_", "PYTEST_"))]:
+        del os.environ[name]
+
+
+def report_only(argv: list[str]) -> int:
+    """``--report-only``: time nothing; print (and with ``--docs`` publish) a run already made."""
+    parser = argparse.ArgumentParser(prog="python -m backend.bench --report-only")
+    parser.add_argument("--report-only", action="store_true")
+    parser.add_argument("--docs", action="store_true")
+    parser.add_argument("-o", "--output", type=Path, default=None)
     args = parser.parse_args(argv)
-    args.engines = tuple(e.strip() for e in args.engines.split(",") if e.strip())
-    unknown = set(args.engines) - set(ENGINES)
-    if unknown or not args.engines:
-        parser.error(f"--engines takes {' and/or '.join(ENGINES)}, not {args.engines}")
-    if args.quick:
-        args.repeat = 1
-    if args.repeat < 1:
-        parser.error("--repeat must be at least 1")
-    return args
+    output = args.output or (OUTPUT if OUTPUT.exists() else DOCS_DATA / "pyperf.json")
+    return finish(output, args.docs)
 
 
-def plan(engines: Sequence[str], quick: bool) -> list[RunSpec]:
-    """Each repetition runs these in order; a cold run comes before the warm run it warms."""
-    specs = []
-    for engine in engines:
-        for workers in (0,) if quick else (0, XDIST_WORKERS):
-            specs += [RunSpec(engine, workers, cold=True), RunSpec(engine, workers, cold=False)]
-        specs += [RunSpec(engine, strategy=strategy) for strategy in REFERENCES]
-    return specs
-
-
-def run_all(specs: list[RunSpec], repeat: int, workdir: Path) -> list[Figures]:
-    # Repetitions interleave the configurations, so that a noisy minute spreads over all of them.
-    runs = []
-    total = len(specs) * repeat
-    for repetition in range(1, repeat + 1):
-        for spec in specs:
-            figures = figures_of(run_once(spec, repetition, select_suite(), workdir))
-            runs.append(figures)
-            counts = ", ".join(f"{n:.0f} {k}" for k, n in figures.counts.items())
-            print(
-                f"[{len(runs)}/{total}] {spec.key} #{repetition}: {figures.wall:.1f} s ({counts})",
-                file=sys.stderr,
-                flush=True,
-            )
-    return runs
-
-
-def measure(
-    args: argparse.Namespace, workdir: Path
-) -> tuple[list[Figures], dict[str, float], dict[str, Any]]:
-    """Every run of the plan, then the import costs; with what the report needs to say about them."""
-    load_before = os.getloadavg()
-    runs = run_all(plan(args.engines, args.quick), args.repeat, workdir)
-    suite = select_suite()
-    imports = measure_imports(suite, workdir / "cache", args.repeat)
-    everyday = None
-    if not args.skip_everyday:
-        everyday = measure_everyday(args.engines, args.repeat, workdir, args.quick)
-    context = {
-        "everyday": dataclasses.asdict(everyday) if everyday else None,
-        "options": {"repeat": args.repeat, "quick": args.quick, "engines": args.engines},
-        "load_average": {"before": load_before, "after": os.getloadavg()},
-        "date": datetime.now(UTC).date().isoformat(),
-        "suite": {"excluded": [{"path": p, "why": w} for p, w in suite.excluded]},
-    }
-    return runs, imports, context
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    args = parse_args(argv)
-    output, chart = args.output.resolve(), args.chart.resolve()
-    if args.report_only:
-        runs, imports, context = read_json(output)
-    else:
-        try:
-            runs, imports, context = measure(args, output.parent)
-        except BenchError as error:
-            print(f"bench: {error}", file=sys.stderr)
-            return 1
-    summaries = summarise(runs)
-    engines = tuple(context["options"]["engines"])
-    everyday = Everyday(**context["everyday"]) if context.get("everyday") else None
-    targets = evaluate(summaries, engines, everyday)
-    load = context["load_average"]
-    print(
-        f"{os.cpu_count()} CPUs; 1-minute load average {load['before'][0]:.2f} before the runs, "
-        f"{load['after'][0]:.2f} after (other work on the machine shows up as noise)\n"
-    )
-    excluded = [(item["path"], item["why"]) for item in context["suite"]["excluded"]]
-    print(report_text(summaries, targets, imports, excluded, context["options"]["repeat"]))
-    if everyday is not None:
-        print("\n" + everyday_block(everyday))
-    if not args.report_only:
-        write_json(output, summaries=summaries, runs=runs, targets=targets, imports=imports,
-                   context=context)  # fmt: skip
-    busy = max(load["before"][0], load["after"][0]) > (os.cpu_count() or 1) * BUSY_LOAD_PER_CPU
-    note = (
-        f"Medians of {context['options']['repeat']} run(s) each, measured on {context.get('date', '?')} "
-        f"on {os.cpu_count()} CPU cores (1-minute load average {load['before'][0]:.1f} before, "
-        f"{load['after'][0]:.1f} after{': other work was running' if busy else ''})."
-    )
-    section = docs_markdown(summaries, targets, "img/speed-or-parity.svg", note, everyday)
-    output.with_suffix(".md").write_text(section)
-    print(f"\nwrote {output}, {output.with_suffix('.md')}", end="")
-    return _chart(summaries, engines, args.docs, chart, section)
-
-
-def _chart(
-    summaries: dict[RunSpec, Figures], engines: Sequence[str], docs: bool, chart: Path, section: str
-) -> int:
-    try:
-        from backend.bench.chart import write_chart
-
-        write_chart(summaries, engines, chart)
-    except ImportError as error:
-        print(f"\nno chart: {error}; matplotlib is in the bench group: nox -s bench, or "
-              "uv run --group bench python -m backend.bench", file=sys.stderr)  # fmt: skip
-        return 1
-    print(f", {chart}")
-    if docs:
-        DOCS_CHART.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(chart, DOCS_CHART)
-        update_docs_page(DOCS_PAGE, section)
-        print(f"updated {DOCS_CHART} and {DOCS_PAGE}")
+def finish(output: Path, publish: bool) -> int:
+    """In the manager, after the runs: makespans, the table, the scoreboard, the docs."""
+    record = output.with_name("record.json")
+    run = read_run(output, record)
+    if not run.makespans:
+        durations = shards.read_durations()
+        for engine in plan.parity_engines():
+            label = ENGINES[engine].label
+            start_up = run.figure(f"shard start-up, {label} (an empty shard)")
+            if start_up is not None and durations:
+                run.makespans[label] = shards.makespans(durations, start_up.seconds)
+        run.failed = failed_figures([figure.name for figure in run.figures])
+        write_record(record, run.makespans, run.commit, run.failed)
+    print("\n" + report.text(run) + "\n\nThe issue's targets (bench output only):")
+    print(report.scoreboard_text(run))
+    if publish:
+        DOCS_DATA.mkdir(parents=True, exist_ok=True)
+        for name, source in (("pyperf.json", output), ("record.json", record)):
+            if source.resolve() != (DOCS_DATA / name).resolve():
+                shutil.copyfile(source, DOCS_DATA / name)
+        report.update_page(DOCS_PAGE, report.markdown(run))
+        print(f"\nkept the run in {DOCS_DATA}, regenerated {DOCS_PAGE}")
     return 0
+
+
+def main() -> int:
+    if "--report-only" in sys.argv:
+        return report_only(sys.argv[1:])
+    _manager_prepares()
+    runner = make_runner()
+    args = runner.parse_args()
+    uv = shutil.which("uv")
+    if uv is None:
+        print(
+            "bench: the bench times the README's commands, which need uv on PATH", file=sys.stderr
+        )
+        return 1
+    try:
+        measure(runner, uv, args.only)
+    except RuntimeError as error:  # pyperf's word for a command that failed in a worker
+        print(f"bench: {error}; each command's output is in {LOGS}/", file=sys.stderr)
+        return 1
+    if args.worker:
+        return 0
+    output = Path(args.output)
+    output.with_name("record.json").unlink(missing_ok=True)
+    return finish(output, args.docs)
 
 
 if __name__ == "__main__":

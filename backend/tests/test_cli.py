@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import shutil
 import socket
 import sqlite3
 from pathlib import Path
@@ -33,9 +34,24 @@ def db_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return path
 
 
+@pytest.fixture(scope="session")
+def _migrated_by_the_cli(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A file the CLI's own ``migrate`` brought to head, once per run (0.1 to 0.5 s each time)."""
+    directory = tmp_path_factory.mktemp("cli-migrated")
+    path = directory / "cli.sqlite3"
+    with pytest.MonkeyPatch.context() as patch:
+        patch.chdir(directory)
+        patch.setenv("BACKEND_DATA_DIR", str(directory))
+        patch.setenv("BACKEND_DATABASE_URL", f"sqlite:///{path}")
+        result = run("migrate")
+    assert result.exit_code == 0, result.output
+    return path
+
+
 @pytest.fixture
-def migrated(db_file: Path) -> Path:
-    assert run("migrate").exit_code == 0
+def migrated(db_file: Path, _migrated_by_the_cli: Path) -> Path:
+    """``db_file`` as ``backend migrate`` leaves it: a copy of the file it migrated once."""
+    shutil.copyfile(_migrated_by_the_cli, db_file)
     return db_file
 
 

@@ -348,6 +348,13 @@ async def landscape(db_session: AsyncSession, user: User) -> None:
     await make_context(db_session, owner=other, name="Others shared", visibility=SHARED)
 
 
+# The bench's "one test" (backend/bench/plan.py): what most API tests do, one request.
+async def test_a_new_user_lists_no_contexts(user_client: httpx.AsyncClient) -> None:
+    response = await user_client.get("/contexts")
+    assert response.status_code == 200
+    assert response.json()["items"] == []
+
+
 @pytest.mark.parametrize(
     ("scope", "expected"),
     [

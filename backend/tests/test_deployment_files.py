@@ -172,10 +172,32 @@ def test_the_image_runs_the_server_as_an_unprivileged_user() -> None:
     assert '"backend", "serve", "--host", "0.0.0.0"' in command
 
 
+def sessions_of(job: dict[str, Any]) -> set[str]:
+    """The nox sessions a workflow job runs: its matrix's, or those its steps name with ``-s``."""
+    matrix = job.get("strategy", {}).get("matrix", {}).get("session")
+    if matrix:
+        return set(matrix)
+    runs = " ".join(step.get("run", "") for step in job["steps"])
+    return set(re.findall(r"nox==\S+ -s (\S+)", runs))
+
+
 def test_ci_runs_every_default_nox_session() -> None:
-    matrix = load(WORKFLOW)["jobs"]["nox"]["strategy"]["matrix"]["session"]
-    missing = set(default_nox_sessions()) - set(matrix)
+    ran = set().union(*(sessions_of(job) for job in load(WORKFLOW)["jobs"].values()))
+    missing = set(default_nox_sessions()) - ran
     assert not missing, f"a bare `nox` runs {sorted(missing)} but CI does not"
+
+
+def test_ci_runs_the_parity_suite_as_shards_that_cache_the_migrated_schema() -> None:
+    job = load(WORKFLOW)["jobs"]["tests-postgres"]
+    shards = job["strategy"]["matrix"]["shard"]
+    assert shards == list(range(1, len(shards) + 1)) and len(shards) > 1
+    run = next(step["run"] for step in job["steps"] if "tests-postgres" in step.get("run", ""))
+    assert f"--splits {len(shards)} --group" in run
+    cache = next(s for s in job["steps"] if s.get("uses", "").startswith("actions/cache@"))
+    assert cache["with"]["path"] == ".pytest_cache/d/backend-schema"
+    # The files the harness's schema key hashes (harness/src/pytest_dbharness/schema.py), and the tools' pins.
+    for source in ("alembic.ini", "alembic/versions/*.py", "uv.lock"):
+        assert f"'{source}'" in cache["with"]["key"], source
 
 
 def test_ci_uses_the_locked_nox_and_caches_uv() -> None:
@@ -214,10 +236,13 @@ def test_lint_runs_zizmor_offline_on_the_workflows() -> None:
 
 
 def test_ci_installs_postgres_binaries_for_the_launched_server_sessions() -> None:
-    steps = load(WORKFLOW)["jobs"]["nox"]["steps"]
-    apt = next(step for step in steps if "apt-get install" in step.get("run", ""))
+    nox_steps = load(WORKFLOW)["jobs"]["nox"]["steps"]
+    apt = next(step for step in nox_steps if "apt-get install" in step.get("run", ""))
     assert re.search(r"\bpostgresql\b", apt["run"])
-    assert "tests-postgres" in apt["if"] and "migrations" in apt["if"]
+    assert "migrations" in apt["if"]
+    shard_steps = load(WORKFLOW)["jobs"]["tests-postgres"]["steps"]
+    apt = next(step for step in shard_steps if "apt-get install" in step.get("run", ""))
+    assert re.search(r"\bpostgresql\b", apt["run"]) and "if" not in apt
 
 
 def test_ci_service_job_uses_the_external_server_mode_on_the_compose_image() -> None:

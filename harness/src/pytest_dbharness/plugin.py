@@ -8,6 +8,7 @@ what to set.
 
 from __future__ import annotations
 
+import gc
 import os
 import signal
 from collections.abc import Iterator
@@ -41,6 +42,7 @@ pytest_plugins = [
     "pytest_dbharness.fixtures.database",
     "pytest_dbharness.fixtures.app",
     "pytest_dbharness.fixtures.live_server",
+    "pytest_dbharness.sharding",
 ]
 
 # Set on the skip report of a test that only means something on another engine (the summary counts
@@ -89,6 +91,10 @@ def pytest_configure(config: pytest.Config) -> None:
     if not configured_project(config):
         return
     project = load_project(config)
+    # Imported here: the plugin of a project that names no harness_project imports no FastAPI.
+    from pytest_dbharness import fastapi_overrides
+
+    fastapi_overrides.install()
     try:
         options = read_options(config)
     except HarnessConfigError as error:
@@ -124,6 +130,15 @@ def _stop_cleanly_on_sigterm() -> None:
 
 def _needs_database(config: pytest.Config) -> bool:
     return not (config.option.collectonly or config.option.help or config.option.version)
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_finish(session: pytest.Session) -> None:
+    # What is alive now (every module, the collected tests) lives until the process ends: frozen,
+    # Python's collector stops walking it on every full collection (0.6 s of 1.6 s of collecting
+    # in 400 API tests, measured), and the two collections pytest makes at the end get cheaper.
+    if configured_project(session.config):
+        gc.freeze()
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
