@@ -114,7 +114,7 @@ def _measure(engine: str, workers: int, arguments: argparse.Namespace) -> list[d
     # A fresh database per worker count, so every series starts from the same state.
     with _database(engine, arguments.postgres_url) as (data_dir, url):
         servers.prepare(data_dir, url)
-        with servers.backend_serve(data_dir, url, workers=workers) as base_url:
+        with servers.backend_serve(data_dir, url, workers=workers) as (base_url, _pid):
             actors = asyncio.run(_actors(base_url))
             for clients in arguments.clients:
                 tally = asyncio.run(
