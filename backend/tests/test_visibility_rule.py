@@ -42,9 +42,10 @@ async def _python_says_visible(session: AsyncSession, user: User, context_id: in
 
 
 async def _sql_lists(session: AsyncSession, user: User, scope: Scope) -> set[int]:
-    rows = await queries.visible_contexts(
+    rows, total = await queries.visible_contexts(
         session, user_id=user.id, scope=scope, q=None, page=EVERYTHING
     )
+    assert total == len(rows)
     return {context.id for context, _role in rows}
 
 
@@ -64,9 +65,6 @@ async def test_python_and_sql_agree_for_every_caller(
         listed = await _sql_lists(db_session, user, Scope.ALL)
         if context.id in listed:
             sql_visible.add(name)
-        assert await queries.count_visible_contexts(
-            db_session, user_id=user.id, scope=Scope.ALL, q=None
-        ) == len(listed)
         for scope in Scope:
             assert await _sql_lists(db_session, user, scope) <= listed, (name, scope)
     assert python_visible == sql_visible == EXPECTED_VISIBLE[visibility]
