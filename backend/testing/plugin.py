@@ -3,9 +3,14 @@
 ``backend/tests/conftest.py`` loads this module; the fixtures live in ``backend.testing.fixtures``.
 """
 
+# ruff: noqa: E402 - the interrupt handler is installed before the imports that take most of start-up
+
 from __future__ import annotations
 
-import signal
+from backend.testing import interrupts
+
+interrupts.install()
+
 from typing import Any
 
 import pytest
@@ -55,7 +60,11 @@ def pytest_configure(config: pytest.Config) -> None:
     harness = config.stash[harness_key] = Harness(options=options, config=config)
     if harness.is_worker or not _needs_database(config):
         return
-    _stop_cleanly_on_sigterm()
+    config.stash[_forget_key] = [
+        interrupts.on_interrupt(harness.abandon),
+        interrupts.on_interrupt(_terminal_for(config)),  # runs first: cleanups go in reverse
+    ]
+    interrupts.progress.phase = "during start-up"
     # Provisioned here rather than lazily: before xdist starts its workers (they receive the
     # result), before the header is printed (it shows the result), and so that a problem stops
     # the run with one usage error instead of a failure in every test.
@@ -65,14 +74,36 @@ def pytest_configure(config: pytest.Config) -> None:
         raise pytest.UsageError(f"backend test database: {error}") from None
 
 
-def _stop_cleanly_on_sigterm() -> None:
-    """Turn SIGTERM into KeyboardInterrupt, so the run unwinds and stops its server as on Ctrl-C."""
+_forget_key = pytest.StashKey[list[Any]]()
 
-    def interrupt(_signum: int, _frame: Any) -> None:
-        raise KeyboardInterrupt("SIGTERM")
 
-    if signal.getsignal(signal.SIGTERM) in (signal.SIG_DFL, None):
-        signal.signal(signal.SIGTERM, interrupt)
+def _terminal_for(config: pytest.Config) -> Any:
+    """An interrupt's line goes to the terminal, not to a test's captured output."""
+
+    def release() -> None:
+        capture = config.pluginmanager.getplugin("capturemanager")
+        if capture is not None:
+            capture.suspend_global_capture(in_=True)
+
+    return release
+
+
+def pytest_sessionstart() -> None:
+    interrupts.progress.phase = "during collection"
+
+
+def pytest_collection_finish() -> None:
+    interrupts.progress.phase, interrupts.progress.finished_tests = "during the tests", 0
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    if report.when == "teardown":
+        interrupts.progress.finished_tests += 1
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_sessionfinish() -> None:
+    interrupts.progress.phase = "while finishing"
 
 
 def _needs_database(config: pytest.Config) -> bool:
@@ -83,6 +114,8 @@ def pytest_unconfigure(config: pytest.Config) -> None:
     harness = config.stash.get(harness_key, None)
     if harness is not None and not harness.is_worker:
         harness.teardown()
+    for forget in config.stash.get(_forget_key, []):
+        forget()
 
 
 class XdistHooks:

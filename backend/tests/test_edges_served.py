@@ -21,7 +21,11 @@ import httpx
 import pytest
 import requests
 
-from backend.testing.fixtures.live_server import STOP_SECONDS, tcp_listening_socket
+from backend.testing.fixtures.live_server import (
+    STOP_SECONDS,
+    die_with_parent,
+    tcp_listening_socket,
+)
 from backend.tests.fixtures.live import ServedProcess, StartServer
 
 MB = 1_000_000
@@ -135,6 +139,7 @@ def nginx_in_front(server: ServedProcess, tmp_path: Path) -> Iterator[str]:
         [nginx, "-p", str(tmp_path), "-c", str(conf)],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.STDOUT,
+        preexec_fn=die_with_parent,  # gone with pytest, however pytest ends
     )
     try:
         url = f"http://127.0.0.1:{port}"
