@@ -15,6 +15,7 @@ started the run (a background job) stays ignored.
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import os
 import signal
@@ -33,6 +34,8 @@ class RunProgress:
 
     phase: str = "during start-up"
     finished_tests: int = 0
+    exit_status: int | None = None  # set once the run has ended and reported
+    runs: int = 0  # configured runs in this process (pytester runs nest inside the outer one)
     cleanups: list[Callable[[], None]] = field(default_factory=list)
 
     def describe(self) -> str:
@@ -50,6 +53,19 @@ def install() -> None:
         current = signal.getsignal(signum)
         if current in (signal.SIG_DFL, signal.default_int_handler, None):
             signal.signal(signum, _interrupted)
+    # Python gives signals back their default action late in its shutdown, where one would end a
+    # run that has already reported with a signal's exit status: held off from here on.
+    atexit.register(_hold_signals)
+
+
+def ended(exit_status: int) -> None:
+    """The run has ended and reported: a signal from now on exits with its status, silently."""
+    progress.exit_status = exit_status
+
+
+def _hold_signals() -> None:
+    with contextlib.suppress(ValueError, OSError, AttributeError):
+        signal.pthread_sigmask(signal.SIG_BLOCK, set(_SIGNALS))
 
 
 def on_interrupt(cleanup: Callable[[], None]) -> Callable[[], None]:
@@ -59,6 +75,11 @@ def on_interrupt(cleanup: Callable[[], None]) -> Callable[[], None]:
 
 
 def _interrupted(signum: int, _frame: FrameType | None) -> None:
+    if progress.exit_status is not None:  # too late to interrupt anything: the run is over
+        with contextlib.suppress(OSError, ValueError):
+            sys.stdout.flush()
+            sys.stderr.flush()
+        os._exit(progress.exit_status)
     for other in _SIGNALS:
         with contextlib.suppress(ValueError, OSError):
             signal.signal(other, _interrupted_again)

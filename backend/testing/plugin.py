@@ -52,6 +52,7 @@ def pytest_configure(config: pytest.Config) -> None:
             "markers",
             f"{only_marker(name)}(reason): only meaningful on {engine.label}; skipped on the others",
         )
+    interrupts.progress.runs += 1
     load_project(config)
     try:
         options = read_options(config)
@@ -75,6 +76,7 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 _forget_key = pytest.StashKey[list[Any]]()
+_exit_status_key = pytest.StashKey[int]()
 
 
 def _terminal_for(config: pytest.Config) -> Any:
@@ -102,20 +104,26 @@ def pytest_runtest_logreport(report: pytest.TestReport) -> None:
 
 
 @pytest.hookimpl(tryfirst=True)
-def pytest_sessionfinish() -> None:
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     interrupts.progress.phase = "while finishing"
+    session.config.stash[_exit_status_key] = int(exitstatus)
 
 
-def _needs_database(config: pytest.Config) -> bool:
-    return not (config.option.collectonly or config.option.help or config.option.version)
-
-
+@pytest.hookimpl(trylast=True)
 def pytest_unconfigure(config: pytest.Config) -> None:
     harness = config.stash.get(harness_key, None)
     if harness is not None and not harness.is_worker:
         harness.teardown()
     for forget in config.stash.get(_forget_key, []):
         forget()
+    interrupts.progress.runs -= 1
+    if interrupts.progress.runs == 0 and _exit_status_key in config.stash:
+        # The outermost run (not a pytester run inside it) has ended and reported.
+        interrupts.ended(config.stash[_exit_status_key])
+
+
+def _needs_database(config: pytest.Config) -> bool:
+    return not (config.option.collectonly or config.option.help or config.option.version)
 
 
 class XdistHooks:
