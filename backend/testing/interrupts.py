@@ -24,6 +24,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from types import FrameType
 
+import pytest
+
 INTERRUPTED_EXIT_CODE = 2  # pytest.ExitCode.INTERRUPTED
 _SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
@@ -110,3 +112,41 @@ def _say(line: str) -> None:
         sys.stdout.flush()
         sys.stderr.write(f"\n{line}\n")
         sys.stderr.flush()
+
+
+# Hooks (the plugin lists this module in its pytest_plugins): where the run is, and when it ended.
+
+_exit_status_key = pytest.StashKey[int]()
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_configure() -> None:
+    progress.runs += 1
+    progress.phase = "during start-up"
+
+
+def pytest_sessionstart() -> None:
+    progress.phase = "during collection"
+
+
+def pytest_collection_finish() -> None:
+    progress.phase, progress.finished_tests = "during the tests", 0
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    if report.when == "teardown":
+        progress.finished_tests += 1
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    progress.phase = "while finishing"
+    session.config.stash[_exit_status_key] = int(exitstatus)
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_unconfigure(config: pytest.Config) -> None:
+    progress.runs -= 1
+    if progress.runs == 0 and _exit_status_key in config.stash:
+        # The outermost run (not a pytester run inside it) has ended and reported.
+        ended(config.stash[_exit_status_key])

@@ -29,6 +29,7 @@ pytest_plugins = [
     "backend.testing.fixtures.database",
     "backend.testing.fixtures.app",
     "backend.testing.fixtures.live_server",
+    "backend.testing.interrupts",
 ]
 
 # Set on the skip report of a test that only means something on another engine (the summary counts
@@ -52,7 +53,6 @@ def pytest_configure(config: pytest.Config) -> None:
             "markers",
             f"{only_marker(name)}(reason): only meaningful on {engine.label}; skipped on the others",
         )
-    interrupts.progress.runs += 1
     load_project(config)
     try:
         options = read_options(config)
@@ -65,7 +65,6 @@ def pytest_configure(config: pytest.Config) -> None:
         interrupts.on_interrupt(harness.abandon),
         interrupts.on_interrupt(_terminal_for(config)),  # runs first: cleanups go in reverse
     ]
-    interrupts.progress.phase = "during start-up"
     # Provisioned here rather than lazily: before xdist starts its workers (they receive the
     # result), before the header is printed (it shows the result), and so that a problem stops
     # the run with one usage error instead of a failure in every test.
@@ -76,7 +75,6 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 _forget_key = pytest.StashKey[list[Any]]()
-_exit_status_key = pytest.StashKey[int]()
 
 
 def _terminal_for(config: pytest.Config) -> Any:
@@ -90,36 +88,12 @@ def _terminal_for(config: pytest.Config) -> Any:
     return release
 
 
-def pytest_sessionstart() -> None:
-    interrupts.progress.phase = "during collection"
-
-
-def pytest_collection_finish() -> None:
-    interrupts.progress.phase, interrupts.progress.finished_tests = "during the tests", 0
-
-
-def pytest_runtest_logreport(report: pytest.TestReport) -> None:
-    if report.when == "teardown":
-        interrupts.progress.finished_tests += 1
-
-
-@pytest.hookimpl(tryfirst=True)
-def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
-    interrupts.progress.phase = "while finishing"
-    session.config.stash[_exit_status_key] = int(exitstatus)
-
-
-@pytest.hookimpl(trylast=True)
 def pytest_unconfigure(config: pytest.Config) -> None:
     harness = config.stash.get(harness_key, None)
     if harness is not None and not harness.is_worker:
         harness.teardown()
     for forget in config.stash.get(_forget_key, []):
         forget()
-    interrupts.progress.runs -= 1
-    if interrupts.progress.runs == 0 and _exit_status_key in config.stash:
-        # The outermost run (not a pytester run inside it) has ended and reported.
-        interrupts.ended(config.stash[_exit_status_key])
 
 
 def _needs_database(config: pytest.Config) -> bool:
