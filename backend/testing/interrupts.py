@@ -114,39 +114,41 @@ def _say(line: str) -> None:
         sys.stderr.flush()
 
 
-# Hooks (the plugin lists this module in its pytest_plugins): where the run is, and when it ended.
+# Where the run is, and when it ended: hooks the plugin registers (RunPhases) in every run.
 
 _exit_status_key = pytest.StashKey[int]()
 
 
-@pytest.hookimpl(tryfirst=True)
-def pytest_configure() -> None:
-    progress.runs += 1
-    progress.phase = "during start-up"
+class RunPhases:
+    @staticmethod
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_configure() -> None:
+        progress.runs += 1
+        progress.phase = "during start-up"
 
+    @staticmethod
+    def pytest_sessionstart() -> None:
+        progress.phase = "during collection"
 
-def pytest_sessionstart() -> None:
-    progress.phase = "during collection"
+    @staticmethod
+    def pytest_collection_finish() -> None:
+        progress.phase, progress.finished_tests = "during the tests", 0
 
+    @staticmethod
+    def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+        if report.when == "teardown":
+            progress.finished_tests += 1
 
-def pytest_collection_finish() -> None:
-    progress.phase, progress.finished_tests = "during the tests", 0
+    @staticmethod
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+        progress.phase = "while finishing"
+        session.config.stash[_exit_status_key] = int(exitstatus)
 
-
-def pytest_runtest_logreport(report: pytest.TestReport) -> None:
-    if report.when == "teardown":
-        progress.finished_tests += 1
-
-
-@pytest.hookimpl(tryfirst=True)
-def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
-    progress.phase = "while finishing"
-    session.config.stash[_exit_status_key] = int(exitstatus)
-
-
-@pytest.hookimpl(trylast=True)
-def pytest_unconfigure(config: pytest.Config) -> None:
-    progress.runs -= 1
-    if progress.runs == 0 and _exit_status_key in config.stash:
-        # The outermost run (not a pytester run inside it) has ended and reported.
-        ended(config.stash[_exit_status_key])
+    @staticmethod
+    @pytest.hookimpl(trylast=True)
+    def pytest_unconfigure(config: pytest.Config) -> None:
+        progress.runs -= 1
+        if progress.runs == 0 and _exit_status_key in config.stash:
+            # The outermost run (not a pytester run inside it) has ended and reported.
+            ended(config.stash[_exit_status_key])

@@ -29,7 +29,6 @@ pytest_plugins = [
     "backend.testing.fixtures.database",
     "backend.testing.fixtures.app",
     "backend.testing.fixtures.live_server",
-    "backend.testing.interrupts",
 ]
 
 # Set on the skip report of a test that only means something on another engine (the summary counts
@@ -37,9 +36,10 @@ pytest_plugins = [
 SKIPPED_FOR_ENGINE = "skipped_as_meaningful_on"
 
 
-def pytest_addoption(parser: pytest.Parser) -> None:
+def pytest_addoption(parser: pytest.Parser, pluginmanager: pytest.PytestPluginManager) -> None:
     add_options(parser)
     add_ini(parser)
+    pluginmanager.register(interrupts.RunPhases(), "backend-interrupt-phases")
 
 
 def pytest_configure(config: pytest.Config) -> None:
