@@ -32,18 +32,15 @@ _SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 @dataclass
 class RunProgress:
-    """Where the run is, for the one line an interrupt writes."""
+    """What an interrupt needs: what to clean up, where the run is, whether it has ended."""
 
-    phase: str = "during start-up"
-    finished_tests: int = 0
-    exit_status: int | None = None  # set once the run has ended and reported
-    runs: int = 0  # configured runs in this process (pytester runs nest inside the outer one)
     cleanups: list[Callable[[], None]] = field(default_factory=list)
+    # The runs configured in this process, outermost first (pytester runs nest inside one).
+    runs: list[RunPhases] = field(default_factory=list)
+    exit_status: int | None = None  # set once the outermost run has ended and reported
 
     def describe(self) -> str:
-        if self.phase == "during the tests":
-            return f"during the tests ({self.finished_tests} finished)"
-        return self.phase
+        return self.runs[0].describe() if self.runs else "during start-up"
 
 
 progress = RunProgress()
@@ -116,39 +113,41 @@ def _say(line: str) -> None:
 
 # Where the run is, and when it ended: hooks the plugin registers (RunPhases) in every run.
 
-_exit_status_key = pytest.StashKey[int]()
-
 
 class RunPhases:
-    @staticmethod
+    """One run's phase, kept by its own hooks (an inner pytester run has an instance of its own)."""
+
+    def __init__(self) -> None:
+        self.phase = "during start-up"
+        self.finished_tests = 0
+        self.exit_status: int | None = None
+
+    def describe(self) -> str:
+        if self.phase == "during the tests":
+            return f"during the tests ({self.finished_tests} finished)"
+        return self.phase
+
     @pytest.hookimpl(tryfirst=True)
-    def pytest_configure() -> None:
-        progress.runs += 1
-        progress.phase = "during start-up"
+    def pytest_configure(self) -> None:
+        progress.runs.append(self)
 
-    @staticmethod
-    def pytest_sessionstart() -> None:
-        progress.phase = "during collection"
+    def pytest_sessionstart(self) -> None:
+        self.phase = "during collection"
 
-    @staticmethod
-    def pytest_collection_finish() -> None:
-        progress.phase, progress.finished_tests = "during the tests", 0
+    def pytest_collection_finish(self) -> None:
+        self.phase, self.finished_tests = "during the tests", 0
 
-    @staticmethod
-    def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         if report.when == "teardown":
-            progress.finished_tests += 1
+            self.finished_tests += 1
 
-    @staticmethod
     @pytest.hookimpl(tryfirst=True)
-    def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
-        progress.phase = "while finishing"
-        session.config.stash[_exit_status_key] = int(exitstatus)
+    def pytest_sessionfinish(self, exitstatus: int) -> None:
+        self.phase, self.exit_status = "while finishing", int(exitstatus)
 
-    @staticmethod
     @pytest.hookimpl(trylast=True)
-    def pytest_unconfigure(config: pytest.Config) -> None:
-        progress.runs -= 1
-        if progress.runs == 0 and _exit_status_key in config.stash:
-            # The outermost run (not a pytester run inside it) has ended and reported.
-            ended(config.stash[_exit_status_key])
+    def pytest_unconfigure(self) -> None:
+        if self in progress.runs:
+            progress.runs.remove(self)
+        if not progress.runs and self.exit_status is not None:
+            ended(self.exit_status)  # the outermost run has ended and reported
