@@ -104,8 +104,11 @@ def prepare(data_dir: Path, database_url: str) -> None:
 
 
 @contextlib.contextmanager
-def backend_serve(data_dir: Path, database_url: str, *, workers: int) -> Iterator[str]:
-    """``backend serve`` on a free 127.0.0.1 port until the block ends; yields its base URL."""
+def backend_serve(
+    data_dir: Path, database_url: str, *, workers: int, settings: dict[str, str] | None = None
+) -> Iterator[tuple[str, int]]:
+    """``backend serve`` on a free 127.0.0.1 port until the block ends, with ``settings`` added
+    to its environment; yields its base URL and its pid."""
     port = port_for.select_random()
     command = [*_backend_command(), "serve", "--host", "127.0.0.1", "--port", str(port)]
     if workers > 1:
@@ -114,7 +117,7 @@ def backend_serve(data_dir: Path, database_url: str, *, workers: int) -> Iterato
     # Its own process group, so the uvicorn workers go with it.
     process = subprocess.Popen(
         command,
-        env=_environment(data_dir, database_url),
+        env=_environment(data_dir, database_url) | (settings or {}),
         cwd=data_dir,
         stdout=log,
         stderr=subprocess.STDOUT,
@@ -124,7 +127,7 @@ def backend_serve(data_dir: Path, database_url: str, *, workers: int) -> Iterato
     base_url = f"http://127.0.0.1:{port}"
     try:
         _wait_until_healthy(process, base_url, data_dir / f"serve-{port}.log")
-        yield base_url
+        yield base_url, process.pid
     finally:
         stop_process_group(process)
         log.close()

@@ -143,3 +143,23 @@ def _destroy(run_path: Path) -> None:
         for pid_file in list(run_path.glob("**/postmaster.pid")):
             stop_orphaned_server(pid_file.parent)
     shutil.rmtree(run_path, ignore_errors=True)
+
+
+def stop_processes_naming(run_path: Path) -> None:
+    """After an interrupt: the run's server (and anything else whose command line names the run's
+    directory: pg_ctl, its privilege-dropping wrapper) is stopped, however far its start got.
+
+    A server whose pid file is written stops as the sweep stops it; one caught between its start
+    and its pid file is found by its command line (Linux's /proc; elsewhere the next run sweeps).
+    """
+    for pid_file in run_path.glob("**/postmaster.pid"):
+        stop_orphaned_server(pid_file.parent)
+    needle = str(run_path).encode()
+    for proc in Path("/proc").glob("[0-9]*"):
+        try:
+            named = needle in (proc / "cmdline").read_bytes()
+        except OSError:
+            continue
+        if named and int(proc.name) != os.getpid():
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(int(proc.name), signal.SIGKILL)
