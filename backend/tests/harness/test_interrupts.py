@@ -2,8 +2,8 @@
 so, exit code 2, no traceback, and no server, process or run directory left behind.
 
 Inner runs use the outer run's engine, so the SQLite lane checks SQLite and the PostgreSQL lane
-PostgreSQL. ``BACKEND_TEST_INTERRUPT_TRIES`` sets how many runs are interrupted at random moments
-(2 by default; ``BACKEND_TEST_INTERRUPT_TRIES=50`` is the on-demand soak).
+PostgreSQL. ``DBHARNESS_INTERRUPT_TRIES`` sets how many runs are interrupted at random moments
+(2 by default; ``DBHARNESS_INTERRUPT_TRIES=50`` is the on-demand soak).
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ import pytest
 from backend.testing.harness import harness_of
 from backend.tests.harness.inner import start_inner, write_tests
 
-TRIES = int(os.environ.get("BACKEND_TEST_INTERRUPT_TRIES", "2"))
+TRIES = int(os.environ.get("DBHARNESS_INTERRUPT_TRIES", "2"))
 SECONDS = 120  # no inner run may take longer, interrupted or not
 
 INNER_TESTS = """
@@ -105,7 +105,7 @@ def _start(tmp_path: Path, scratch: Path, engine: str, stall: str = "") -> subpr
         tmp_path,
         "--db",
         engine,
-        BACKEND_TEST_SCRATCH_DIR=str(scratch),
+        DBHARNESS_SCRATCH_DIR=str(scratch),
         INNER_MARK_DIR=str(tmp_path),
         INNER_STALL=stall,
     )

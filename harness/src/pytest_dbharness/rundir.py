@@ -21,11 +21,11 @@ from pytest_dbharness.options import HarnessConfigError
 
 # A launched server needs about 40 MB plus 7.5 MB per database; leave room to spare.
 TMPFS_MIN_FREE_BYTES = 256 * 1024 * 1024
-SCRATCH_ENV = "BACKEND_TEST_SCRATCH_DIR"
+SCRATCH_ENV = "DBHARNESS_SCRATCH_DIR"
 
 
 def scratch_base() -> Path:
-    """``$BACKEND_TEST_SCRATCH_DIR`` when set; else ``/dev/shm`` when it has room to spare
+    """``$DBHARNESS_SCRATCH_DIR`` when set; else ``/dev/shm`` when it has room to spare
     (several times faster here), else the temp dir."""
     mine = f"backend-testing-{os.getuid()}"
     if os.environ.get(SCRATCH_ENV):
