@@ -63,7 +63,9 @@ def figures(uv: str) -> list[Figure]:
     ]
     for engine in parity_engines():
         label = ENGINES[engine].label
-        lane = (uv, "run", "nox", "-R", "-s", f"tests-{engine}", "--", "-n", str(PARITY_WORKERS))
+        # -r reuses the session's environment and still installs into it (about a second when
+        # nothing changed): -R would skip the install and time a stale environment.
+        lane = (uv, "run", "nox", "-r", "-s", f"tests-{engine}", "--", "-n", str(PARITY_WORKERS))
         plan += [
             Figure(f"suite, {label}, serial", _pytest(uv, engine, "-q"), engine, SUITE),
             Figure(f"parity lane, {label}: {' '.join(lane[2:])}", lane, engine, PARITY_LANE),

@@ -47,7 +47,7 @@ def test_the_plan_takes_its_engines_from_the_harness_registry() -> None:
     assert ("uv", "run", "pytest", "-q") in [f.command for f in fast]
     for engine in plan.parity_engines():
         lane = next(f for f in figures if f.kind == plan.PARITY_LANE and f.engine == engine)
-        assert lane.command[:6] == ("uv", "run", "nox", "-R", "-s", f"tests-{engine}")
+        assert lane.command[:6] == ("uv", "run", "nox", "-r", "-s", f"tests-{engine}")
 
 
 def test_the_one_test_the_bench_times_exists() -> None:
