@@ -20,12 +20,12 @@ import httpx
 import pytest
 from fastapi import FastAPI
 from fastapi.routing import iter_route_contexts
+from pytest_dbharness.fixtures.app import asgi_client
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from backend.auth.passwords import _timing_decoy, password_hash
 from backend.models import Context, ContextEntry, ContextMember, Role, User, Visibility
-from backend.testing.fixtures.app import asgi_client
 from backend.tests.factories import DEFAULT_PASSWORD, make_entry, make_member, make_user
 from backend.tests.fixtures.contexts import make_cast_members
 from backend.tests.fixtures.live import bearer

@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import unicodedata
 from dataclasses import dataclass
-from decimal import Decimal
 from pathlib import Path
 from typing import Any
 

@@ -9,8 +9,8 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import pytest
-
 from pytest_dbharness.harness import harness_of
+
 from backend.tests.harness.inner import output_of, run_inner, write_inner_tests
 
 HEADER = """
@@ -246,21 +246,23 @@ async def test_the_next_test_is_unharmed(world, db_session):
 
 
 @pytest.mark.parametrize(
-    ("body", "message"),
+    ("body", "message", "options"),
     [
         (
             'await module_db_session.execute(text("SELECT CURRENT_TIMESTAMP"))',
-            "*a statement reads the transaction's clock (CURRENT_TIMESTAMP)*",
+            "*a statement reads the transaction's clock: CURRENT_TIMESTAMP*",
+            ("-o", "harness_transaction_clock=stop"),
         ),
         (
             'module_db_session.add(User(username="never-committed", password="!"))',
             "*module_db_session holds changes that no fixture committed (User)*",
+            (),
         ),
     ],
-    ids=["clock", "uncommitted"],
+    ids=["clock-stop", "uncommitted"],
 )
 def test_a_scoped_fixture_is_held_to_the_isolation_guards(
-    pytester: pytest.Pytester, body: str, message: str
+    pytester: pytest.Pytester, body: str, message: str, options: tuple[str, ...]
 ) -> None:
     write_inner_tests(
         pytester,
@@ -278,6 +280,32 @@ async def test_uses_it(world, db_session):
     pass
 """,
     )
-    result = run_inner(pytester)
+    result = run_inner(pytester, *options)
     result.assert_outcomes(errors=1)
     assert message.strip("*") in output_of(result)
+
+
+def test_a_scoped_fixture_reading_the_clock_is_reported_in_the_summary(
+    pytester: pytest.Pytester,
+) -> None:
+    write_inner_tests(
+        pytester,
+        HEADER
+        + """
+@pytest.fixture(scope="module")
+async def world(module_db_session):
+    await module_db_session.execute(text("SELECT CURRENT_TIMESTAMP"))
+
+
+async def test_uses_it(world, db_session):
+    pass
+""",
+    )
+    result = run_inner(pytester)
+    result.assert_outcomes(passed=1)
+    result.stdout.fnmatch_lines(
+        [
+            "*transaction clock*",
+            "*test_inner.py::test_uses_it: module_db_session: CURRENT_TIMESTAMP*",
+        ]
+    )
