@@ -169,7 +169,7 @@ async def test_without_the_world(db_session):
     result.stdout.fnmatch_lines(
         [
             "*1 scoped fixtures built for their module or class; 1 built again after a test "
-            "of their scope that did not ask for them; 1 rebuilt for 1 tests that have no outer "
+            "of their scope that did not ask for them (or that broke the connection); 1 rebuilt for 1 tests that have no outer "
             "transaction to return to*"
         ]
     )
@@ -307,5 +307,42 @@ async def test_uses_it(world, db_session):
         [
             "*transaction clock*",
             "*test_inner.py::test_uses_it: module_db_session: CURRENT_TIMESTAMP*",
+        ]
+    )
+
+
+def test_a_test_that_breaks_the_connection_leaves_the_next_tests_their_scoped_data(
+    pytester: pytest.Pytester, run_on_this_engine: Callable[[], pytest.RunResult]
+) -> None:
+    # The replaced connection takes the module's layer with it: the next test gets it built again.
+    write_inner_tests(
+        pytester,
+        HEADER
+        + """
+@pytest.fixture(scope="module")
+async def world(module_db_session):
+    return await make_user(module_db_session, username="world")
+
+
+async def test_1_breaks_the_connection(world, db_session):
+    connection = await db_session.connection()
+    await connection.invalidate()
+
+
+@pytest.mark.parametrize("n", range(3))
+async def test_2_still_has_the_world(world, db_session, client, n):
+    await make_user(db_session, username=f"ordinary-{n}")
+    assert (await client.get("/health")).status_code == 200
+    assert await usernames(db_session) == [f"ordinary-{n}", "world"]
+""",
+    )
+    result = run_on_this_engine()
+    result.assert_outcomes(passed=4, errors=1)
+    result.stdout.fnmatch_lines(
+        [
+            "*ERROR at teardown of test_1_breaks_the_connection*",
+            "*The harness replaced the connection*",
+            "*1 scoped fixtures built for their module or class; 1 built again after a test of "
+            "their scope that did not ask for them (or that broke the connection);*",
         ]
     )
