@@ -162,6 +162,9 @@ async def test_a_scoped_object_refreshed_after_a_request_is_the_original_in_the_
     assert world.context.name == "Renamed by a request"
 
 
+@pytest.mark.rollback_only(
+    reason="a guard of the one connection; commit mode runs this as production"
+)
 async def test_the_isolation_guards_apply_on_top_of_scoped_data(
     world: World, db_session: AsyncSession, client_for: ClientFor, request: pytest.FixtureRequest
 ) -> None:
