@@ -20,12 +20,12 @@ from pathlib import Path
 import httpx
 import pytest
 import requests
-
-from backend.testing.fixtures.live_server import (
+from pytest_dbharness.fixtures.live_server import (
     STOP_SECONDS,
     die_with_parent,
     tcp_listening_socket,
 )
+
 from backend.tests.fixtures.live import ServedProcess, StartServer
 
 MB = 1_000_000

@@ -20,8 +20,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from pytest_dbharness.harness import harness_of
 
-from backend.testing.harness import harness_of
 from backend.tests.harness.inner import start_inner, write_tests
 
 TRIES = int(os.environ.get("DBHARNESS_INTERRUPT_TRIES", "2"))
