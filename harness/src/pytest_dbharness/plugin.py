@@ -45,6 +45,7 @@ rewrite_only_our_own()
 
 pytest_plugins = [
     "pytest_dbharness.fixtures.database",
+    "pytest_dbharness.fixtures.scoped",
     "pytest_dbharness.fixtures.app",
     "pytest_dbharness.fixtures.live_server",
     "pytest_dbharness.sharding",
