@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from pytest_dbharness.backends import ENGINES
 
 from backend.bench.load import servers
 
@@ -34,9 +35,7 @@ USER_PASSWORD = "load-user-password"  # noqa: S105 - a throwaway database on 127
 
 def _arguments(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m backend.bench.load", description=__doc__)
-    parser.add_argument(
-        "--engines", nargs="+", choices=("sqlite", "postgres"), default=["sqlite", "postgres"]
-    )
+    parser.add_argument("--engines", nargs="+", choices=tuple(ENGINES), default=list(ENGINES))
     parser.add_argument(
         "--workers", nargs="+", type=int, default=[1, 2], help="uvicorn worker counts"
     )
@@ -181,7 +180,7 @@ async def missing_rows(base_url: str, prefix: Path) -> int:
 @contextlib.contextmanager
 def _database(engine: str, postgres_url: str | None) -> Iterator[tuple[Path, str]]:
     with servers.sqlite_data_dir() as data_dir:
-        if engine == "sqlite":
+        if ENGINES[engine].dialect == "sqlite":  # the app's own default database: a file
             yield data_dir, ""  # empty: the default file, <data_dir>/backend.sqlite3
             return
         with servers.postgres_database(postgres_url) as url:

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import httpx
 import port_for
+from pytest_dbharness.backends import engine_for_dialect
 from pytest_dbharness.backends.postgres_servers import LocalServer
 from pytest_dbharness.fixtures.live_server import die_with_parent, stop_process_group
 from pytest_dbharness.options import HarnessOptions
@@ -43,7 +44,11 @@ def postgres_database(external_url: str | None) -> Iterator[str]:
         return
     run_dir = RunDirectory.create()
     options = HarnessOptions(
-        engine="postgres", postgres_url=None, pg_ctl=None, pg_user="postgres", rebuild_schema=False
+        engine=engine_for_dialect("postgresql"),
+        postgres_url=None,
+        pg_ctl=None,
+        pg_user="postgres",
+        rebuild_schema=False,
     )
     server: LocalServer | None = None
     try:
