@@ -160,7 +160,7 @@ def bench(session: nox.Session) -> None:
 
 @nox.session(python=PYTHON, default=False)
 def load(session: nox.Session) -> None:
-    """Load figures for a real `backend serve` (python -m backend.bench.load); on demand only."""
-    # The test requirements hold httpx, and the harness's PostgreSQL launcher the tool reuses.
-    _install(session, "test.txt")
+    """Locust against a real `backend serve` (python -m backend.bench.load); on demand only."""
+    # The bench requirements hold locust, httpx, and the harness's PostgreSQL launcher it reuses.
+    _install(session, "bench.txt")
     session.run("python", "-m", "backend.bench.load", *session.posargs)

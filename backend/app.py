@@ -59,7 +59,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         )
     install_error_handlers(app)
     # Added last, so it runs first: no body over the limit reaches CORS, routing or parsing.
-    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(
+        BodyLimitMiddleware,
+        max_bytes=settings.max_body_bytes,
+        max_discard_bytes=settings.max_discarded_body_bytes,
+        discard_seconds=settings.body_timeout_seconds,
+    )
     for router in (health_router, auth_router, contexts_router, admin_router):
         app.include_router(router)
     return app

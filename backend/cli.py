@@ -15,14 +15,12 @@ from pathlib import Path
 from typing import Annotated, NoReturn, TypeVar
 
 import typer
-import uvicorn
 from pydantic import ValidationError
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from backend.admin.schemas import AdminUserCreate
 from backend.admin.service import add_user
-from backend.app import create_app
 from backend.auth.schemas import PasswordChange
 from backend.auth.service import set_password_by_username
 from backend.config import Settings, prepare_sqlite_directory
@@ -31,7 +29,8 @@ from backend.db import create_engine, create_sessionmaker, unit_of_work_options
 from backend.django_adoption import BASELINE_REVISION
 from backend.loaddata import LoadDataError, load_files
 from backend.migrations import MigrationTimeouts
-from backend.serving import APP_FACTORY, run_workers
+from backend.serving import ClientLimits
+from backend.serving import serve as run_server
 from backend.upgrades import (
     UpgradeError,
     adopt_django_database,
@@ -61,11 +60,24 @@ class CLIError(Exception):
 # Helpers: plain functions over a URL, usable (and tested) without the command line.
 
 
-def database_url() -> str:
+def read_settings() -> Settings:
     try:
-        settings = Settings()
+        return Settings()
     except ValidationError as error:
         raise CLIError(f"the settings are invalid: {_describe_invalid(error)}") from None
+
+
+def client_limits() -> ClientLimits:
+    settings = read_settings()
+    return ClientLimits(
+        header_seconds=settings.header_timeout_seconds,
+        body_seconds=settings.body_timeout_seconds,
+        max_connections=settings.max_connections,
+    )
+
+
+def database_url() -> str:
+    settings = read_settings()
     url = settings.resolved_database_url
     setting = "BACKEND_DATABASE_URL" if settings.database_url else "BACKEND_DATA_DIR"
     try:
@@ -175,14 +187,9 @@ def serve(
     if reload and workers > 1:
         _fail("--reload and --workers cannot be combined: use --reload alone while developing")
     url = _run(database_url)
+    limits = _run(client_limits)
     _upgrade(url)
-    if reload:
-        # The reloader re-imports the app in a child process, so it needs an import string.
-        uvicorn.run(APP_FACTORY, factory=True, host=host, port=port, reload=True)
-    elif workers > 1:
-        run_workers(host=host, port=port, workers=workers)
-    else:
-        uvicorn.run(create_app(), host=host, port=port)
+    run_server(host=host, port=port, workers=workers, reload=reload, client_limits=limits)
 
 
 @app.command()

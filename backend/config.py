@@ -124,6 +124,16 @@ class Settings(BaseSettings):
     # short lock wait keeps a migration from queueing every query behind its ACCESS EXCLUSIVE.
     migration_lock_timeout: str = "5s"
     migration_statement_timeout: str = "1h"
+    # A refused body (413) is read and thrown away up to this much before the connection closes,
+    # so the client, still sending, can read the 413 instead of a reset connection.
+    max_discarded_body_bytes: int = Field(default=16 * 1024 * 1024, ge=0)
+    # Slow clients, per connection (backend serve): a request's headers must be in this long after
+    # the connection opens (or the previous response ends), its body this long after its headers;
+    # past either the client gets 408 and the connection is closed.
+    header_timeout_seconds: float = Field(default=10.0, gt=0)
+    body_timeout_seconds: float = Field(default=20.0, gt=0)
+    # Open connections per worker process; the one over gets 503 with Retry-After.
+    max_connections: int = Field(default=100, gt=0)
 
     @field_validator("cors_origins", mode="before")
     @classmethod

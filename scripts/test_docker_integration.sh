@@ -13,4 +13,4 @@ postgres_url="postgresql://backend:backend@127.0.0.1:55432/postgres"
 
 trap '"${compose[@]}" down --volumes --remove-orphans' EXIT
 "${compose[@]}" up -d --wait postgres
-BACKEND_TEST_POSTGRES_URL="$postgres_url" uv run nox -s tests-postgres -- "$@"
+DBHARNESS_POSTGRES_URL="$postgres_url" uv run nox -s tests-postgres -- "$@"

@@ -117,7 +117,9 @@ def _manager_prepares() -> None:
     output = Path(sys.argv[sys.argv.index("--output") + 1]) if "--output" in sys.argv else OUTPUT
     output.parent.mkdir(parents=True, exist_ok=True)
     output.unlink(missing_ok=True)
-    for name in [name for name in os.environ if name.startswith(("BACKEND_TEST_", "PYTEST_"))]:
+    for name in [
+        name for name in os.environ if name.startswith(("DBHARNESS_", "BACKEND_TEST_", "PYTEST_"))
+    ]:
         del os.environ[name]
 
 

@@ -20,14 +20,15 @@ import httpx
 import pytest
 from fastapi import FastAPI
 from fastapi.routing import iter_route_contexts
+from pytest_dbharness.fixtures.app import asgi_client
 from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from backend.auth.passwords import _timing_decoy, password_hash
 from backend.models import Context, ContextEntry, ContextMember, Role, User, Visibility
 from backend.tests.factories import DEFAULT_PASSWORD, make_entry, make_member, make_user
-from backend.tests.fixtures.clients import ClientFor
-from backend.tests.fixtures.contexts import CastFor
+from backend.tests.fixtures.contexts import make_cast_members
+from backend.tests.fixtures.live import bearer
 
 ACTORS = ("anonymous", "other", "viewer", "editor", "owner", "staff", "superuser")
 
@@ -92,16 +93,20 @@ MATRIX = [
 
 @dataclass
 class World:
-    """The private context and its parts, the users the requests act on, and a client per actor.
+    """The private context and its parts, the users the requests act on, and a user per actor.
 
-    ``member`` is a viewer of the context who is none of the actors (removing them is removing
-    somebody else), ``newcomer`` is a user to add as a member, ``target`` a plain user for the
-    admin endpoints, and ``login`` a user whose credentials the login request sends.
+    Built once for the module (``module_db_session``): every test starts from exactly this world,
+    whatever the test before it deleted or changed. ``member`` is a viewer of the context who is
+    none of the actors (removing them is removing somebody else), ``newcomer`` is a user to add as
+    a member, ``target`` a plain user for the admin endpoints, and ``login`` a user whose
+    credentials the login request sends. ``snapshot`` is every value a request could wrongly
+    change, as the world was built.
     """
 
     ids: dict[str, int]
     login: str
-    clients: dict[str, httpx.AsyncClient]
+    headers: dict[str, dict[str, str]]  # per actor: no header, or a bearer token (plain values)
+    snapshot: list[Any]
 
     def url(self, entry: Row) -> str:
         # {user_id} is the member under /contexts and the target user under /admin.
@@ -136,37 +141,6 @@ class World:
         return build() if build else {}
 
 
-@pytest.fixture
-async def world(
-    db_session: AsyncSession,
-    cast_for: CastFor,
-    client_for: ClientFor,
-    client: httpx.AsyncClient,
-    staff_user: User,
-    superuser: User,
-) -> World:
-    cast = await cast_for(Visibility.PRIVATE)
-    member = await make_user(db_session)
-    await make_member(db_session, context=cast.context, user=member, role=Role.VIEWER)
-    entry = await make_entry(db_session, context=cast.context)
-    newcomer, target, login = [await make_user(db_session) for _ in range(3)]
-    clients = {
-        "anonymous": client,
-        "other": cast.clients["stranger"],
-        **{name: cast.clients[name] for name in ("viewer", "editor", "owner")},
-        "staff": await client_for(staff_user),
-        "superuser": await client_for(superuser),
-    }
-    ids = {
-        "context": cast.context.id,
-        "entry": entry.id,
-        "member": member.id,
-        "newcomer": newcomer.id,
-        "target": target.id,
-    }
-    return World(ids=ids, login=login.username, clients=clients)
-
-
 async def _snapshot(session: AsyncSession) -> list[Any]:
     """Every value a request could wrongly change, read afresh (columns, not cached objects)."""
     queries = [
@@ -175,21 +149,51 @@ async def _snapshot(session: AsyncSession) -> list[Any]:
         select(ContextMember.context_id, ContextMember.user_id, ContextMember.role),
         select(ContextEntry.id, ContextEntry.title, ContextEntry.body),
     ]
-    return [sorted((await session.execute(query)).all()) for query in queries]
+    connection = await session.connection()  # rows, not objects: no ORM needed
+    return [sorted((await connection.execute(query)).all()) for query in queries]
+
+
+@pytest.fixture(scope="module")
+async def world(module_db_session: AsyncSession) -> World:
+    session = module_db_session
+    owner = await make_user(session, username="alice")
+    context, cast = await make_cast_members(session, owner=owner, visibility=Visibility.PRIVATE)
+    member = await make_user(session)
+    await make_member(session, context=context, user=member, role=Role.VIEWER)
+    entry = await make_entry(session, context=context)
+    newcomer, target, login = [await make_user(session) for _ in range(3)]
+    users = {
+        "other": cast["stranger"],
+        **{name: cast[name] for name in ("viewer", "editor", "owner")},
+        "staff": await make_user(session, username="staff", is_staff=True),
+        "superuser": await make_user(session, username="root", is_staff=True, is_superuser=True),
+    }
+    ids = {
+        "context": context.id,
+        "entry": entry.id,
+        "member": member.id,
+        "newcomer": newcomer.id,
+        "target": target.id,
+    }
+    headers = {"anonymous": {}, **{actor: bearer(user) for actor, user in users.items()}}
+    return World(ids, login.username, headers, snapshot=await _snapshot(session))
 
 
 @pytest.mark.parametrize("actor", ACTORS)
 @pytest.mark.parametrize("entry", MATRIX, ids=str)
 async def test_each_caller_gets_the_expected_status(
-    world: World, db_session: AsyncSession, entry: Row, actor: str
+    world: World,
+    db_sessionmaker: async_sessionmaker[AsyncSession],
+    app: FastAPI,
+    entry: Row,
+    actor: str,
 ) -> None:
-    before = await _snapshot(db_session)
-    response = await world.clients[actor].request(
-        entry.method, world.url(entry), **world.body(entry)
-    )
+    async with asgi_client(app, world.headers[actor]) as caller:
+        response = await caller.request(entry.method, world.url(entry), **world.body(entry))
     assert response.status_code == entry.expected(actor), response.text
     if response.status_code >= 400:
-        assert await _snapshot(db_session) == before, "a refused request changed data"
+        async with db_sessionmaker() as session:
+            assert await _snapshot(session) == world.snapshot, "a refused request changed data"
         assert "detail" in response.json()
 
 

@@ -15,7 +15,7 @@ from typer.testing import CliRunner, Result
 
 from backend import cli, upgrades
 from backend.migrations import head_revision
-from backend.serving import TcpConfig
+from backend.serving import BoundedH11Protocol, ClientLimits, ServiceConfig
 
 DATA = Path(__file__).parent / "data"
 FIRST_REVISION = "0f3a2c1d9b01"
@@ -247,31 +247,43 @@ def test_serve_refuses_a_weak_production_key_in_one_line(
 
 
 @pytest.fixture
-def uvicorn_calls(monkeypatch: pytest.MonkeyPatch) -> list[tuple[Any, dict[str, Any]]]:
-    """Records what ``serve`` hands to uvicorn instead of starting a server."""
-    calls: list[tuple[Any, dict[str, Any]]] = []
-    monkeypatch.setattr(cli.uvicorn, "run", lambda app, **kw: calls.append((app, kw)))
+def uvicorn_calls(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
+    """Records what ``serve`` hands to the server runner instead of starting a server."""
+    calls: list[dict[str, Any]] = []
+    monkeypatch.setattr(cli, "run_server", lambda **options: calls.append(options))
     return calls
 
 
-def test_serve_migrates_first_then_hands_the_app_to_uvicorn(
-    db_file: Path, uvicorn_calls: list[tuple[Any, dict[str, Any]]]
+def test_serve_migrates_first_then_hands_the_options_to_uvicorn(
+    db_file: Path, uvicorn_calls: list[dict[str, Any]]
 ) -> None:
     result = run("serve", "--port", "8123")
     assert result.exit_code == 0, result.output
     assert query(db_file, "SELECT version_num FROM alembic_version") == [(head_revision(),)]
-    [(app, options)] = uvicorn_calls
-    assert app.title == "backend"
-    assert (options["host"], options["port"]) == ("127.0.0.1", 8123)
+    [options] = uvicorn_calls
+    assert (options["host"], options["port"], options["workers"]) == ("127.0.0.1", 8123, 1)
+    assert options["reload"] is False
+    assert options["client_limits"] == ClientLimits(
+        header_seconds=10.0, body_seconds=20.0, max_connections=100
+    )
 
 
-def test_serve_with_reload_uses_the_factory_import_string(
-    db_file: Path, uvicorn_calls: list[tuple[Any, dict[str, Any]]]
+def test_serve_reads_the_slow_client_limits_from_the_settings(
+    db_file: Path, monkeypatch: pytest.MonkeyPatch, uvicorn_calls: list[dict[str, Any]]
 ) -> None:
+    monkeypatch.setenv("BACKEND_HEADER_TIMEOUT_SECONDS", "2.5")
+    monkeypatch.setenv("BACKEND_BODY_TIMEOUT_SECONDS", "4")
+    monkeypatch.setenv("BACKEND_MAX_CONNECTIONS", "7")
+    assert run("serve").exit_code == 0
+    [options] = uvicorn_calls
+    assert options["client_limits"] == ClientLimits(
+        header_seconds=2.5, body_seconds=4.0, max_connections=7
+    )
+
+
+def test_serve_with_reload_reloads(db_file: Path, uvicorn_calls: list[dict[str, Any]]) -> None:
     assert run("serve", "--reload").exit_code == 0
-    [(app, options)] = uvicorn_calls
-    assert app == "backend.app:create_app"
-    assert options["factory"] is True
+    [options] = uvicorn_calls
     assert options["reload"] is True
 
 
@@ -302,7 +314,7 @@ def assert_one_line_naming(result: Result, setting: str, *fragments: str) -> Non
 def test_an_unusable_database_url_is_one_line_naming_the_setting(
     db_file: Path,
     monkeypatch: pytest.MonkeyPatch,
-    uvicorn_calls: list[tuple[Any, dict[str, Any]]],
+    uvicorn_calls: list[dict[str, Any]],
     command: str,
     case: str,
 ) -> None:
@@ -317,7 +329,7 @@ def test_an_unusable_database_url_is_one_line_naming_the_setting(
 def test_an_sqlite_path_that_cannot_be_written_is_one_line_naming_the_setting(
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
-    uvicorn_calls: list[tuple[Any, dict[str, Any]]],
+    uvicorn_calls: list[dict[str, Any]],
     command: str,
     setting: str,
 ) -> None:
@@ -335,24 +347,25 @@ def test_an_sqlite_path_that_cannot_be_written_is_one_line_naming_the_setting(
 
 
 def test_serve_with_workers_starts_that_many_uvicorn_workers(
-    db_file: Path, monkeypatch: pytest.MonkeyPatch
+    db_file: Path, uvicorn_calls: list[dict[str, Any]]
 ) -> None:
-    started: list[dict[str, Any]] = []
-    monkeypatch.setattr(cli, "run_workers", lambda **options: started.append(options))
     assert run("serve", "--workers", "3", "--port", "8124").exit_code == 0
-    assert started == [{"host": "127.0.0.1", "port": 8124, "workers": 3}]
+    [options] = uvicorn_calls
+    assert (options["port"], options["workers"]) == (8124, 3)
 
 
 def test_the_workers_listen_on_a_socket_asyncio_sets_tcp_nodelay_on() -> None:
     # asyncio sets TCP_NODELAY only where proto is IPPROTO_TCP; without it Nagle's algorithm
     # delays every response of a worker by the client's delayed ACK (about 40 ms).
-    config = TcpConfig("backend.app:create_app", factory=True, host="127.0.0.1", port=0, workers=2)
+    limits = ClientLimits(header_seconds=1, body_seconds=1, max_connections=1)
+    config = ServiceConfig(client_limits=limits, host="127.0.0.1", port=0, workers=2)
     with config.bind_socket() as sock:
         assert sock.proto == socket.IPPROTO_TCP
+    assert config.http is BoundedH11Protocol
 
 
 def test_serve_refuses_reload_with_workers(
-    db_file: Path, uvicorn_calls: list[tuple[Any, dict[str, Any]]]
+    db_file: Path, uvicorn_calls: list[dict[str, Any]]
 ) -> None:
     result = run("serve", "--reload", "--workers", "2")
     assert_clean_failure(result, "--reload and --workers cannot be combined")

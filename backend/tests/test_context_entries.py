@@ -10,7 +10,7 @@ import httpx
 import pytest
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from backend.models import ContextEntry, User, Visibility
+from backend.models import ContextEntry, Visibility
 from backend.tests.factories import make_context, make_entry
 from backend.tests.fixtures.contexts import Cast, CastFor
 
@@ -18,6 +18,13 @@ PRIVATE, PUBLIC = Visibility.PRIVATE, Visibility.PUBLIC
 
 
 CastWithEntry = Callable[[Visibility], Awaitable[tuple[Cast, ContextEntry]]]
+
+
+@pytest.fixture
+def cast_for(module_cast_for: CastFor) -> CastFor:
+    """This module's casts are built once for the module (``module_cast_for``): every test starts
+    from the same contexts, members and users, whatever the test before it changed."""
+    return module_cast_for
 
 
 @pytest.fixture
@@ -44,11 +51,10 @@ async def titles(cast: Cast) -> list[str]:
     [("GET", ""), ("POST", ""), ("PATCH", "/{entry}"), ("DELETE", "/{entry}")],
 )
 async def test_anonymous_callers_get_401(
-    client: httpx.AsyncClient, db_session: AsyncSession, method: str, suffix: str
+    client: httpx.AsyncClient, cast_with_entry: CastWithEntry, method: str, suffix: str
 ) -> None:
-    context = await make_context(db_session, visibility=PUBLIC)
-    entry = await make_entry(db_session, context=context)
-    path = f"/contexts/{context.id}/entries" + suffix.format(entry=entry.id)
+    cast, entry = await cast_with_entry(PUBLIC)
+    path = cast.entries_path() + suffix.format(entry=entry.id)
     body = {"title": "Anonymous"} if method in ("POST", "PATCH") else None
     response = await client.request(method, path, json=body)
     assert response.status_code == 401
@@ -144,10 +150,10 @@ async def test_owners_and_editors_delete_entries(
 
 @pytest.mark.parametrize("method", ["PATCH", "DELETE"])
 async def test_an_entry_is_only_reachable_through_its_own_context(
-    db_session: AsyncSession, user: User, cast_with_entry: CastWithEntry, method: str
+    db_session: AsyncSession, cast_with_entry: CastWithEntry, method: str
 ) -> None:
     cast, entry = await cast_with_entry(PRIVATE)
-    elsewhere = await make_context(db_session, owner=user)
+    elsewhere = await make_context(db_session, owner=cast.users["owner"])
     wrong_path = f"/contexts/{elsewhere.id}/entries/{entry.id}"
     body = {"title": "Moved?"} if method == "PATCH" else None
     response = await cast.clients["owner"].request(method, wrong_path, json=body)

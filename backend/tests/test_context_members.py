@@ -10,11 +10,18 @@ import pytest
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from backend.models import Visibility
-from backend.tests.factories import make_context, make_member, make_user
+from backend.tests.factories import make_context, make_user
 from backend.tests.fixtures.clients import ClientFor
 from backend.tests.fixtures.contexts import OWNER_ONLY_REFUSALS, Cast, CastFor
 
 PRIVATE, PUBLIC = Visibility.PRIVATE, Visibility.PUBLIC
+
+
+@pytest.fixture
+def cast_for(module_cast_for: CastFor) -> CastFor:
+    """This module's casts are built once for the module (``module_cast_for``): every test starts
+    from the same contexts, members and users, whatever the test before it changed."""
+    return module_cast_for
 
 
 async def members(cast: Cast) -> dict[str, str]:
@@ -29,12 +36,12 @@ async def members(cast: Cast) -> dict[str, str]:
     [("GET", ""), ("POST", ""), ("PATCH", "/{user}"), ("DELETE", "/{user}")],
 )
 async def test_anonymous_callers_get_401(
-    client: httpx.AsyncClient, db_session: AsyncSession, method: str, suffix: str
+    client: httpx.AsyncClient, cast_for: CastFor, method: str, suffix: str
 ) -> None:
-    context = await make_context(db_session, visibility=PUBLIC)
-    member = await make_member(db_session, context=context)
-    path = f"/contexts/{context.id}/members" + suffix.format(user=member.user_id)
-    body = {"user_id": member.user_id, "role": "editor"} if method in ("POST", "PATCH") else None
+    cast = await cast_for(PUBLIC)
+    member = cast.users["viewer"]
+    path = cast.members_path() + suffix.format(user=member.id)
+    body = {"user_id": member.id, "role": "editor"} if method in ("POST", "PATCH") else None
     response = await client.request(method, path, json=body)
     assert response.status_code == 401
 

@@ -46,88 +46,94 @@ def error_fields(response: httpx.Response) -> set[str]:
 # --- who may call what --------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(
-    ("method", "path"),
-    [
-        ("GET", "/contexts"),
-        ("POST", "/contexts"),
-        ("GET", "/contexts/{id}"),
-        ("PATCH", "/contexts/{id}"),
-        ("DELETE", "/contexts/{id}"),
-    ],
-)
-async def test_anonymous_callers_get_401(
-    client: httpx.AsyncClient, db_session: AsyncSession, method: str, path: str
-) -> None:
-    context = await make_context(db_session, visibility=PUBLIC)
-    body = {"name": "Renamed"} if method in ("POST", "PATCH") else None
-    response = await client.request(method, path.format(id=context.id), json=body)
-    assert response.status_code == 401
-    assert response.headers["WWW-Authenticate"] == "Bearer"
-    assert "detail" in response.json()
+class TestWhoMayCallWhat:
+    """One context of each visibility and its cast, built once for the class."""
 
+    @pytest.fixture
+    def cast_for(self, class_cast_for: CastFor) -> CastFor:
+        return class_cast_for
 
-@pytest.mark.parametrize(
-    ("visibility", "actor", "status", "role"),
-    [
-        (PRIVATE, "owner", 200, "owner"),
-        (PRIVATE, "editor", 200, "editor"),
-        (PRIVATE, "viewer", 200, "viewer"),
-        (PRIVATE, "stranger", 404, None),
-        (SHARED, "stranger", 404, None),
-        (PUBLIC, "stranger", 200, None),
-    ],
-)
-async def test_who_can_read_a_context(
-    cast_for: CastFor, visibility: Visibility, actor: str, status: int, role: str | None
-) -> None:
-    cast = await cast_for(visibility)
-    response = await cast.clients[actor].get(cast.path())
-    assert response.status_code == status, response.text
-    if status == 200:
-        assert response.json()["role_of_caller"] == role
-        assert response.json()["name"] == cast.context.name
+    @pytest.mark.parametrize(
+        ("method", "path"),
+        [
+            ("GET", "/contexts"),
+            ("POST", "/contexts"),
+            ("GET", "/contexts/{id}"),
+            ("PATCH", "/contexts/{id}"),
+            ("DELETE", "/contexts/{id}"),
+        ],
+    )
+    async def test_anonymous_callers_get_401(
+        self, client: httpx.AsyncClient, cast_for: CastFor, method: str, path: str
+    ) -> None:
+        context = (await cast_for(PUBLIC)).context
+        body = {"name": "Renamed"} if method in ("POST", "PATCH") else None
+        response = await client.request(method, path.format(id=context.id), json=body)
+        assert response.status_code == 401
+        assert response.headers["WWW-Authenticate"] == "Bearer"
+        assert "detail" in response.json()
 
+    @pytest.mark.parametrize(
+        ("visibility", "actor", "status", "role"),
+        [
+            (PRIVATE, "owner", 200, "owner"),
+            (PRIVATE, "editor", 200, "editor"),
+            (PRIVATE, "viewer", 200, "viewer"),
+            (PRIVATE, "stranger", 404, None),
+            (SHARED, "stranger", 404, None),
+            (PUBLIC, "stranger", 200, None),
+        ],
+    )
+    async def test_who_can_read_a_context(
+        self, cast_for: CastFor, visibility: Visibility, actor: str, status: int, role: str | None
+    ) -> None:
+        cast = await cast_for(visibility)
+        response = await cast.clients[actor].get(cast.path())
+        assert response.status_code == status, response.text
+        if status == 200:
+            assert response.json()["role_of_caller"] == role
+            assert response.json()["name"] == cast.context.name
 
-async def test_a_hidden_context_looks_exactly_like_a_missing_one(cast_for: CastFor) -> None:
-    cast = await cast_for(PRIVATE)
-    stranger = cast.clients["stranger"]
-    hidden = await stranger.get(cast.path())
-    # Deleting the context frees its id for the comparison: same id, now truly missing.
-    await cast.clients["owner"].delete(cast.path())
-    missing = await stranger.get(cast.path())
-    assert (hidden.status_code, hidden.json()) == (missing.status_code, missing.json())
-    assert hidden.status_code == 404
+    async def test_a_hidden_context_looks_exactly_like_a_missing_one(
+        self, cast_for: CastFor
+    ) -> None:
+        cast = await cast_for(PRIVATE)
+        stranger = cast.clients["stranger"]
+        hidden = await stranger.get(cast.path())
+        # Deleting the context frees its id for the comparison: same id, now truly missing.
+        await cast.clients["owner"].delete(cast.path())
+        missing = await stranger.get(cast.path())
+        assert (hidden.status_code, hidden.json()) == (missing.status_code, missing.json())
+        assert hidden.status_code == 404
 
+    @pytest.mark.parametrize(("visibility", "actor", "status"), OWNER_ONLY_REFUSALS)
+    @pytest.mark.parametrize("method", ["PATCH", "DELETE"])
+    async def test_only_the_owner_may_change_or_delete_a_context(
+        self, cast_for: CastFor, method: str, visibility: Visibility, actor: str, status: int
+    ) -> None:
+        cast = await cast_for(visibility)
+        path = cast.path()
+        body = {"name": "Taken over"} if method == "PATCH" else None
+        response = await cast.clients[actor].request(method, path, json=body)
+        assert response.status_code == status, response.text
+        assert "detail" in response.json()
+        after = await cast.clients["owner"].get(path)
+        assert after.status_code == 200
+        assert after.json()["name"] == cast.context.name
 
-@pytest.mark.parametrize(("visibility", "actor", "status"), OWNER_ONLY_REFUSALS)
-@pytest.mark.parametrize("method", ["PATCH", "DELETE"])
-async def test_only_the_owner_may_change_or_delete_a_context(
-    cast_for: CastFor, method: str, visibility: Visibility, actor: str, status: int
-) -> None:
-    cast = await cast_for(visibility)
-    path = cast.path()
-    body = {"name": "Taken over"} if method == "PATCH" else None
-    response = await cast.clients[actor].request(method, path, json=body)
-    assert response.status_code == status, response.text
-    assert "detail" in response.json()
-    after = await cast.clients["owner"].get(path)
-    assert after.status_code == 200
-    assert after.json()["name"] == cast.context.name
-
-
-async def test_staff_get_no_implicit_access_to_private_contexts(
-    db_session: AsyncSession,
-    client_for: ClientFor,
-    staff_user: User,
-    superuser: User,
-) -> None:
-    context = await make_context(db_session, visibility=PRIVATE)
-    for privileged in (staff_user, superuser):
-        privileged_client = await client_for(privileged)
-        response = await privileged_client.get(f"/contexts/{context.id}")
-        assert response.status_code == 404, privileged.username
-        assert context.name not in await names_listed(privileged_client)
+    async def test_staff_get_no_implicit_access_to_private_contexts(
+        self,
+        cast_for: CastFor,
+        client_for: ClientFor,
+        staff_user: User,
+        superuser: User,
+    ) -> None:
+        context = (await cast_for(PRIVATE)).context
+        for privileged in (staff_user, superuser):
+            privileged_client = await client_for(privileged)
+            response = await privileged_client.get(f"/contexts/{context.id}")
+            assert response.status_code == 404, privileged.username
+            assert context.name not in await names_listed(privileged_client)
 
 
 # --- creating ------------------------------------------------------------------------------------

@@ -152,7 +152,7 @@ def test_the_integration_script_reaches_the_dev_postgres() -> None:
     # A database the container creates; the harness then makes its own test_* databases.
     assert url.path.lstrip("/") in {"postgres", db_env["POSTGRES_DB"]}
     assert "-f docker-compose.dev.yml" in script
-    assert "BACKEND_TEST_POSTGRES_URL=" in script
+    assert "DBHARNESS_POSTGRES_URL=" in script
     assert "nox -s tests-postgres" in script
 
 
@@ -249,7 +249,7 @@ def test_ci_service_job_uses_the_external_server_mode_on_the_compose_image() -> 
     job = load(WORKFLOW)["jobs"]["tests-postgres-service"]
     service = job["services"]["postgres"]
     assert service["image"] == services(COMPOSE)["postgres"]["image"]
-    url = urlsplit(job["env"]["BACKEND_TEST_POSTGRES_URL"])
+    url = urlsplit(job["env"]["DBHARNESS_POSTGRES_URL"])
     service_env = environment(service)
     assert f"{url.port}:{POSTGRES_PORT}" in service["ports"]
     assert (url.username, url.password) == (

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import unicodedata
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +25,7 @@ from backend.core.json_document import MAX_METADATA_BYTES, MAX_METADATA_DEPTH
 from backend.core.pagination import MAX_PAGE, MAX_PAGE_SIZE
 from backend.loaddata import LoadDataError, load_files
 from backend.models import Context, ContextEntry, User
-from backend.tests.factories import make_context
+from backend.tests.factories import make_context, make_user
 
 INT32_MAX = 2**31 - 1
 STRANGE_TEXT = [
@@ -40,6 +41,44 @@ SQL_LOOKING = [
     "100% done_now",
     "back\\slash %_",
 ]
+
+
+@dataclass
+class Actors:
+    """The usual actors and a context of the superuser's, built once for the module."""
+
+    user: User
+    staff_user: User
+    superuser: User
+    context: Context
+
+
+@pytest.fixture(scope="module")
+async def actors(module_db_session: AsyncSession) -> Actors:
+    session = module_db_session
+    superuser = await make_user(session, username="root", is_staff=True, is_superuser=True)
+    return Actors(
+        user=await make_user(session, username="alice"),
+        staff_user=await make_user(session, username="staff", is_staff=True),
+        superuser=superuser,
+        context=await make_context(session, owner=superuser, name="unchanged"),
+    )
+
+
+# The shared actor fixtures (and the clients built on them) are this module's scoped ones.
+@pytest.fixture
+def user(actors: Actors) -> User:
+    return actors.user
+
+
+@pytest.fixture
+def staff_user(actors: Actors) -> User:
+    return actors.staff_user
+
+
+@pytest.fixture
+def superuser(actors: Actors) -> User:
+    return actors.superuser
 
 
 def json_body(raw: str) -> dict[str, Any]:
@@ -71,16 +110,14 @@ BODY_LIMITS = [
 @pytest.mark.parametrize(("path", "field", "limit", "others"), BODY_LIMITS)
 async def test_text_at_its_limit_is_stored_and_one_more_character_is_refused(
     superuser_client: httpx.AsyncClient,
-    db_session: AsyncSession,
-    superuser: User,
+    actors: Actors,
     path: str,
     field: str,
     limit: int,
     others: dict[str, Any],
     character: str,
 ) -> None:
-    context = await make_context(db_session, owner=superuser)
-    url = path.format(id=context.id)
+    url = path.format(id=actors.context.id)
     too_long = await superuser_client.post(url, json={**others, field: character * (limit + 1)})
     assert_refused(too_long)
     at_limit = await superuser_client.post(url, json={**others, field: character * limit})
@@ -186,7 +223,7 @@ TEXT_FIELDS = [
 async def test_nul_bytes_and_lone_surrogates_are_refused_with_a_json_422(
     superuser_client: httpx.AsyncClient,
     db_session: AsyncSession,
-    superuser: User,
+    actors: Actors,
     method: str,
     path: str,
     template: dict[str, Any],
@@ -194,7 +231,7 @@ async def test_nul_bytes_and_lone_surrogates_are_refused_with_a_json_422(
 ) -> None:
     # Written as JSON escapes: a lone surrogate cannot even be encoded as UTF-8 by the client.
     raw = json.dumps(template).replace("{}", bad)
-    context = await make_context(db_session, owner=superuser, name="unchanged")
+    context = actors.context  # named "unchanged"
     before = await _row_counts(db_session)
     url = path.format(id=context.id)
     assert_refused(await superuser_client.request(method, url, **json_body(raw)))
@@ -203,8 +240,12 @@ async def test_nul_bytes_and_lone_surrogates_are_refused_with_a_json_422(
 
 
 async def _row_counts(session: AsyncSession) -> list[int]:
-    models = (User, Context, ContextEntry)
-    return [await session.scalar(select(func.count()).select_from(m)) or 0 for m in models]
+    """How many users, contexts and entries there are (one query)."""
+    counts = [
+        select(func.count()).select_from(m).scalar_subquery() for m in (User, Context, ContextEntry)
+    ]
+    row = (await session.execute(select(*counts))).one()
+    return list(row)
 
 
 @pytest.mark.parametrize(("username", "password"), [("a\x00b", "long enough"), ("alice", "a\x00b")])
@@ -222,9 +263,9 @@ async def test_an_enormous_token_is_refused_with_401(client: httpx.AsyncClient) 
 
 
 async def test_a_body_that_is_not_utf8_is_refused_as_the_schema_declares(
-    app: FastAPI, superuser_client: httpx.AsyncClient, db_session: AsyncSession, superuser: User
+    app: FastAPI, superuser_client: httpx.AsyncClient, actors: Actors
 ) -> None:
-    context = await make_context(db_session, owner=superuser)
+    context = actors.context
     paths = app.openapi()["paths"]
     for path, operations in paths.items():
         for method, operation in operations.items():
@@ -356,9 +397,9 @@ BAD_PAGES = [
 
 @pytest.mark.parametrize("path", ["/contexts", "/contexts/{id}/entries", "/admin/users"])
 async def test_absurd_pages_are_a_json_422_and_the_last_page_is_empty(
-    superuser_client: httpx.AsyncClient, db_session: AsyncSession, superuser: User, path: str
+    superuser_client: httpx.AsyncClient, actors: Actors, path: str
 ) -> None:
-    url = path.format(id=(await make_context(db_session, owner=superuser)).id)
+    url = path.format(id=actors.context.id)
     for params in BAD_PAGES:
         response = await superuser_client.get(url, params=params)
         assert_refused(response)
@@ -378,24 +419,34 @@ BODIES = {
 }
 
 
+def routes_with_ids(app: FastAPI) -> list[tuple[str, str, dict[str, Any] | None]]:
+    """(method, path, a valid body) for every route with an id in its path."""
+    found = [
+        (method, route.path, BODIES.get(f"{method} {route.path}"))
+        for route in iter_route_contexts(app.routes)
+        if "{" in (route.path or "")
+        for method in sorted((route.methods or set()) & {"GET", "POST", "PATCH", "DELETE"})
+    ]
+    assert len(found) >= 16
+    return found
+
+
 @pytest.mark.parametrize("bad_id", ["0", "-1", str(2**31), str(2**63), str(2**64), "abc", "\uff11"])
 async def test_ids_outside_the_integer_range_or_not_numbers_are_a_json_422(
     app: FastAPI, superuser_client: httpx.AsyncClient, bad_id: str
 ) -> None:
-    checked = 0
-    for route in iter_route_contexts(app.routes):
-        path = route.path or ""
-        for method in (route.methods or set()) & {"GET", "POST", "PATCH", "DELETE"}:
-            if "{" not in path:
-                continue
-            body = BODIES.get(f"{method} {path}")
-            url = path.format(context_id=bad_id, entry_id=bad_id, user_id=bad_id)
-            assert_refused(await superuser_client.request(method, url, json=body))
-            # The largest valid id names nothing: a 404, not a database error.
-            url = path.format(context_id=INT32_MAX, entry_id=INT32_MAX, user_id=INT32_MAX)
-            assert_refused(await superuser_client.request(method, url, json=body), 404)
-            checked += 1
-    assert checked >= 16
+    for method, path, body in routes_with_ids(app):
+        url = path.format(context_id=bad_id, entry_id=bad_id, user_id=bad_id)
+        assert_refused(await superuser_client.request(method, url, json=body))
+
+
+async def test_the_largest_valid_id_names_nothing_a_json_404(
+    app: FastAPI, superuser_client: httpx.AsyncClient
+) -> None:
+    # A 404, not a database error, on every route (once: it does not depend on any bad id).
+    for method, path, body in routes_with_ids(app):
+        url = path.format(context_id=INT32_MAX, entry_id=INT32_MAX, user_id=INT32_MAX)
+        assert_refused(await superuser_client.request(method, url, json=body), 404)
 
 
 # --- backend loaddata ----------------------------------------------------------------------------
@@ -419,6 +470,7 @@ def _context_object(owner: int, **fields: Any) -> dict[str, Any]:
 async def test_loaddata_refuses_ids_past_the_integer_range_naming_the_object(
     db_session: AsyncSession, tmp_path: Path, user: User, pk: int
 ) -> None:
+    before = await _row_counts(db_session)
     for objects in (
         [{"model": "auth.user", "pk": pk, "fields": {"username": "big", "password": "!"}}],
         [_context_object(owner=pk)],
@@ -426,7 +478,7 @@ async def test_loaddata_refuses_ids_past_the_integer_range_naming_the_object(
         path = _fixture(tmp_path, json.dumps(objects))
         with pytest.raises(LoadDataError, match=r"edge\.json: object at index 0 \("):
             await load_files(db_session, [path])
-    assert await db_session.scalar(select(func.count()).select_from(User)) == 1
+    assert await _row_counts(db_session) == before
 
 
 @pytest.mark.parametrize(
@@ -435,13 +487,14 @@ async def test_loaddata_refuses_ids_past_the_integer_range_naming_the_object(
 async def test_loaddata_refuses_metadata_the_api_refuses(
     db_session: AsyncSession, tmp_path: Path, user: User, metadata: str
 ) -> None:
+    before = await _row_counts(db_session)
     raw = json.dumps([_context_object(owner=user.id, metadata="METADATA")])
     path = _fixture(tmp_path, raw.replace('"METADATA"', metadata))
     with pytest.raises(
         LoadDataError, match=r"object at index 0 \(contexts.context pk=7\).*metadata"
     ):
         await load_files(db_session, [path])
-    assert await db_session.scalar(select(func.count()).select_from(Context)) == 0
+    assert await _row_counts(db_session) == before
 
 
 async def test_loaddata_refuses_lone_surrogates_and_absurd_nesting_naming_the_file(

@@ -13,7 +13,7 @@ SAMPLE_PROJECT = Path(__file__).resolve().parent / "sample_project"
 
 def clean_env(**overrides: str) -> dict[str, str]:
     """The environment without this run's harness and pytest settings (the scratch place kept)."""
-    keep = {"DBHARNESS_SCRATCH_DIR", "BACKEND_TEST_SCRATCH_DIR"}
+    keep = {"DBHARNESS_SCRATCH_DIR"}
     env = {
         name: value
         for name, value in os.environ.items()

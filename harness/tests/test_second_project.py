@@ -23,3 +23,11 @@ def test_the_second_projects_suite_passes(engine: str, workers: list[str]) -> No
 def test_the_header_names_the_apps_driver() -> None:
     result = run_pytest(SAMPLE_PROJECT, "--db", "postgres", "-k", "round_trips")
     assert "the app's driver asyncpg" in result.stdout, outcome(result)
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_the_second_projects_suite_passes_with_production_commits(engine: str) -> None:
+    # --isolation commit: every session and request on its own connection, real commits.
+    result = run_pytest(SAMPLE_PROJECT, "--db", engine, "--isolation", "commit", "-n", "2")
+    assert result.returncode == 0, outcome(result)
+    assert f"{SAMPLE_TESTS} passed" in result.stdout, outcome(result)

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import httpx
 import port_for
+from pytest_dbharness.backends import engine_for_dialect
 from pytest_dbharness.backends.postgres_servers import LocalServer
 from pytest_dbharness.fixtures.live_server import die_with_parent, stop_process_group
 from pytest_dbharness.options import HarnessOptions
@@ -43,7 +44,11 @@ def postgres_database(external_url: str | None) -> Iterator[str]:
         return
     run_dir = RunDirectory.create()
     options = HarnessOptions(
-        engine="postgres", postgres_url=None, pg_ctl=None, pg_user="postgres", rebuild_schema=False
+        engine=engine_for_dialect("postgresql"),
+        postgres_url=None,
+        pg_ctl=None,
+        pg_user="postgres",
+        rebuild_schema=False,
     )
     server: LocalServer | None = None
     try:
@@ -104,8 +109,11 @@ def prepare(data_dir: Path, database_url: str) -> None:
 
 
 @contextlib.contextmanager
-def backend_serve(data_dir: Path, database_url: str, *, workers: int) -> Iterator[str]:
-    """``backend serve`` on a free 127.0.0.1 port until the block ends; yields its base URL."""
+def backend_serve(
+    data_dir: Path, database_url: str, *, workers: int, settings: dict[str, str] | None = None
+) -> Iterator[tuple[str, int]]:
+    """``backend serve`` on a free 127.0.0.1 port until the block ends, with ``settings`` added
+    to its environment; yields its base URL and its pid."""
     port = port_for.select_random()
     command = [*_backend_command(), "serve", "--host", "127.0.0.1", "--port", str(port)]
     if workers > 1:
@@ -114,7 +122,7 @@ def backend_serve(data_dir: Path, database_url: str, *, workers: int) -> Iterato
     # Its own process group, so the uvicorn workers go with it.
     process = subprocess.Popen(
         command,
-        env=_environment(data_dir, database_url),
+        env=_environment(data_dir, database_url) | (settings or {}),
         cwd=data_dir,
         stdout=log,
         stderr=subprocess.STDOUT,
@@ -124,7 +132,7 @@ def backend_serve(data_dir: Path, database_url: str, *, workers: int) -> Iterato
     base_url = f"http://127.0.0.1:{port}"
     try:
         _wait_until_healthy(process, base_url, data_dir / f"serve-{port}.log")
-        yield base_url
+        yield base_url, process.pid
     finally:
         stop_process_group(process)
         log.close()

@@ -1,8 +1,8 @@
 """Inner pytest runs for the harness's self-tests: in-process with ``pytester`` by default, a real
 process only where a separate process is the point (a signal, two runs at once, a killed run).
 
-Both kinds see the user's ``BACKEND_TEST_SCRATCH_DIR``, so an inner run keeps its files where the
-user said, and none of the outer run's other ``BACKEND_TEST_*`` or ``PYTEST_*`` settings.
+Both kinds see the user's ``DBHARNESS_SCRATCH_DIR``, so an inner run keeps its files where the
+user said, and none of the outer run's other ``DBHARNESS_*``, ``BACKEND_TEST_*`` or ``PYTEST_*`` settings.
 """
 
 from __future__ import annotations
@@ -45,7 +45,7 @@ INNER_OPTIONS = [
 
 def _outer_only(name: str) -> bool:
     """Settings of the outer run an inner run must not inherit (the scratch place it must)."""
-    return name.startswith(("BACKEND_TEST_", "PYTEST_")) and name != SCRATCH_ENV
+    return name.startswith(("DBHARNESS_", "BACKEND_TEST_", "PYTEST_")) and name != SCRATCH_ENV
 
 
 # --- In-process runs (pytester) --------------------------------------------------------------

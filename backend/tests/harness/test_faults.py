@@ -54,7 +54,7 @@ async def test_uses_the_database_and_records_its_run(db_session, pytestconfig):
 
 @pytest.fixture
 def users_scratch(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """``BACKEND_TEST_SCRATCH_DIR`` set, as by a user who wants the harness's files there."""
+    """``DBHARNESS_SCRATCH_DIR`` set, as by a user who wants the harness's files there."""
     chosen = tmp_path / "chosen-scratch"
     monkeypatch.setenv(SCRATCH_ENV, str(chosen))
     return chosen
@@ -96,7 +96,7 @@ def test_two_sqlite_runs_at_once_with_a_cold_cache_both_pass(
 ) -> None:
     cache = tmp_path / "cache"
     runs = _start_runs_together(tmp_path, 2, "-o", f"cache_dir={cache}")
-    # Where the user said: an inner run in a process of its own keeps BACKEND_TEST_SCRATCH_DIR.
+    # Where the user said: an inner run in a process of its own keeps DBHARNESS_SCRATCH_DIR.
     assert all(Path(run["run_dir"]).is_relative_to(users_scratch) for run in runs), runs
     _assert_nothing_left(runs)
     _assert_no_partial_cache_entries(cache)

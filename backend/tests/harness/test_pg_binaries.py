@@ -152,23 +152,22 @@ def test_as_root_a_wheel_inside_a_closed_directory_starts_a_server_from_its_copy
 
 def _init_with_a_failing_initdb(tmp_path: Path, stderr: str, code: int) -> HarnessConfigError:
     """What the harness raises when initdb (run through pg_ctl) prints ``stderr`` and exits ``code``."""
-    from pytest_dbharness.backends.postgres_servers import _ClusterExecutor
+    from pytest_dbharness.backends.pg_ctl import PgCtlServer
 
     failing = tmp_path / "pg_ctl"
     failing.write_text(f"#!/bin/sh\necho {shlex.quote(stderr)} >&2\nexit {code}\n")
     failing.chmod(0o755)
-    executor = _ClusterExecutor(
-        executable=str(failing),
+    server = PgCtlServer(
+        pg_ctl=str(failing),
         host="127.0.0.1",
         port=1,
-        datadir=str(tmp_path / "data"),
-        unixsocketdir=str(tmp_path),
-        logfile=str(tmp_path / "log"),
-        startparams="",
-        dbname="postgres",
+        data_dir=tmp_path / "data",
+        socket_dir=tmp_path,
+        log_file=tmp_path / "log",
+        settings="",
     )
     with pytest.raises(HarnessConfigError) as refused:
-        executor.init_directory()
+        server.initdb()
     return refused.value
 
 

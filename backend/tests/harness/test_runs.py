@@ -20,7 +20,7 @@ def test_an_unknown_engine_stops_the_run_listing_the_valid_ones(pytester: pytest
 
 def test_the_environment_variable_chooses_the_engine_too(pytester: pytest.Pytester) -> None:
     write_inner_tests(pytester, "def test_nothing():\n    pass\n")
-    result = run_inner(pytester, BACKEND_TEST_DB="oracle")
+    result = run_inner(pytester, DBHARNESS_DB="oracle")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     assert "unknown database engine 'oracle'" in result.stderr.str()
 

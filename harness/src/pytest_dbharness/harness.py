@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 from dataclasses import dataclass
@@ -11,7 +12,7 @@ import pytest
 
 from pytest_dbharness.backends import ENGINES, Controller, Provisioned
 from pytest_dbharness.options import HarnessOptions
-from pytest_dbharness.rundir import RunDirectory, scratch_base
+from pytest_dbharness.rundir import RunDirectory, scratch_base, stop_processes_naming
 
 WORKERINPUT_KEY = "backend_db_provisioned"
 harness_key = pytest.StashKey["Harness"]()
@@ -65,6 +66,15 @@ class Harness:
 
     def to_workerinput(self) -> str:
         return json.dumps(self.provision().to_dict())
+
+    def abandon(self) -> None:
+        """After an interrupt, however far provisioning got: stop the server, remove the files."""
+        run_dir = self.run_dir
+        with contextlib.suppress(Exception):
+            self.teardown()
+        if run_dir is not None:
+            stop_processes_naming(run_dir.path)
+            run_dir.remove()
 
     def teardown(self) -> None:
         if self.controller is not None:

@@ -39,13 +39,13 @@ class HarnessOptions:
 
 
 ENV = {
-    "engine": "BACKEND_TEST_DB",
-    "postgres_url": "BACKEND_TEST_POSTGRES_URL",
-    "pg_ctl": "BACKEND_TEST_PG_CTL",
-    "pg_user": "BACKEND_TEST_PG_USER",
-    "pg_source": "BACKEND_TEST_PG_SOURCE",
-    "pg_version": "BACKEND_TEST_PG_VERSION",
-    "isolation": "BACKEND_TEST_ISOLATION",
+    "engine": "DBHARNESS_DB",
+    "postgres_url": "DBHARNESS_POSTGRES_URL",
+    "pg_ctl": "DBHARNESS_PG_CTL",
+    "pg_user": "DBHARNESS_PG_USER",
+    "pg_source": "DBHARNESS_PG_SOURCE",
+    "pg_version": "DBHARNESS_PG_VERSION",
+    "isolation": "DBHARNESS_ISOLATION",
 }
 
 
@@ -59,14 +59,14 @@ def _engine_names() -> dict[str, str]:
 
 def add_options(parser: pytest.Parser) -> None:
     engines = " or ".join(dict.fromkeys(_engine_names().values()))
-    group = parser.getgroup("backend-db", "database engine for the backend's tests")
+    group = parser.getgroup("dbharness", "pytest-dbharness: the database for the tests")
     group.addoption(
         "--db",
         dest="backend_engine",
         default=None,
         help=f"engine to test on: {engines} (default sqlite; env {ENV['engine']}). "
         "Servers' data and SQLite files go to /dev/shm when it has 256 MB free, else the temp "
-        "dir; env BACKEND_TEST_SCRATCH_DIR names another place",
+        "dir; env DBHARNESS_SCRATCH_DIR names another place",
     )
     group.addoption(
         "--postgres-url",

