@@ -182,7 +182,8 @@ def _start_slow_run(tmp_path: Path) -> tuple[object, str]:
     process = start_inner(tmp_path, "--db", "postgres")
     marker = tmp_path / "run_dir.txt"
     deadline = time.monotonic() + 60
-    while not marker.exists():
+    # The inner test creates the file, then writes it: wait for its content, not its existence.
+    while not (marker.exists() and marker.read_text()):
         assert process.poll() is None, process.communicate()[0]
         assert time.monotonic() < deadline, "the inner run never reached its test"
         time.sleep(0.1)
