@@ -10,9 +10,11 @@ what to set.
 
 from __future__ import annotations
 
-from pytest_dbharness import interrupts
+from pytest_dbharness import interrupts, rewriting
 
 interrupts.install()
+# Before the heavy imports below and the other entry-point plugins (named first in addopts).
+rewriting.rewrite_only_the_projects()
 
 import gc
 import os
@@ -36,12 +38,8 @@ from pytest_dbharness.options import (
     read_options,
 )
 from pytest_dbharness.project import add_ini, configured_project, current_project, load_project
-from pytest_dbharness.rewriting import rewrite_only_our_own
 from pytest_dbharness.rooting import reroot
 from pytest_dbharness.stops import BOARD, as_failure, call_failed_key
-
-# Before the entry-point plugins are imported (this plugin is named first in addopts).
-rewrite_only_our_own()
 
 pytest_plugins = [
     "pytest_dbharness.fixtures.database",
