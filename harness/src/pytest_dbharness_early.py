@@ -85,6 +85,7 @@ def is_early_handler(handler: object) -> bool:
 
 
 def _interrupted(signum: int, frame: FrameType | None) -> None:
+    __tracebackhide__ = True  # pytest's report names the interrupted line, not this one
     if _past_start_up(frame):
         _as_python_would(signum, frame)
         return
@@ -102,6 +103,7 @@ def _past_start_up(frame: FrameType | None) -> bool:
 
 def _as_python_would(signum: int, frame: FrameType | None) -> None:
     """Python's own handling, from now on: KeyboardInterrupt for SIGINT, the default for SIGTERM."""
+    __tracebackhide__ = True
     for replaced, handler in _replaced.items():
         if signal.getsignal(replaced) is _interrupted:
             signal.signal(replaced, handler)  # type: ignore[arg-type]

@@ -182,6 +182,8 @@ class RunPhases:
         self.phase, self.finished_tests = "during the tests", 0
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        if self.phase == "during collection":  # xdist's controller collects nothing itself
+            self.phase = "during the tests"
         if report.when == "teardown":
             self.finished_tests += 1
 
