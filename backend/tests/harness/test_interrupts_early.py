@@ -1,11 +1,12 @@
 """The two ends of an interrupted run that test_interrupts.py leaves out: a signal in pytest's own
-start-up, before it has loaded the harness's plugin (the handler of ``pytest_dbharness_early.pth``),
-and the end-of-run report a run interrupted mid-test still writes (the summary of the tests that
-finished, ``--junitxml``), with nothing left behind.
+start-up, before it has loaded the harness's plugin (the handler of ``pytest_dbharness_early.pth``)
+and the plugin's taking over from it, and the end-of-run report a run interrupted mid-test still
+writes (the summary of the tests that finished, ``--junitxml``), with nothing left behind.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -13,6 +14,7 @@ import sys
 import tempfile
 import time
 import xml.etree.ElementTree as ET
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -99,6 +101,74 @@ def test_a_signal_before_pytest_loads_the_plugin_ends_the_run_with_the_one_line(
     ), output
 
 
+@pytest.fixture
+def engine(pytestconfig: pytest.Config) -> str:
+    from pytest_dbharness.harness import harness_of
+
+    return harness_of(pytestconfig).options.engine
+
+
+@contextlib.contextmanager
+def _reachable_scratch() -> Iterator[Path]:
+    """The run's files in a place of their own that the server's unprivileged user can reach."""
+    with tempfile.TemporaryDirectory(
+        prefix="backend-interrupts-", ignore_cleanup_errors=True
+    ) as place:
+        Path(place).chmod(0o755)
+        yield Path(place)
+
+
+def _start_in(project: Path, scratch: Path, engine: str, *args: str) -> subprocess.Popen[str]:
+    return start_inner(
+        project,
+        "--db",
+        engine,
+        *args,
+        DBHARNESS_SCRATCH_DIR=str(scratch),
+        INNER_MARK_DIR=str(project),
+    )
+
+
+def _interrupt(process: subprocess.Popen[str], sig: int, scratch: Path) -> str:
+    os.killpg(process.pid, sig)
+    output, _ = process.communicate(timeout=SECONDS)
+    _no_noise(output)
+    assert process.returncode == 2, output
+    assert _leftovers(scratch) == [], output
+    assert INTERRUPTED.match(output.strip().splitlines()[-1]), output
+    return output
+
+
+# After the plugin's own pytest_configure, which has launched the server: still start-up.
+CONFIGURED_STALL = """
+import os, time
+from pathlib import Path
+
+import pytest
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_configure(config):
+    (Path(os.environ["INNER_MARK_DIR"]) / "configured").touch()
+    time.sleep(60)
+"""
+
+
+@pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="reads /proc (Linux)")
+def test_the_plugin_takes_over_and_stops_the_server_it_launched_at_start_up(
+    tmp_path: Path, engine: str
+) -> None:
+    write_tests(tmp_path, "def test_never_runs():\n    pass\n")
+    (tmp_path / "conftest.py").write_text(CONFIGURED_STALL)
+    with _reachable_scratch() as scratch:
+        process = _start_in(tmp_path, scratch, engine)
+        _wait_for(tmp_path / "configured", process)
+        assert list(scratch.glob("*/run-*")), "the inner run provisioned nothing"
+        # Were the early handler still in place, the run's files would be left behind.
+        output = _interrupt(process, signal.SIGTERM, scratch)
+    assert "interrupted by SIGTERM during start-up" in output, output
+
+
 REPORTED_TESTS = """
 import asyncio, os
 from pathlib import Path
@@ -123,48 +193,20 @@ async def test_stalls(db_session):
 """
 
 
-@pytest.fixture
-def engine(pytestconfig: pytest.Config) -> str:
-    from pytest_dbharness.harness import harness_of
-
-    return harness_of(pytestconfig).options.engine
-
-
 @pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="reads /proc (Linux)")
 def test_a_run_interrupted_mid_test_still_reports_the_tests_that_finished(
     tmp_path: Path, engine: str
 ) -> None:
-    # The run's files in a place of their own that the server's unprivileged user can reach.
-    with tempfile.TemporaryDirectory(
-        prefix="backend-interrupts-", ignore_cleanup_errors=True
-    ) as place:
-        Path(place).chmod(0o755)
-        _interrupt_mid_test(tmp_path, Path(place), engine)
-
-
-def _interrupt_mid_test(tmp_path: Path, scratch: Path, engine: str) -> None:
     project = tmp_path / "project"
     project.mkdir()
     write_tests(project, REPORTED_TESTS)
     junit = tmp_path / "junit.xml"
-    process = start_inner(
-        project,
-        "--db",
-        engine,
-        f"--junitxml={junit}",
-        DBHARNESS_SCRATCH_DIR=str(scratch),
-        INNER_MARK_DIR=str(project),
-    )
-    _wait_for(project / "test", process)
-    os.killpg(process.pid, signal.SIGINT)
-    output, _ = process.communicate(timeout=SECONDS)
-    lines = output.strip().splitlines()
-    _no_noise(output)
-    assert process.returncode == 2, output
-    assert _leftovers(scratch) == [], output
-    assert INTERRUPTED.match(lines[-1]), output
-    assert "during the tests (4 finished)" in lines[-1], output
-    # pytest's own report, as far as the run got: its summary line, the plugin's summary, the XML file.
+    with _reachable_scratch() as scratch:
+        process = _start_in(project, scratch, engine, f"--junitxml={junit}")
+        _wait_for(project / "test", process)
+        output = _interrupt(process, signal.SIGINT, scratch)
+    assert "during the tests (4 finished)" in output.strip().splitlines()[-1], output
+    # pytest's own report as far as the run got: its counts, the plugin's summary, the XML file.
     assert "4 passed in " in output, output
     assert "4 tests ran on " in output, output
     suite = ET.parse(junit).getroot().find("testsuite")  # noqa: S314 - the inner run's own file
