@@ -19,6 +19,7 @@ from pathlib import Path
 
 import pytest
 import pytest_dbharness_early as early
+from _pytest.assertion.rewrite import AssertionRewriter
 from pytest_dbharness import interrupts
 from runs import clean_env
 
@@ -115,6 +116,8 @@ def test_the_wheel_ships_the_pth_file_and_its_module(tmp_path: Path) -> None:
     assert "pytest_dbharness/interrupts.py" in names
     (code,) = [line for line in pth.splitlines() if not line.startswith("#")]
     assert code.startswith("import ") and "pytest_dbharness_early" in code
+    # Imported before pytest starts, the module cannot be rewritten: pytest must not warn of it.
+    assert AssertionRewriter.is_rewrite_disabled(early.__doc__ or "")
 
 
 PLAIN_TESTS = """
