@@ -120,7 +120,8 @@ def _wait_for(condition: object, process: subprocess.Popen[str], what: str) -> N
 
 
 def _handles_signals(pid: int) -> bool:
-    """Whether the process catches SIGTERM yet: the harness plugin has been imported."""
+    """Whether the process catches SIGTERM yet: a handler of the harness's is in place (the early
+    one of pytest_dbharness_early.pth, which the plugin's replaces; test_interrupts_early.py)."""
     try:
         status = Path(f"/proc/{pid}/status").read_text()
     except OSError:
@@ -174,8 +175,8 @@ def test_an_interrupt_at_each_phase_ends_the_run_cleanly(
 def test_an_interrupt_at_a_random_moment_ends_the_run_cleanly(
     tmp_path: Path, scratch: Path, engine: str, attempt: int
 ) -> None:
-    # Moments from the plugin's import (before it, pytest's own start-up has started nothing)
-    # to a little past what a whole run takes here.
+    # Moments from the first handler's installation (the early one: nothing is started before
+    # it) to a little past what a whole run takes here.
     chance = random.Random(attempt)
     sig = chance.choice([signal.SIGINT, signal.SIGTERM])
     process = _start(tmp_path, scratch, engine)

@@ -122,10 +122,7 @@ def pytest_configure(config: pytest.Config) -> None:
     harness = config.stash[harness_key] = Harness(options=options, config=config)
     if harness.is_worker or not _needs_database(config):
         return
-    config.stash[_forget_key] = [
-        interrupts.on_interrupt(harness.abandon),
-        interrupts.on_interrupt(_terminal_for(config)),  # runs first: cleanups go in reverse
-    ]
+    config.stash[_forget_key] = [interrupts.on_interrupt(harness.abandon)]
     # Provisioned here rather than lazily: before xdist starts its workers (they receive the
     # result), before the header is printed (it shows the result), and so that a problem stops
     # the run with one usage error instead of a failure in every test.
@@ -136,17 +133,6 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 _forget_key = pytest.StashKey[list[Any]]()
-
-
-def _terminal_for(config: pytest.Config) -> Any:
-    """An interrupt's line goes to the terminal, not to a test's captured output."""
-
-    def release() -> None:
-        capture = config.pluginmanager.getplugin("capturemanager")
-        if capture is not None:
-            capture.suspend_global_capture(in_=True)
-
-    return release
 
 
 def _needs_database(config: pytest.Config) -> bool:
