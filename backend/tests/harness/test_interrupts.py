@@ -2,12 +2,15 @@
 so, exit code 2, no traceback, and no server, process or run directory left behind.
 
 Inner runs use the outer run's engine, so the SQLite lane checks SQLite and the PostgreSQL lane
-PostgreSQL. ``DBHARNESS_INTERRUPT_TRIES`` sets how many runs are interrupted at random moments
-(2 by default; ``DBHARNESS_INTERRUPT_TRIES=50`` is the on-demand soak).
+PostgreSQL. ``DBHARNESS_INTERRUPT_TRIES`` sets how many runs are interrupted at random moments: 1
+in the suite, at a moment drawn from the run's random seed (pytest-randomly's, so each run of the
+suite tries another moment and ``-p randomly --randomly-seed=N`` repeats one), and 20 per engine in
+``nox -s interrupts``, which CI runs.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import random
 import re
@@ -21,10 +24,11 @@ from pathlib import Path
 
 import pytest
 from pytest_dbharness.harness import harness_of
+from pytest_dbharness.rundir import scratch_base
 
 from backend.tests.harness.inner import start_inner, write_tests
 
-TRIES = int(os.environ.get("DBHARNESS_INTERRUPT_TRIES", "2"))
+TRIES = int(os.environ.get("DBHARNESS_INTERRUPT_TRIES", "1"))
 SECONDS = 120  # no inner run may take longer, interrupted or not
 
 INNER_TESTS = """
@@ -77,13 +81,23 @@ def engine(pytestconfig: pytest.Config) -> str:
     return harness_of(pytestconfig).options.engine
 
 
+@contextlib.contextmanager
+def _scratch_place() -> Iterator[Path]:
+    """A scratch place of its own, reachable by the server's unprivileged user (not 0700), where
+    the harness would work by default (``/dev/shm`` when it has room: a launched server's data
+    directory is restored several times faster there)."""
+    path = Path(tempfile.mkdtemp(prefix="backend-interrupts-", dir=scratch_base().parent))
+    path.chmod(0o755)
+    try:
+        yield path
+    finally:
+        shutil.rmtree(path, ignore_errors=True)
+
+
 @pytest.fixture
 def scratch() -> Iterator[Path]:
-    """A scratch place of its own, reachable by the server's unprivileged user (not 0700)."""
-    path = Path(tempfile.mkdtemp(prefix="backend-interrupts-"))
-    path.chmod(0o755)
-    yield path
-    shutil.rmtree(path, ignore_errors=True)
+    with _scratch_place() as path:
+        yield path
 
 
 def _leftovers(scratch: Path) -> list[str]:
@@ -172,34 +186,65 @@ def test_an_interrupt_at_each_phase_ends_the_run_cleanly(
 @pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="reads /proc (Linux)")
 @pytest.mark.parametrize("attempt", range(TRIES))
 def test_an_interrupt_at_a_random_moment_ends_the_run_cleanly(
-    tmp_path: Path, scratch: Path, engine: str, attempt: int
+    tmp_path: Path, scratch: Path, engine: str, attempt: int, pytestconfig: pytest.Config
 ) -> None:
     # Moments from the plugin's import (before it, pytest's own start-up has started nothing)
     # to a little past what a whole run takes here.
-    chance = random.Random(attempt)
+    chance = random.Random(f"{_seed(pytestconfig)}:{attempt}")
     sig = chance.choice([signal.SIGINT, signal.SIGTERM])
+    typical = RunSeconds(pytestconfig, engine)
+    run_seconds = typical.seconds()  # before this run starts: a first measurement is a run too
     process = _start(tmp_path, scratch, engine)
     started = time.monotonic()
     _wait_for(lambda: _handles_signals(process.pid), process, "the plugin's import")
-    time.sleep(chance.uniform(0, 1.2) * _typical_run_seconds(engine))
+    moment = time.monotonic() + chance.uniform(0, 1.2) * run_seconds
+    while process.poll() is None and time.monotonic() < moment:
+        time.sleep(0.01)  # watching, so that a run ending first is timed
     if process.poll() is None:
+        typical.lasted_at_least(time.monotonic() - started)
         _interrupt_and_check(process, sig, scratch, may_have_ended=True)
     else:
+        typical.lasted(time.monotonic() - started)
         assert process.returncode == 0, process.communicate()[0]
         assert _leftovers(scratch) == []
     assert time.monotonic() - started < SECONDS
 
 
-_durations: dict[str, float] = {}
+def _seed(config: pytest.Config) -> object:
+    """pytest-randomly's seed for this run (printed in the header), or 0 without the plugin."""
+    return config.getoption("randomly_seed", default=None) or 0
 
 
-def _typical_run_seconds(engine: str) -> float:
-    """A whole inner run's duration on this machine now, measured once per engine per process."""
-    if engine not in _durations:
-        with tempfile.TemporaryDirectory() as directory, tempfile.TemporaryDirectory() as place:
-            Path(place).chmod(0o755)
-            started = time.monotonic()
-            process = _start(Path(directory), Path(place), engine)
-            process.communicate(timeout=SECONDS)
-            _durations[engine] = time.monotonic() - started
-    return _durations[engine]
+class RunSeconds:
+    """A whole inner run's duration on this machine, per engine, kept in pytest's cache.
+
+    Measured with one uninterrupted run when the cache has no figure (a fresh clone); after that,
+    each try corrects it: a run that ended before its signal is a measurement, and one still
+    running when signalled lasted at least that long. The figure only scales the moments: any
+    figure still spreads them from the plugin's import to past the end of a run.
+    """
+
+    def __init__(self, config: pytest.Config, engine: str) -> None:
+        self.cache = getattr(config, "cache", None)  # None under -p no:cacheprovider
+        self.key = f"dbharness-tests/interrupts/run-seconds/{engine}"
+        self.engine = engine
+        known = self.cache.get(self.key, None) if self.cache is not None else None
+        self.figure: float | None = known if isinstance(known, float) else None
+
+    def seconds(self) -> float:
+        if self.figure is None:
+            with tempfile.TemporaryDirectory() as inner, _scratch_place() as place:
+                started = time.monotonic()
+                _start(Path(inner), place, self.engine).communicate(timeout=SECONDS)
+                self.lasted(time.monotonic() - started)
+        assert self.figure is not None
+        return self.figure
+
+    def lasted(self, seconds: float) -> None:
+        self.figure = seconds
+        if self.cache is not None:
+            self.cache.set(self.key, seconds)
+
+    def lasted_at_least(self, seconds: float) -> None:
+        if seconds > self.seconds():
+            self.lasted(seconds)
