@@ -47,9 +47,11 @@ def assert_413(status: int, body: dict[str, str]) -> None:
 # --- The 413 reaches the client ------------------------------------------------------------------
 
 
-@pytest.fixture
-def server(live_server_process: StartServer) -> ServedProcess:
-    return live_server_process(1)
+@pytest.fixture(scope="module")
+def server(module_server_process: StartServer) -> ServedProcess:
+    """One server with the default limits for the module's 413 tests: none of them writes, and
+    each reads only its own responses."""
+    return module_server_process(1)
 
 
 async def test_httpx_async_reads_the_413_of_an_oversized_body(server: ServedProcess) -> None:
@@ -255,6 +257,28 @@ def _rss_mib(pid: int) -> float:
     raise AssertionError(f"no VmRSS for {pid}")
 
 
+def _unread_bytes(port: int) -> int:
+    """Bytes sent to 127.0.0.1:``port`` that its server has not read yet: what the clients' ends
+    still hold to send and what the server's ends hold unread (the queues in /proc/net/tcp)."""
+    unread = 0
+    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        fields = line.split()
+        local, remote, queues = fields[1], fields[2], fields[4]
+        to_send, to_read = (int(queue, 16) for queue in queues.split(":"))
+        if int(local.rsplit(":", 1)[1], 16) == port:
+            unread += to_read
+        elif int(remote.rsplit(":", 1)[1], 16) == port:
+            unread += to_send
+    return unread
+
+
+def _wait_until_read(port: int) -> None:
+    """Until the server has read all that was sent to it (the most it will hold), or 10 s."""
+    deadline = time.monotonic() + SOCKET_TIMEOUT
+    while _unread_bytes(port) and time.monotonic() < deadline:
+        time.sleep(0.02)
+
+
 STALLED_UPLOADS = 600
 # What the docs state: above its idle size, a worker holds at most max_connections bodies of
 # max_body_bytes, plus this much for buffers and bookkeeping.
@@ -282,7 +306,7 @@ def test_memory_stays_bounded_under_600_stalled_uploads(
             # Refused over the cap, the server may close it before it has all of this.
             with contextlib.suppress(OSError):
                 sock.sendall(head + b" " * 1_000_000)  # and then nothing more
-        time.sleep(1)
+        _wait_until_read(_host_port(server)[1])
         held = _rss_mib(server.pid) - idle
     finally:
         for sock in uploads:
