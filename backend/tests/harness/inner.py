@@ -15,10 +15,17 @@ import tempfile
 import textwrap
 from pathlib import Path
 
+import psycopg  # noqa: F401 - imported before any pytester fixture: see below
 import pytest
 from pytest_dbharness.rundir import SCRATCH_ENV
 
 from backend.config import PROJECT_ROOT
+
+# pytester forgets, after each test, the modules first imported during it; psycopg's C extension
+# keeps the exception classes of its first import, so after an in-process run that imported it
+# first, the re-imported psycopg catches none of what it raises (``except psycopg.OperationalError``
+# missed "the database system is starting up" in an outer xdist worker that had not imported
+# psycopg itself). Importing it here, at collection, keeps one psycopg for the whole run.
 
 INNER_OPTIONS = [
     "-p",
