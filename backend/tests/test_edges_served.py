@@ -16,6 +16,7 @@ import time
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -26,12 +27,23 @@ from pytest_dbharness.fixtures.live_server import (
     tcp_listening_socket,
 )
 
-from backend.tests.fixtures.live import ServedProcess, StartServer
+from backend.tests.fixtures.live import ServedProcess, ServedProcesses
 
 MB = 1_000_000
-# Small limits, so the slow-client tests take seconds.
-QUICK = {"header_timeout_seconds": 1, "body_timeout_seconds": 1}
 SOCKET_TIMEOUT = 10.0
+
+# The module's servers, one worker each, by the name of the fixture that gives one.
+SERVERS: dict[str, dict[str, object]] = {
+    # The default limits, for the 413 tests: they share it (none writes; each reads only its
+    # own responses).
+    "server": {},
+    # Small limits, so the slow-client tests take seconds.
+    "quick_server": {"header_timeout_seconds": 1, "body_timeout_seconds": 1},
+    "capped_server": {"max_connections": 3, "header_timeout_seconds": 30},
+    # The default limits (1 MiB bodies, 100 connections), with deadlines long enough that every
+    # upload is still stalled while the memory is read (nothing else uses it: it starts idle).
+    "roomy_server": {"header_timeout_seconds": 60, "body_timeout_seconds": 60},
+}
 
 
 def _host_port(server: ServedProcess) -> tuple[str, int]:
@@ -44,14 +56,47 @@ def assert_413(status: int, body: dict[str, str]) -> None:
     assert "larger than the limit" in body["detail"]
 
 
-# --- The 413 reaches the client ------------------------------------------------------------------
+# --- The module's servers -----------------------------------------------------------------------
 
 
 @pytest.fixture(scope="module")
-def server(module_server_process: StartServer) -> ServedProcess:
-    """One server with the default limits for the module's 413 tests: none of them writes, and
-    each reads only its own responses."""
-    return module_server_process(1)
+def _started_together(
+    request: pytest.FixtureRequest, module_server_process: ServedProcesses
+) -> dict[str, ServedProcess]:
+    """The servers this run's tests of the module use, started side by side (about a second of
+    imports each, while a serial run's second core is idle). An xdist worker starts each on first
+    use instead: its tests of the module may be a few of them, and both cores are busy."""
+    if hasattr(request.config, "workerinput"):
+        return {}
+    used = {
+        name
+        for item in request.session.items
+        if item.module is request.module
+        for name in getattr(item, "fixturenames", ())
+        if name in SERVERS
+    }
+    return module_server_process.together({name: SERVERS[name] for name in sorted(used)})
+
+
+def _module_server(name: str) -> Any:
+    """The fixture ``name``: its server of ``SERVERS``, started with the others or on first use."""
+
+    @pytest.fixture(scope="module", name=name)
+    def module_server(
+        _started_together: dict[str, ServedProcess], module_server_process: ServedProcesses
+    ) -> ServedProcess:
+        return _started_together.get(name) or module_server_process.start(1, **SERVERS[name])
+
+    return module_server
+
+
+server = _module_server("server")
+quick_server = _module_server("quick_server")
+capped_server = _module_server("capped_server")
+roomy_server = _module_server("roomy_server")
+
+
+# --- The 413 reaches the client ------------------------------------------------------------------
 
 
 async def test_httpx_async_reads_the_413_of_an_oversized_body(server: ServedProcess) -> None:
@@ -209,8 +254,8 @@ PARTIAL_BODY = (
 )
 
 
-async def test_requests_that_stop_arriving_are_cut_off(live_server_process: StartServer) -> None:
-    server = live_server_process(1, **QUICK)
+async def test_requests_that_stop_arriving_are_cut_off(quick_server: ServedProcess) -> None:
+    server = quick_server
 
     def send_then_stall(data: bytes) -> bytes:
         with _connect(server) as sock:
@@ -231,10 +276,8 @@ async def test_requests_that_stop_arriving_are_cut_off(live_server_process: Star
         assert (await client.get("/health")).status_code == 200
 
 
-def test_a_connection_over_the_cap_gets_a_503_it_can_read(
-    live_server_process: StartServer,
-) -> None:
-    server = live_server_process(1, max_connections=3, header_timeout_seconds=30)
+def test_a_connection_over_the_cap_gets_a_503_it_can_read(capped_server: ServedProcess) -> None:
+    server = capped_server
     held = [_connect(server) for _ in range(3)]
     try:
         response = httpx.get(f"{server.url}/health", timeout=SOCKET_TIMEOUT)
@@ -286,12 +329,8 @@ OVERHEAD_MIB = 40
 
 
 @pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="reads RSS from /proc (Linux)")
-def test_memory_stays_bounded_under_600_stalled_uploads(
-    live_server_process: StartServer,
-) -> None:
-    # The default limits (1 MiB bodies, 100 connections), with deadlines long enough that every
-    # upload is still stalled while the memory is read.
-    server = live_server_process(1, header_timeout_seconds=60, body_timeout_seconds=60)
+def test_memory_stays_bounded_under_600_stalled_uploads(roomy_server: ServedProcess) -> None:
+    server = roomy_server
     idle = _rss_mib(server.pid)
     head = (
         b"POST /contexts HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
