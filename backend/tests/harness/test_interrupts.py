@@ -20,6 +20,7 @@ import subprocess
 import tempfile
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -41,7 +42,7 @@ from sqlalchemy import text
 MARK = Path(os.environ["INNER_MARK_DIR"])
 if os.environ.get("INNER_STALL") == "collection":
     (MARK / "collection").touch()
-    time.sleep(60)
+    time.sleep(120)
 
 
 @pytest.mark.parametrize("n", range(8))
@@ -49,7 +50,7 @@ async def test_in_a_transaction(db_session, n):
     await db_session.execute(text("SELECT 1"))
     if os.environ.get("INNER_STALL") == "test" and n == 3:
         (MARK / "test").touch()
-        await asyncio.sleep(60)  # inside the test's open transaction
+        await asyncio.sleep(120)  # inside the test's open transaction
 
 
 @pytest.mark.committed
@@ -67,7 +68,7 @@ from pathlib import Path
 def pytest_sessionfinish():
     if os.environ.get("INNER_STALL") == "teardown":
         (Path(os.environ["INNER_MARK_DIR"]) / "teardown").touch()
-        time.sleep(60)
+        time.sleep(120)
 """
 
 INTERRUPTED = re.compile(
@@ -169,17 +170,70 @@ PHASES = [
 ]
 
 
+@dataclass
+class StalledRun:
+    """An inner run started to stall at one phase (it waits there until signalled)."""
+
+    directory: Path
+    scratch: Path
+    process: subprocess.Popen[str]
+
+
+@pytest.fixture(scope="module")
+def stalled_together(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[dict[str, StalledRun]]:
+    """The runs this run's phase tests will interrupt where they stall, started side by side
+    (about a second of imports each, while a serial run's second core is idle); each waits at its
+    phase until its test signals it. An xdist worker starts each in its test instead. Whatever a
+    failed test left is stopped here, with SIGTERM, so that it still cleans up."""
+    stalls = [] if hasattr(request.config, "workerinput") else _phase_tests_stalling(request)
+    engine = harness_of(request.config).options.engine
+    with contextlib.ExitStack() as stack:
+        runs = {}
+        for stall in stalls:
+            directory = tmp_path_factory.mktemp(f"stall-{stall}")
+            scratch = stack.enter_context(_scratch_place())
+            process = _start(directory, scratch, engine, stall)
+            runs[stall] = StalledRun(directory, scratch, process)
+        yield runs
+        for run in runs.values():
+            if run.process.poll() is None:
+                os.killpg(run.process.pid, signal.SIGTERM)
+                run.process.communicate(timeout=SECONDS)
+
+
+def _phase_tests_stalling(request: pytest.FixtureRequest) -> list[str]:
+    return [
+        item.callspec.params["stall"]
+        for item in request.session.items
+        if item.module is request.module
+        and isinstance(item, pytest.Function)
+        and item.originalname == "test_an_interrupt_at_each_phase_ends_the_run_cleanly"
+        and item.callspec.params["stall"] != "start-up"
+    ]
+
+
 @pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="reads /proc (Linux)")
 @pytest.mark.parametrize(("stall", "sig", "phase"), PHASES, ids=[p[0] for p in PHASES])
 def test_an_interrupt_at_each_phase_ends_the_run_cleanly(
-    tmp_path: Path, scratch: Path, engine: str, stall: str, sig: int, phase: str
+    tmp_path: Path,
+    scratch: Path,
+    engine: str,
+    stalled_together: dict[str, StalledRun],
+    stall: str,
+    sig: int,
+    phase: str,
 ) -> None:
-    process = _start(tmp_path, scratch, engine, stall="" if stall == "start-up" else stall)
+    run = stalled_together.pop(stall, None)
+    if run is None:
+        process = _start(tmp_path, scratch, engine, stall="" if stall == "start-up" else stall)
+        run = StalledRun(tmp_path, scratch, process)
     if stall == "start-up":
-        _wait_for(lambda: _handles_signals(process.pid), process, "the plugin's import")
+        _wait_for(lambda: _handles_signals(run.process.pid), run.process, "the plugin's import")
     else:
-        _wait_for((tmp_path / stall).exists, process, f"its {stall}")
-    line = _interrupt_and_check(process, sig, scratch)
+        _wait_for((run.directory / stall).exists, run.process, f"its {stall}")
+    line = _interrupt_and_check(run.process, sig, run.scratch)
     assert phase in line
 
 
