@@ -27,7 +27,7 @@ from pytest_dbharness.fixtures.live_server import (
     tcp_listening_socket,
 )
 
-from backend.tests.fixtures.live import ServedProcess, ServedProcesses
+from backend.tests.fixtures.live import Launched, ServedProcess, ServedProcesses, used_in_module
 
 MB = 1_000_000
 SOCKET_TIMEOUT = 10.0
@@ -60,32 +60,25 @@ def assert_413(status: int, body: dict[str, str]) -> None:
 
 
 @pytest.fixture(scope="module")
-def _started_together(
-    request: pytest.FixtureRequest, module_server_process: ServedProcesses
-) -> dict[str, ServedProcess]:
-    """The servers this run's tests of the module use, started side by side (about a second of
-    imports each, while a serial run's second core is idle). An xdist worker starts each on first
-    use instead: its tests of the module may be a few of them, and both cores are busy."""
-    if hasattr(request.config, "workerinput"):
-        return {}
-    used = {
-        name
-        for item in request.session.items
-        if item.module is request.module
-        for name in getattr(item, "fixturenames", ())
-        if name in SERVERS
+def _launched(
+    request: pytest.FixtureRequest, live_server_processes: ServedProcesses
+) -> dict[str, Launched]:
+    """The servers this run's tests of the module use, launched side by side at its start."""
+    return {
+        name: live_server_processes.launch(1, **SERVERS[name])
+        for name in used_in_module(request, SERVERS)
     }
-    return module_server_process.together({name: SERVERS[name] for name in sorted(used)})
 
 
 def _module_server(name: str) -> Any:
-    """The fixture ``name``: its server of ``SERVERS``, started with the others or on first use."""
+    """The fixture ``name``: its server of ``SERVERS``, launched at the module's start or now."""
 
     @pytest.fixture(scope="module", name=name)
     def module_server(
-        _started_together: dict[str, ServedProcess], module_server_process: ServedProcesses
+        _launched: dict[str, Launched], live_server_processes: ServedProcesses
     ) -> ServedProcess:
-        return _started_together.get(name) or module_server_process.start(1, **SERVERS[name])
+        launched = _launched.get(name) or live_server_processes.launch(1, **SERVERS[name])
+        return launched.ready()
 
     return module_server
 
