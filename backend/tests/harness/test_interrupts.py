@@ -14,7 +14,6 @@ import contextlib
 import os
 import random
 import re
-import shutil
 import signal
 import subprocess
 import tempfile
@@ -25,9 +24,8 @@ from pathlib import Path
 
 import pytest
 from pytest_dbharness.harness import harness_of
-from pytest_dbharness.rundir import scratch_base
 
-from backend.tests.harness.inner import start_inner, write_tests
+from backend.tests.harness.inner import scratch_place, start_inner, write_tests
 
 TRIES = int(os.environ.get("DBHARNESS_INTERRUPT_TRIES", "1"))
 SECONDS = 120  # no inner run may take longer, interrupted or not
@@ -82,22 +80,10 @@ def engine(pytestconfig: pytest.Config) -> str:
     return harness_of(pytestconfig).options.engine
 
 
-@contextlib.contextmanager
-def _scratch_place() -> Iterator[Path]:
-    """A scratch place of its own, reachable by the server's unprivileged user (not 0700), where
-    the harness would work by default (``/dev/shm`` when it has room: a launched server's data
-    directory is restored several times faster there)."""
-    path = Path(tempfile.mkdtemp(prefix="backend-interrupts-", dir=scratch_base().parent))
-    path.chmod(0o755)
-    try:
-        yield path
-    finally:
-        shutil.rmtree(path, ignore_errors=True)
-
-
 @pytest.fixture
 def scratch() -> Iterator[Path]:
-    with _scratch_place() as path:
+    """Where an inner run keeps its files (its DBHARNESS_SCRATCH_DIR), checked for leftovers."""
+    with scratch_place("backend-interrupts-") as path:
         yield path
 
 
@@ -193,7 +179,7 @@ def stalled_together(
         runs = {}
         for stall in stalls:
             directory = tmp_path_factory.mktemp(f"stall-{stall}")
-            scratch = stack.enter_context(_scratch_place())
+            scratch = stack.enter_context(scratch_place("backend-interrupts-"))
             process = _start(directory, scratch, engine, stall)
             runs[stall] = StalledRun(directory, scratch, process)
         yield runs
@@ -287,7 +273,10 @@ class RunSeconds:
 
     def seconds(self) -> float:
         if self.figure is None:
-            with tempfile.TemporaryDirectory() as inner, _scratch_place() as place:
+            with (
+                tempfile.TemporaryDirectory() as inner,
+                scratch_place("backend-interrupts-") as place,
+            ):
                 started = time.monotonic()
                 _start(Path(inner), place, self.engine).communicate(timeout=SECONDS)
                 self.lasted(time.monotonic() - started)
