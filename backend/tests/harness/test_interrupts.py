@@ -121,7 +121,8 @@ def _wait_for(condition: object, process: subprocess.Popen[str], what: str) -> N
 
 
 def _handles_signals(pid: int) -> bool:
-    """Whether the process catches SIGTERM yet: the harness plugin has been imported."""
+    """Whether the process catches SIGTERM yet: a handler of the harness's is in place (the early
+    one of pytest_dbharness_early.pth, which the plugin's replaces; test_interrupts_early.py)."""
     try:
         status = Path(f"/proc/{pid}/status").read_text()
     except OSError:
@@ -228,8 +229,8 @@ def test_an_interrupt_at_each_phase_ends_the_run_cleanly(
 def test_an_interrupt_at_a_random_moment_ends_the_run_cleanly(
     tmp_path: Path, scratch: Path, engine: str, attempt: int, pytestconfig: pytest.Config
 ) -> None:
-    # Moments from the plugin's import (before it, pytest's own start-up has started nothing)
-    # to a little past what a whole run takes here.
+    # Moments from the first handler's installation (the early one: nothing is started before
+    # it) to a little past what a whole run takes here.
     chance = random.Random(f"{_seed(pytestconfig)}:{attempt}")
     sig = chance.choice([signal.SIGINT, signal.SIGTERM])
     typical = RunSeconds(pytestconfig, engine)
@@ -261,7 +262,7 @@ class RunSeconds:
     Measured with one uninterrupted run when the cache has no figure (a fresh clone); after that,
     each try corrects it: a run that ended before its signal is a measurement, and one still
     running when signalled lasted at least that long. The figure only scales the moments: any
-    figure still spreads them from the plugin's import to past the end of a run.
+    figure still spreads them from the first handler's installation to past the end of a run.
     """
 
     def __init__(self, config: pytest.Config, engine: str) -> None:

@@ -4,13 +4,15 @@ Raised as ``KeyboardInterrupt`` wherever the run happened to be, an interrupt un
 event loop, SQLAlchemy and the fixtures' teardown: 180 lines of tracebacks mid-run, an internal
 error at start-up, and once in eight tries a launched server still running after the run had
 exited. So the handler does not unwind: it stops what the run started (the registered cleanups:
-the harness's server and run directory, and every process naming that directory), writes one line
-and exits with pytest's code for an interrupted run (2). pytest's end-of-run report is not written.
+the harness's server and run directory, and every process naming that directory), writes pytest's
+end-of-run report for the tests that finished once the session has begun (interrupted_report.py:
+the summary, ``--junitxml``, the last-failed cache; not the fixtures' teardown), then one line,
+and exits with pytest's code for an interrupted run (2).
 
-Installed when the plugin is imported, before its heavy imports: a signal in the first moments of
-pytest's own start-up, before it loads the plugin, is pytest's and Python's (SIGTERM then ends the
-process silently, with nothing started to leave behind). A SIGINT ignored by the shell that
-started the run (a background job) stays ignored.
+Installed when the plugin is imported, before its heavy imports. Before that, in pytest's own
+start-up, the handler that ``pytest_dbharness_early.pth`` installs in pytest runs writes the same
+line and exits 2 (nothing has been started yet); ``install`` replaces it. A SIGINT ignored by the
+shell that started the run (a background job) stays ignored.
 """
 
 from __future__ import annotations
@@ -20,14 +22,20 @@ import contextlib
 import os
 import signal
 import sys
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from types import FrameType
 
 import pytest
+import pytest_dbharness_early as early
 
-INTERRUPTED_EXIT_CODE = 2  # pytest.ExitCode.INTERRUPTED
-_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+from pytest_dbharness.interrupted_report import write_report
+
+INTERRUPTED_EXIT_CODE = early.INTERRUPTED_EXIT_CODE
+_SIGNALS = early.SIGNALS
+# How long the report may take before the run exits without the rest of it.
+REPORT_SECONDS = 10.0
 
 
 @dataclass
@@ -47,10 +55,13 @@ progress = RunProgress()
 
 
 def install() -> None:
-    """Handle SIGINT and SIGTERM in this process (once; a handler someone else set is kept)."""
+    """Handle SIGINT and SIGTERM in this process (once; a handler someone else set is kept, but
+    the early one, for pytest's start-up, is replaced)."""
     for signum in _SIGNALS:
         current = signal.getsignal(signum)
-        if current in (signal.SIG_DFL, signal.default_int_handler, None):
+        if current in (signal.SIG_DFL, signal.default_int_handler, None) or (
+            early.is_early_handler(current)
+        ):
             signal.signal(signum, _interrupted)
     # Python gives signals back their default action late in its shutdown, where one would end a
     # run that has already reported with a signal's exit status: held off from here on.
@@ -75,20 +86,41 @@ def on_interrupt(cleanup: Callable[[], None]) -> Callable[[], None]:
 
 def _interrupted(signum: int, _frame: FrameType | None) -> None:
     if progress.exit_status is not None:  # too late to interrupt anything: the run is over
-        with contextlib.suppress(OSError, ValueError):
+        with contextlib.suppress(Exception):
             sys.stdout.flush()
             sys.stderr.flush()
         os._exit(progress.exit_status)
     for other in _SIGNALS:
         with contextlib.suppress(ValueError, OSError):
             signal.signal(other, _interrupted_again)
+    if progress.runs:
+        with contextlib.suppress(BaseException):
+            progress.runs[0].release_terminal()
     for cleanup in reversed(progress.cleanups):
         with contextlib.suppress(BaseException):
             cleanup()
-    _say(
-        f"interrupted by {signal.Signals(signum).name} {progress.describe()}: the run stopped, "
-        "and nothing it started is left running"
-    )
+    line = early.interrupted_line(signum, progress.describe())
+    if progress.runs:
+        for other in _SIGNALS:  # stopped: another signal only cuts the report short
+            with contextlib.suppress(ValueError, OSError):
+                signal.signal(other, lambda _signum, _frame: _exit_saying(line))
+        _report(progress.runs[0], line)
+    _say(line)
+    os._exit(INTERRUPTED_EXIT_CODE)
+
+
+def _report(run: RunPhases, line: str) -> None:
+    """The run's report, after the cleanups: a report that fails or hangs cannot leave anything."""
+    watchdog = threading.Timer(REPORT_SECONDS, _exit_saying, (line,))
+    watchdog.daemon = True
+    watchdog.start()
+    with contextlib.suppress(BaseException):
+        run.report()
+    watchdog.cancel()
+
+
+def _exit_saying(line: str) -> None:
+    _say(line, flush=False)  # the watchdog's thread: the main one may hold the stream's lock
     os._exit(INTERRUPTED_EXIT_CODE)
 
 
@@ -101,14 +133,10 @@ def _interrupted_again(signum: int, _frame: FrameType | None) -> None:
     os._exit(INTERRUPTED_EXIT_CODE)
 
 
-def _say(line: str) -> None:
+def _say(line: str, *, flush: bool = True) -> None:
     # xdist workers get the terminal's Ctrl-C too; the controller speaks for the run.
-    if "PYTEST_XDIST_WORKER" in os.environ:
-        return
-    with contextlib.suppress(OSError, ValueError):
-        sys.stdout.flush()
-        sys.stderr.write(f"\n{line}\n")
-        sys.stderr.flush()
+    if "PYTEST_XDIST_WORKER" not in os.environ:
+        early.say(line, flush=flush)
 
 
 # Where the run is, and when it ended: hooks the plugin registers (RunPhases) in every run.
@@ -121,6 +149,21 @@ class RunPhases:
         self.phase = "during start-up"
         self.finished_tests = 0
         self.exit_status: int | None = None
+        self.config: pytest.Config | None = None
+        self.session: pytest.Session | None = None
+        self.summarized = False  # pytest has begun its own terminal summary
+
+    def release_terminal(self) -> None:
+        """What is written from now on goes to the terminal, not to a test's captured output."""
+        capture = self.config.pluginmanager.getplugin("capturemanager") if self.config else None
+        if capture is not None:
+            capture.suspend_global_capture(in_=True)
+
+    def report(self) -> None:
+        """pytest's end-of-run report so far, once the session has begun (the controller's only)."""
+        if self.session is None or self.summarized or "PYTEST_XDIST_WORKER" in os.environ:
+            return
+        write_report(self.session)
 
     def describe(self) -> str:
         if self.phase == "during the tests":
@@ -128,18 +171,26 @@ class RunPhases:
         return self.phase
 
     @pytest.hookimpl(tryfirst=True)
-    def pytest_configure(self) -> None:
+    def pytest_configure(self, config: pytest.Config) -> None:
+        self.config = config
         progress.runs.append(self)
 
-    def pytest_sessionstart(self) -> None:
-        self.phase = "during collection"
+    def pytest_sessionstart(self, session: pytest.Session) -> None:
+        self.phase, self.session = "during collection", session
 
     def pytest_collection_finish(self) -> None:
         self.phase, self.finished_tests = "during the tests", 0
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        if self.phase == "during collection":  # xdist's controller collects nothing itself
+            self.phase = "during the tests"
         if report.when == "teardown":
             self.finished_tests += 1
+
+    @pytest.hookimpl(wrapper=True, tryfirst=True)
+    def pytest_terminal_summary(self) -> Iterator[None]:
+        self.summarized = True
+        return (yield)
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_sessionfinish(self, exitstatus: int) -> None:

@@ -18,6 +18,14 @@ PG_SOURCES = ("auto", "system", "wheel")
 ISOLATIONS = ("rollback", "commit")
 
 
+def require_runnable_pg_ctl(pg_ctl: Path) -> None:
+    """The checks a --pg-ctl path gets at start-up, whatever the engine, and again when used."""
+    if not pg_ctl.is_file():
+        raise HarnessConfigError(f"--pg-ctl {pg_ctl}: no such file; give the path of pg_ctl")
+    if not os.access(pg_ctl, os.X_OK):
+        raise HarnessConfigError(f"--pg-ctl {pg_ctl}: not executable; give the path of pg_ctl")
+
+
 class HarnessConfigError(Exception):
     """A misconfiguration; the message says what to do. The plugin stops the run with it."""
 
@@ -150,8 +158,8 @@ def read_options(config: pytest.Config) -> HarnessOptions:
         )
     engine = engines[asked]
     pg_ctl = pick("pg_ctl")
-    if pg_ctl and not Path(pg_ctl).exists():
-        raise HarnessConfigError(f"--pg-ctl {pg_ctl}: no such file; give the path of pg_ctl")
+    if pg_ctl:
+        require_runnable_pg_ctl(Path(pg_ctl))
     pg_source = (pick("pg_source") or "auto").lower()
     if pg_source not in PG_SOURCES:
         raise HarnessConfigError(

@@ -10,11 +10,21 @@ what to set.
 
 from __future__ import annotations
 
-from pytest_dbharness import interrupts
+from pytest_dbharness import interrupts, rewriting
 
 interrupts.install()
+# Before the heavy imports below and the other entry-point plugins (named first in addopts).
+rewriting.rewrite_only_the_projects()
 
 import gc
+
+# Python's cyclic collector stays off while pytest imports the project and collects its tests:
+# start-up makes objects by the hundred thousand and frees few, so every collection it triggers
+# walks them for nothing (13 % of the CPU of importing this project's app, measured). It is back
+# on, with what start-up made frozen out of its walks, when collection ends (or, in a project
+# that names no harness_project, when pytest is configured).
+_COLLECTOR_WAS_ON = gc.isenabled()
+gc.disable()
 import os
 from collections.abc import Iterator
 from typing import Any
@@ -36,12 +46,8 @@ from pytest_dbharness.options import (
     read_options,
 )
 from pytest_dbharness.project import add_ini, configured_project, current_project, load_project
-from pytest_dbharness.rewriting import rewrite_only_our_own
 from pytest_dbharness.rooting import reroot
 from pytest_dbharness.stops import BOARD, as_failure, call_failed_key
-
-# Before the entry-point plugins are imported (this plugin is named first in addopts).
-rewrite_only_our_own()
 
 pytest_plugins = [
     "pytest_dbharness.fixtures.database",
@@ -96,6 +102,7 @@ def pytest_configure(config: pytest.Config) -> None:
             f"{only_marker(name)}(reason): only meaningful on {engine.label}; skipped on the others",
         )
     if not configured_project(config):
+        _collector_back_on()
         return
     project = load_project(config)
     # Imported here: the plugin of a project that names no harness_project imports no FastAPI.
@@ -115,10 +122,7 @@ def pytest_configure(config: pytest.Config) -> None:
     harness = config.stash[harness_key] = Harness(options=options, config=config)
     if harness.is_worker or not _needs_database(config):
         return
-    config.stash[_forget_key] = [
-        interrupts.on_interrupt(harness.abandon),
-        interrupts.on_interrupt(_terminal_for(config)),  # runs first: cleanups go in reverse
-    ]
+    config.stash[_forget_key] = [interrupts.on_interrupt(harness.abandon)]
     # Provisioned here rather than lazily: before xdist starts its workers (they receive the
     # result), before the header is printed (it shows the result), and so that a problem stops
     # the run with one usage error instead of a failure in every test.
@@ -129,17 +133,6 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 _forget_key = pytest.StashKey[list[Any]]()
-
-
-def _terminal_for(config: pytest.Config) -> Any:
-    """An interrupt's line goes to the terminal, not to a test's captured output."""
-
-    def release() -> None:
-        capture = config.pluginmanager.getplugin("capturemanager")
-        if capture is not None:
-            capture.suspend_global_capture(in_=True)
-
-    return release
 
 
 def _needs_database(config: pytest.Config) -> bool:
@@ -153,6 +146,18 @@ def pytest_collection_finish(session: pytest.Session) -> None:
     # in 400 API tests, measured), and the two collections pytest makes at the end get cheaper.
     if configured_project(session.config):
         gc.freeze()
+    _collector_back_on()
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtestloop(session: pytest.Session) -> None:
+    # Where collection did not run here (xdist's controller collects nothing itself).
+    _collector_back_on()
+
+
+def _collector_back_on() -> None:
+    if _COLLECTOR_WAS_ON:
+        gc.enable()
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from importlib.metadata import version
 from pathlib import Path
 
-from pytest_dbharness.options import HarnessConfigError, HarnessOptions
+from pytest_dbharness.options import HarnessConfigError, HarnessOptions, require_runnable_pg_ctl
 
 DEBIAN_LAYOUT = Path("/usr/lib/postgresql")
 
@@ -63,10 +63,7 @@ def find_server_binaries(options: HarnessOptions) -> ServerBinaries:
 
 def _explicit_pg_ctl(pg_ctl: Path, wanted_version: int | None) -> ServerBinaries:
     """The pg_ctl the user named (--pg-ctl): used as it is, or one message saying what is wrong."""
-    if not pg_ctl.is_file():
-        raise HarnessConfigError(f"--pg-ctl {pg_ctl}: no such file; give the path of pg_ctl")
-    if not os.access(pg_ctl, os.X_OK):
-        raise HarnessConfigError(f"--pg-ctl {pg_ctl}: not executable; give the path of pg_ctl")
+    require_runnable_pg_ctl(pg_ctl)
     found = pg_ctl_version(pg_ctl)
     if wanted_version is not None and int(found.split(".")[0]) != wanted_version:
         raise HarnessConfigError(

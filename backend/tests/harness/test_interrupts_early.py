@@ -1,0 +1,215 @@
+"""The two ends of an interrupted run that test_interrupts.py leaves out: a signal in pytest's own
+start-up, before it has loaded the harness's plugin (the handler of ``pytest_dbharness_early.pth``)
+and the plugin's taking over from it, and the end-of-run report a run interrupted mid-test still
+writes (the summary of the tests that finished, ``--junitxml``), with nothing left behind.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import xml.etree.ElementTree as ET
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from backend.tests.harness.inner import inner_command, inner_env, start_inner, write_tests
+from backend.tests.harness.test_interrupts import INTERRUPTED, _leftovers
+
+SECONDS = 120
+
+# Named with -p, so pytest imports it before the plugins of the entry points (the harness's among
+# them): the run stalls in pytest's start-up, and says whether the harness's plugin was loaded.
+EARLY_STALL = """
+import os, sys, time
+from pathlib import Path
+
+mark = Path(os.environ["INNER_MARK_DIR"])
+(mark / "early.tmp").write_text(str("pytest_dbharness.plugin" in sys.modules))
+(mark / "early.tmp").replace(mark / "early")  # whole, for the test that waits for it
+time.sleep(60)
+"""
+
+
+def _wait_for(path: Path, process: subprocess.Popen[str]) -> None:
+    deadline = time.monotonic() + SECONDS
+    while not path.exists():
+        assert process.poll() is None, f"the inner run ended first: {process.communicate()[0]}"
+        assert time.monotonic() < deadline, f"the inner run never reached {path.name}"
+        time.sleep(0.01)
+
+
+def _ignores_sigint(pid: int) -> bool:
+    status = Path(f"/proc/{pid}/status").read_text()
+    ignored = int(
+        next(line for line in status.splitlines() if line.startswith("SigIgn:")).split()[1], 16
+    )
+    return bool(ignored & (1 << (signal.SIGINT - 1)))
+
+
+def _no_noise(output: str) -> None:
+    for noise in ("Traceback", "KeyboardInterrupt", "INTERNALERROR", "Exception ignored"):
+        assert noise not in output, output
+
+
+# SIGINT from a terminal to `python -m pytest`; SIGTERM to the `pytest` script started as a shell's
+# background job, whose SIGINT is ignored (the group's SIGINT, sent first, must change nothing).
+EARLY = [
+    pytest.param(signal.SIGINT, signal.SIG_DFL, "module", id="SIGINT-python-m-pytest"),
+    pytest.param(signal.SIGTERM, signal.SIG_IGN, "script", id="SIGTERM-pytest-background"),
+]
+
+
+@pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="reads /proc (Linux)")
+@pytest.mark.parametrize(("sig", "sigint", "command"), EARLY)
+def test_a_signal_before_pytest_loads_the_plugin_ends_the_run_with_the_one_line(
+    tmp_path: Path, sig: int, sigint: signal.Handlers, command: str
+) -> None:
+    write_tests(tmp_path, "def test_never_runs():\n    pass\n")
+    (tmp_path / "early_stall.py").write_text(EARLY_STALL)
+    argv = inner_command(tmp_path, "-p", "early_stall")
+    if command == "script":  # what `uv run pytest` starts
+        argv = [str(Path(sys.executable).with_name("pytest")), *argv[3:]]
+    process = subprocess.Popen(
+        argv,
+        cwd=tmp_path,
+        env=inner_env(INNER_MARK_DIR=str(tmp_path), PYTHONPATH=str(tmp_path)),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        process_group=0,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, sigint),
+    )
+    _wait_for(tmp_path / "early", process)
+    assert (tmp_path / "early").read_text() == "False", "the harness's plugin was already loaded"
+    if sigint == signal.SIG_IGN:
+        assert _ignores_sigint(process.pid), "the early handler took the ignored SIGINT"
+        os.killpg(process.pid, signal.SIGINT)
+    os.killpg(process.pid, sig)
+    output, _ = process.communicate(timeout=SECONDS)
+    _no_noise(output)
+    assert process.returncode == 2, output
+    assert output.strip().splitlines()[-1] == (
+        f"interrupted by {signal.Signals(sig).name} during start-up: the run stopped, "
+        "and nothing it started is left running"
+    ), output
+
+
+@pytest.fixture
+def engine(pytestconfig: pytest.Config) -> str:
+    from pytest_dbharness.harness import harness_of
+
+    return harness_of(pytestconfig).options.engine
+
+
+@contextlib.contextmanager
+def _reachable_scratch() -> Iterator[Path]:
+    """The run's files in a place of their own that the server's unprivileged user can reach."""
+    with tempfile.TemporaryDirectory(
+        prefix="backend-interrupts-", ignore_cleanup_errors=True
+    ) as place:
+        Path(place).chmod(0o755)
+        yield Path(place)
+
+
+def _start_in(project: Path, scratch: Path, engine: str, *args: str) -> subprocess.Popen[str]:
+    return start_inner(
+        project,
+        "--db",
+        engine,
+        *args,
+        DBHARNESS_SCRATCH_DIR=str(scratch),
+        INNER_MARK_DIR=str(project),
+    )
+
+
+def _interrupt(process: subprocess.Popen[str], sig: int, scratch: Path) -> str:
+    os.killpg(process.pid, sig)
+    output, _ = process.communicate(timeout=SECONDS)
+    _no_noise(output)
+    assert process.returncode == 2, output
+    assert _leftovers(scratch) == [], output
+    assert INTERRUPTED.match(output.strip().splitlines()[-1]), output
+    return output
+
+
+# After the plugin's own pytest_configure, which has launched the server: still start-up.
+CONFIGURED_STALL = """
+import os, time
+from pathlib import Path
+
+import pytest
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_configure(config):
+    (Path(os.environ["INNER_MARK_DIR"]) / "configured").touch()
+    time.sleep(60)
+"""
+
+
+@pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="reads /proc (Linux)")
+def test_the_plugin_takes_over_and_stops_the_server_it_launched_at_start_up(
+    tmp_path: Path, engine: str
+) -> None:
+    write_tests(tmp_path, "def test_never_runs():\n    pass\n")
+    (tmp_path / "conftest.py").write_text(CONFIGURED_STALL)
+    with _reachable_scratch() as scratch:
+        process = _start_in(tmp_path, scratch, engine)
+        _wait_for(tmp_path / "configured", process)
+        assert list(scratch.glob("*/run-*")), "the inner run provisioned nothing"
+        # Were the early handler still in place, the run's files would be left behind.
+        output = _interrupt(process, signal.SIGTERM, scratch)
+    assert "interrupted by SIGTERM during start-up" in output, output
+
+
+REPORTED_TESTS = """
+import asyncio, os
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+
+
+@pytest.mark.parametrize("n", range(3))
+async def test_in_a_transaction(db_session, n):
+    await db_session.execute(text("SELECT 1"))
+
+
+@pytest.mark.committed
+async def test_committed(db_session):
+    await db_session.execute(text("SELECT 1"))
+
+
+async def test_stalls(db_session):
+    (Path(os.environ["INNER_MARK_DIR"]) / "test").touch()
+    await asyncio.sleep(60)  # inside the test's open transaction
+"""
+
+
+@pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="reads /proc (Linux)")
+def test_a_run_interrupted_mid_test_still_reports_the_tests_that_finished(
+    tmp_path: Path, engine: str
+) -> None:
+    project = tmp_path / "project"
+    project.mkdir()
+    write_tests(project, REPORTED_TESTS)
+    junit = tmp_path / "junit.xml"
+    with _reachable_scratch() as scratch:
+        process = _start_in(project, scratch, engine, f"--junitxml={junit}")
+        _wait_for(project / "test", process)
+        output = _interrupt(process, signal.SIGINT, scratch)
+    assert "during the tests (4 finished)" in output.strip().splitlines()[-1], output
+    # pytest's own report as far as the run got: its counts, the plugin's summary, the XML file.
+    assert "4 passed in " in output, output
+    assert "4 tests ran on " in output, output
+    suite = ET.parse(junit).getroot().find("testsuite")  # noqa: S314 - the inner run's own file
+    assert suite is not None
+    assert suite.get("tests") == "4", ET.tostring(suite)
+    assert suite.get("failures") == "0", ET.tostring(suite)
