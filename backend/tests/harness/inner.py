@@ -53,13 +53,10 @@ INNER_OPTIONS = [
 ]
 
 
-# A process run also loads the harness first, as this project's addopts do (it then keeps pytest
-# from assertion-rewriting the other plugins), and leaves out the entry-point plugins no inner run
-# here uses: each costs an inner process imports (about 0.2 s of CPU together). A run that needs
-# one names it again (``-p xdist`` re-enables it).
+# A process run leaves out the entry-point plugins no inner run here uses: each costs an inner
+# process its imports (about 0.2 s of CPU together). A run that needs one names it again
+# (``-p xdist`` re-enables it).
 PROCESS_OPTIONS = [
-    "-p",
-    "dbharness",
     *("-p", "no:xdist", "-p", "no:xdist.looponfail", "-p", "no:pytest-split"),
     *("-p", "no:anyio", "-p", "no:pytest_alembic", "-p", "no:platformdirs"),
 ]
