@@ -54,7 +54,7 @@ INNER_OPTIONS = [
 
 
 # A process run leaves out the entry-point plugins no inner run here uses: each costs an inner
-# process its imports (about 0.2 s of CPU together). A run that needs one names it again
+# process its imports (about 0.1 s of CPU together). A run that needs one names it again
 # (``-p xdist`` re-enables it).
 PROCESS_OPTIONS = [
     *("-p", "no:xdist", "-p", "no:xdist.looponfail", "-p", "no:pytest-split"),
