@@ -7,6 +7,7 @@ install. Arguments after ``--`` go to pytest: ``nox -s tests-postgres -- -k admi
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import nox
@@ -14,12 +15,14 @@ import nox
 # The nox that uv.lock pins (the dev group): the version these sessions are tested with.
 nox.needs_version = ">=2026.10.20"
 nox.options.default_venv_backend = "uv"
-# A bare `nox` runs what to run before pushing; fuzz, durations, bench and load are on demand only.
+# A bare `nox` runs what to run before pushing; fuzz, interrupts, durations, bench and load are on
+# demand only (CI runs fuzz and interrupts).
 nox.options.sessions = ["lint", "tests-sqlite", "tests-postgres", "migrations", "harness", "docs"]
 
 PYTHON = "3.11"
 ENGINES = ("sqlite", "postgres")
 MIGRATION_TESTS = Path("backend/tests/migrations")
+INTERRUPT_TESTS = "backend/tests/harness/test_interrupts.py"
 # pytest-split's durations file (its default name, in the directory pytest runs in).
 DURATIONS = ".test_durations"
 HARNESS = "harness"
@@ -84,6 +87,16 @@ def fuzz(session: nox.Session) -> None:
             "BACKEND_FUZZ_SECONDS": session.env.get("BACKEND_FUZZ_SECONDS", "0"),
         },
     )
+
+
+@nox.session(python=PYTHON, default=False)
+def interrupts(session: nox.Session) -> None:
+    """Ctrl-C or SIGTERM at 20 random moments of a run, on each engine (the suite tries 1)."""
+    _install(session, "test.txt")
+    # The user's own figure wins (os.environ: session.env holds only what nox sets).
+    session.env["DBHARNESS_INTERRUPT_TRIES"] = os.environ.get("DBHARNESS_INTERRUPT_TRIES", "20")
+    base = ["pytest", INTERRUPT_TESTS, "-k", "random_moment", *session.posargs]
+    _run_all(session, [[*base, "--db", db] for db in ENGINES])
 
 
 @nox.session(python=PYTHON, default=False)

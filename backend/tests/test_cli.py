@@ -268,8 +268,12 @@ def test_serve_migrates_first_then_hands_the_options_to_uvicorn(
     )
 
 
+# The other tests of what serve hands to uvicorn start from a migrated file (``migrated``): that
+# serve migrates first is the test above.
+
+
 def test_serve_reads_the_slow_client_limits_from_the_settings(
-    db_file: Path, monkeypatch: pytest.MonkeyPatch, uvicorn_calls: list[dict[str, Any]]
+    migrated: Path, monkeypatch: pytest.MonkeyPatch, uvicorn_calls: list[dict[str, Any]]
 ) -> None:
     monkeypatch.setenv("BACKEND_HEADER_TIMEOUT_SECONDS", "2.5")
     monkeypatch.setenv("BACKEND_BODY_TIMEOUT_SECONDS", "4")
@@ -281,7 +285,7 @@ def test_serve_reads_the_slow_client_limits_from_the_settings(
     )
 
 
-def test_serve_with_reload_reloads(db_file: Path, uvicorn_calls: list[dict[str, Any]]) -> None:
+def test_serve_with_reload_reloads(migrated: Path, uvicorn_calls: list[dict[str, Any]]) -> None:
     assert run("serve", "--reload").exit_code == 0
     [options] = uvicorn_calls
     assert options["reload"] is True
@@ -347,7 +351,7 @@ def test_an_sqlite_path_that_cannot_be_written_is_one_line_naming_the_setting(
 
 
 def test_serve_with_workers_starts_that_many_uvicorn_workers(
-    db_file: Path, uvicorn_calls: list[dict[str, Any]]
+    migrated: Path, uvicorn_calls: list[dict[str, Any]]
 ) -> None:
     assert run("serve", "--workers", "3", "--port", "8124").exit_code == 0
     [options] = uvicorn_calls

@@ -16,6 +16,7 @@ import time
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -26,12 +27,23 @@ from pytest_dbharness.fixtures.live_server import (
     tcp_listening_socket,
 )
 
-from backend.tests.fixtures.live import ServedProcess, StartServer
+from backend.tests.fixtures.live import Launched, ServedProcess, ServedProcesses, used_in_module
 
 MB = 1_000_000
-# Small limits, so the slow-client tests take seconds.
-QUICK = {"header_timeout_seconds": 1, "body_timeout_seconds": 1}
 SOCKET_TIMEOUT = 10.0
+
+# The module's servers, one worker each, by the name of the fixture that gives one.
+SERVERS: dict[str, dict[str, object]] = {
+    # The default limits, for the 413 tests: they share it (none writes; each reads only its
+    # own responses).
+    "server": {},
+    # Small limits, so the slow-client tests take seconds.
+    "quick_server": {"header_timeout_seconds": 1, "body_timeout_seconds": 1},
+    "capped_server": {"max_connections": 3, "header_timeout_seconds": 30},
+    # The default limits (1 MiB bodies, 100 connections), with deadlines long enough that every
+    # upload is still stalled while the memory is read (nothing else uses it: it starts idle).
+    "roomy_server": {"header_timeout_seconds": 60, "body_timeout_seconds": 60},
+}
 
 
 def _host_port(server: ServedProcess) -> tuple[str, int]:
@@ -44,12 +56,40 @@ def assert_413(status: int, body: dict[str, str]) -> None:
     assert "larger than the limit" in body["detail"]
 
 
+# --- The module's servers -----------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def _launched(
+    request: pytest.FixtureRequest, live_server_processes: ServedProcesses
+) -> dict[str, Launched]:
+    """The servers this run's tests of the module use, launched side by side at its start."""
+    return {
+        name: live_server_processes.launch(1, **SERVERS[name])
+        for name in used_in_module(request, SERVERS)
+    }
+
+
+def _module_server(name: str) -> Any:
+    """The fixture ``name``: its server of ``SERVERS``, launched at the module's start or now."""
+
+    @pytest.fixture(scope="module", name=name)
+    def module_server(
+        _launched: dict[str, Launched], live_server_processes: ServedProcesses
+    ) -> ServedProcess:
+        launched = _launched.get(name) or live_server_processes.launch(1, **SERVERS[name])
+        return launched.ready()
+
+    return module_server
+
+
+server = _module_server("server")
+quick_server = _module_server("quick_server")
+capped_server = _module_server("capped_server")
+roomy_server = _module_server("roomy_server")
+
+
 # --- The 413 reaches the client ------------------------------------------------------------------
-
-
-@pytest.fixture
-def server(live_server_process: StartServer) -> ServedProcess:
-    return live_server_process(1)
 
 
 async def test_httpx_async_reads_the_413_of_an_oversized_body(server: ServedProcess) -> None:
@@ -207,8 +247,8 @@ PARTIAL_BODY = (
 )
 
 
-async def test_requests_that_stop_arriving_are_cut_off(live_server_process: StartServer) -> None:
-    server = live_server_process(1, **QUICK)
+async def test_requests_that_stop_arriving_are_cut_off(quick_server: ServedProcess) -> None:
+    server = quick_server
 
     def send_then_stall(data: bytes) -> bytes:
         with _connect(server) as sock:
@@ -229,10 +269,8 @@ async def test_requests_that_stop_arriving_are_cut_off(live_server_process: Star
         assert (await client.get("/health")).status_code == 200
 
 
-def test_a_connection_over_the_cap_gets_a_503_it_can_read(
-    live_server_process: StartServer,
-) -> None:
-    server = live_server_process(1, max_connections=3, header_timeout_seconds=30)
+def test_a_connection_over_the_cap_gets_a_503_it_can_read(capped_server: ServedProcess) -> None:
+    server = capped_server
     held = [_connect(server) for _ in range(3)]
     try:
         response = httpx.get(f"{server.url}/health", timeout=SOCKET_TIMEOUT)
@@ -255,6 +293,28 @@ def _rss_mib(pid: int) -> float:
     raise AssertionError(f"no VmRSS for {pid}")
 
 
+def _unread_bytes(port: int) -> int:
+    """Bytes sent to 127.0.0.1:``port`` that its server has not read yet: what the clients' ends
+    still hold to send and what the server's ends hold unread (the queues in /proc/net/tcp)."""
+    unread = 0
+    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        fields = line.split()
+        local, remote, queues = fields[1], fields[2], fields[4]
+        to_send, to_read = (int(queue, 16) for queue in queues.split(":"))
+        if int(local.rsplit(":", 1)[1], 16) == port:
+            unread += to_read
+        elif int(remote.rsplit(":", 1)[1], 16) == port:
+            unread += to_send
+    return unread
+
+
+def _wait_until_read(port: int) -> None:
+    """Until the server has read all that was sent to it (the most it will hold), or 10 s."""
+    deadline = time.monotonic() + SOCKET_TIMEOUT
+    while _unread_bytes(port) and time.monotonic() < deadline:
+        time.sleep(0.02)
+
+
 STALLED_UPLOADS = 600
 # What the docs state: above its idle size, a worker holds at most max_connections bodies of
 # max_body_bytes, plus this much for buffers and bookkeeping.
@@ -262,12 +322,8 @@ OVERHEAD_MIB = 40
 
 
 @pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="reads RSS from /proc (Linux)")
-def test_memory_stays_bounded_under_600_stalled_uploads(
-    live_server_process: StartServer,
-) -> None:
-    # The default limits (1 MiB bodies, 100 connections), with deadlines long enough that every
-    # upload is still stalled while the memory is read.
-    server = live_server_process(1, header_timeout_seconds=60, body_timeout_seconds=60)
+def test_memory_stays_bounded_under_600_stalled_uploads(roomy_server: ServedProcess) -> None:
+    server = roomy_server
     idle = _rss_mib(server.pid)
     head = (
         b"POST /contexts HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
@@ -282,7 +338,7 @@ def test_memory_stays_bounded_under_600_stalled_uploads(
             # Refused over the cap, the server may close it before it has all of this.
             with contextlib.suppress(OSError):
                 sock.sendall(head + b" " * 1_000_000)  # and then nothing more
-        time.sleep(1)
+        _wait_until_read(_host_port(server)[1])
         held = _rss_mib(server.pid) - idle
     finally:
         for sock in uploads:

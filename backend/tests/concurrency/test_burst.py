@@ -7,13 +7,20 @@ import itertools
 from collections import Counter
 
 import httpx
+import pytest
 from pytest_dbharness.fixtures.live_server import LiveServer
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from backend.models import Context, ContextEntry, User
 from backend.tests.factories import make_context, make_user
-from backend.tests.fixtures.live import StartServer, live_client
+from backend.tests.fixtures.live import (
+    Launched,
+    ServedProcess,
+    ServedProcesses,
+    live_client,
+    used_in_module,
+)
 
 CLIENTS = 15
 REQUESTS = 150
@@ -94,11 +101,30 @@ async def test_a_burst_of_mixed_writes_and_reads_all_succeed_and_are_listed_back
     assert await _count(db_session, ContextEntry) == len(burst.created["entries"])
 
 
+@pytest.fixture(scope="module", autouse=True)
+def _launched(
+    request: pytest.FixtureRequest, live_server_processes: ServedProcesses
+) -> dict[str, Launched]:
+    """``backend serve --workers 2``, launched at the module's start when this run has its test:
+    its three processes start (about three seconds) while the other burst runs."""
+    return {
+        name: live_server_processes.launch(2) for name in used_in_module(request, ["two_workers"])
+    }
+
+
+@pytest.fixture(scope="module")
+def two_workers(
+    _launched: dict[str, Launched], live_server_processes: ServedProcesses
+) -> ServedProcess:
+    """A real ``backend serve --workers 2`` (on the committed path: what it writes is emptied
+    after each test)."""
+    return (_launched.get("two_workers") or live_server_processes.launch(2)).ready()
+
+
 async def test_backend_serve_with_two_workers_serves_a_burst_without_a_failure(
-    db_session: AsyncSession, live_server_process: StartServer
+    db_session: AsyncSession, two_workers: ServedProcess
 ) -> None:
-    server = live_server_process(2)
-    burst = Burst(server, await _homes(db_session))
+    burst = Burst(two_workers, await _homes(db_session))
 
     await burst.run(clients=10, requests=60)
 

@@ -7,18 +7,28 @@ user said, and none of the outer run's other ``DBHARNESS_*``, ``BACKEND_TEST_*``
 
 from __future__ import annotations
 
+import contextlib
 import os
+import shutil
 import signal
 import subprocess
 import sys
 import tempfile
 import textwrap
+from collections.abc import Iterator
 from pathlib import Path
 
+import psycopg  # noqa: F401 - imported before any pytester fixture: see below
 import pytest
-from pytest_dbharness.rundir import SCRATCH_ENV
+from pytest_dbharness.rundir import SCRATCH_ENV, scratch_base
 
 from backend.config import PROJECT_ROOT
+
+# pytester forgets, after each test, the modules first imported during it; psycopg's C extension
+# keeps the exception classes of its first import, so after an in-process run that imported it
+# first, the re-imported psycopg catches none of what it raises (``except psycopg.OperationalError``
+# missed "the database system is starting up" in an outer xdist worker that had not imported
+# psycopg itself). Importing it here, at collection, keeps one psycopg for the whole run.
 
 INNER_OPTIONS = [
     "-p",
@@ -40,6 +50,15 @@ INNER_OPTIONS = [
     # Share the project's schema cache, so inner runs do not rebuild it.
     "-o",
     f"cache_dir={PROJECT_ROOT / '.pytest_cache'}",
+]
+
+
+# A process run leaves out the entry-point plugins no inner run here uses: each costs an inner
+# process its imports (about 0.1 s of CPU together). A run that needs one names it again
+# (``-p xdist`` re-enables it).
+PROCESS_OPTIONS = [
+    *("-p", "no:xdist", "-p", "no:xdist.looponfail", "-p", "no:pytest-split"),
+    *("-p", "no:anyio", "-p", "no:pytest_alembic", "-p", "no:platformdirs"),
 ]
 
 
@@ -75,6 +94,19 @@ def output_of(result: pytest.RunResult) -> str:
 # --- Runs in a process of their own ----------------------------------------------------------
 
 
+@contextlib.contextmanager
+def scratch_place(prefix: str) -> Iterator[Path]:
+    """A directory of its own, reachable by the server's unprivileged user (not 0700), where the
+    harness works by default: ``/dev/shm`` when it has room (a launched server's data directory
+    is restored, and the wheel's binaries copied, several times faster there than in /tmp)."""
+    path = Path(tempfile.mkdtemp(prefix=prefix, dir=scratch_base().parent))
+    path.chmod(0o755)
+    try:
+        yield path
+    finally:
+        shutil.rmtree(path, ignore_errors=True)
+
+
 def write_tests(directory: Path, source: str, name: str = "test_inner.py") -> Path:
     path = directory / name
     path.write_text(textwrap.dedent(source))
@@ -83,7 +115,10 @@ def write_tests(directory: Path, source: str, name: str = "test_inner.py") -> Pa
 
 
 def inner_command(directory: Path, *args: str) -> list[str]:
-    return [sys.executable, "-m", "pytest", str(directory), "-q", "-rs", *INNER_OPTIONS, *args]
+    return [
+        *(sys.executable, "-m", "pytest", str(directory), "-q", "-rs"),
+        *(*INNER_OPTIONS, *PROCESS_OPTIONS, *args),
+    ]
 
 
 def inner_env(**overrides: str) -> dict[str, str]:

@@ -2,29 +2,32 @@
 so, exit code 2, no traceback, and no server, process or run directory left behind.
 
 Inner runs use the outer run's engine, so the SQLite lane checks SQLite and the PostgreSQL lane
-PostgreSQL. ``DBHARNESS_INTERRUPT_TRIES`` sets how many runs are interrupted at random moments
-(2 by default; ``DBHARNESS_INTERRUPT_TRIES=50`` is the on-demand soak).
+PostgreSQL. ``DBHARNESS_INTERRUPT_TRIES`` sets how many runs are interrupted at random moments: 1
+in the suite, at a moment drawn from the run's random seed (pytest-randomly's, so each run of the
+suite tries another moment and ``-p randomly --randomly-seed=N`` repeats one), and 20 per engine in
+``nox -s interrupts``, which CI runs.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import random
 import re
-import shutil
 import signal
 import subprocess
 import tempfile
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 from pytest_dbharness.harness import harness_of
 
-from backend.tests.harness.inner import start_inner, write_tests
+from backend.tests.harness.inner import scratch_place, start_inner, write_tests
 
-TRIES = int(os.environ.get("DBHARNESS_INTERRUPT_TRIES", "2"))
+TRIES = int(os.environ.get("DBHARNESS_INTERRUPT_TRIES", "1"))
 SECONDS = 120  # no inner run may take longer, interrupted or not
 
 INNER_TESTS = """
@@ -37,7 +40,7 @@ from sqlalchemy import text
 MARK = Path(os.environ["INNER_MARK_DIR"])
 if os.environ.get("INNER_STALL") == "collection":
     (MARK / "collection").touch()
-    time.sleep(60)
+    time.sleep(120)
 
 
 @pytest.mark.parametrize("n", range(8))
@@ -45,7 +48,7 @@ async def test_in_a_transaction(db_session, n):
     await db_session.execute(text("SELECT 1"))
     if os.environ.get("INNER_STALL") == "test" and n == 3:
         (MARK / "test").touch()
-        await asyncio.sleep(60)  # inside the test's open transaction
+        await asyncio.sleep(120)  # inside the test's open transaction
 
 
 @pytest.mark.committed
@@ -63,7 +66,7 @@ from pathlib import Path
 def pytest_sessionfinish():
     if os.environ.get("INNER_STALL") == "teardown":
         (Path(os.environ["INNER_MARK_DIR"]) / "teardown").touch()
-        time.sleep(60)
+        time.sleep(120)
 """
 
 INTERRUPTED = re.compile(
@@ -79,11 +82,9 @@ def engine(pytestconfig: pytest.Config) -> str:
 
 @pytest.fixture
 def scratch() -> Iterator[Path]:
-    """A scratch place of its own, reachable by the server's unprivileged user (not 0700)."""
-    path = Path(tempfile.mkdtemp(prefix="backend-interrupts-"))
-    path.chmod(0o755)
-    yield path
-    shutil.rmtree(path, ignore_errors=True)
+    """Where an inner run keeps its files (its DBHARNESS_SCRATCH_DIR), checked for leftovers."""
+    with scratch_place("backend-interrupts-") as path:
+        yield path
 
 
 def _leftovers(scratch: Path) -> list[str]:
@@ -156,51 +157,138 @@ PHASES = [
 ]
 
 
+@dataclass
+class StalledRun:
+    """An inner run started to stall at one phase (it waits there until signalled)."""
+
+    directory: Path
+    scratch: Path
+    process: subprocess.Popen[str]
+
+
+@pytest.fixture(scope="module")
+def stalled_together(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[dict[str, StalledRun]]:
+    """The runs this run's phase tests will interrupt where they stall, started side by side
+    (about a second of imports each, while a serial run's second core is idle); each waits at its
+    phase until its test signals it. An xdist worker starts each in its test instead. Whatever a
+    failed test left is stopped here, with SIGTERM, so that it still cleans up."""
+    stalls = [] if hasattr(request.config, "workerinput") else _phase_tests_stalling(request)
+    engine = harness_of(request.config).options.engine
+    with contextlib.ExitStack() as stack:
+        runs = {}
+        for stall in stalls:
+            directory = tmp_path_factory.mktemp(f"stall-{stall}")
+            scratch = stack.enter_context(scratch_place("backend-interrupts-"))
+            process = _start(directory, scratch, engine, stall)
+            runs[stall] = StalledRun(directory, scratch, process)
+        yield runs
+        for run in runs.values():
+            if run.process.poll() is None:
+                os.killpg(run.process.pid, signal.SIGTERM)
+                run.process.communicate(timeout=SECONDS)
+
+
+def _phase_tests_stalling(request: pytest.FixtureRequest) -> list[str]:
+    return [
+        item.callspec.params["stall"]
+        for item in request.session.items
+        if item.module is request.module
+        and isinstance(item, pytest.Function)
+        and item.originalname == "test_an_interrupt_at_each_phase_ends_the_run_cleanly"
+        and item.callspec.params["stall"] != "start-up"
+    ]
+
+
 @pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="reads /proc (Linux)")
 @pytest.mark.parametrize(("stall", "sig", "phase"), PHASES, ids=[p[0] for p in PHASES])
 def test_an_interrupt_at_each_phase_ends_the_run_cleanly(
-    tmp_path: Path, scratch: Path, engine: str, stall: str, sig: int, phase: str
+    tmp_path: Path,
+    scratch: Path,
+    engine: str,
+    stalled_together: dict[str, StalledRun],
+    stall: str,
+    sig: int,
+    phase: str,
 ) -> None:
-    process = _start(tmp_path, scratch, engine, stall="" if stall == "start-up" else stall)
+    run = stalled_together.pop(stall, None)
+    if run is None:
+        process = _start(tmp_path, scratch, engine, stall="" if stall == "start-up" else stall)
+        run = StalledRun(tmp_path, scratch, process)
     if stall == "start-up":
-        _wait_for(lambda: _handles_signals(process.pid), process, "the plugin's import")
+        _wait_for(lambda: _handles_signals(run.process.pid), run.process, "the plugin's import")
     else:
-        _wait_for((tmp_path / stall).exists, process, f"its {stall}")
-    line = _interrupt_and_check(process, sig, scratch)
+        _wait_for((run.directory / stall).exists, run.process, f"its {stall}")
+    line = _interrupt_and_check(run.process, sig, run.scratch)
     assert phase in line
 
 
 @pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="reads /proc (Linux)")
 @pytest.mark.parametrize("attempt", range(TRIES))
 def test_an_interrupt_at_a_random_moment_ends_the_run_cleanly(
-    tmp_path: Path, scratch: Path, engine: str, attempt: int
+    tmp_path: Path, scratch: Path, engine: str, attempt: int, pytestconfig: pytest.Config
 ) -> None:
     # Moments from the first handler's installation (the early one: nothing is started before
     # it) to a little past what a whole run takes here.
-    chance = random.Random(attempt)
+    chance = random.Random(f"{_seed(pytestconfig)}:{attempt}")
     sig = chance.choice([signal.SIGINT, signal.SIGTERM])
+    typical = RunSeconds(pytestconfig, engine)
+    run_seconds = typical.seconds()  # before this run starts: a first measurement is a run too
     process = _start(tmp_path, scratch, engine)
     started = time.monotonic()
     _wait_for(lambda: _handles_signals(process.pid), process, "the plugin's import")
-    time.sleep(chance.uniform(0, 1.2) * _typical_run_seconds(engine))
+    moment = time.monotonic() + chance.uniform(0, 1.2) * run_seconds
+    while process.poll() is None and time.monotonic() < moment:
+        time.sleep(0.01)  # watching, so that a run ending first is timed
     if process.poll() is None:
+        typical.lasted_at_least(time.monotonic() - started)
         _interrupt_and_check(process, sig, scratch, may_have_ended=True)
     else:
+        typical.lasted(time.monotonic() - started)
         assert process.returncode == 0, process.communicate()[0]
         assert _leftovers(scratch) == []
     assert time.monotonic() - started < SECONDS
 
 
-_durations: dict[str, float] = {}
+def _seed(config: pytest.Config) -> object:
+    """pytest-randomly's seed for this run (printed in the header), or 0 without the plugin."""
+    return config.getoption("randomly_seed", default=None) or 0
 
 
-def _typical_run_seconds(engine: str) -> float:
-    """A whole inner run's duration on this machine now, measured once per engine per process."""
-    if engine not in _durations:
-        with tempfile.TemporaryDirectory() as directory, tempfile.TemporaryDirectory() as place:
-            Path(place).chmod(0o755)
-            started = time.monotonic()
-            process = _start(Path(directory), Path(place), engine)
-            process.communicate(timeout=SECONDS)
-            _durations[engine] = time.monotonic() - started
-    return _durations[engine]
+class RunSeconds:
+    """A whole inner run's duration on this machine, per engine, kept in pytest's cache.
+
+    Measured with one uninterrupted run when the cache has no figure (a fresh clone); after that,
+    each try corrects it: a run that ended before its signal is a measurement, and one still
+    running when signalled lasted at least that long. The figure only scales the moments: any
+    figure still spreads them from the first handler's installation to past the end of a run.
+    """
+
+    def __init__(self, config: pytest.Config, engine: str) -> None:
+        self.cache = getattr(config, "cache", None)  # None under -p no:cacheprovider
+        self.key = f"dbharness-tests/interrupts/run-seconds/{engine}"
+        self.engine = engine
+        known = self.cache.get(self.key, None) if self.cache is not None else None
+        self.figure: float | None = known if isinstance(known, float) else None
+
+    def seconds(self) -> float:
+        if self.figure is None:
+            with (
+                tempfile.TemporaryDirectory() as inner,
+                scratch_place("backend-interrupts-") as place,
+            ):
+                started = time.monotonic()
+                _start(Path(inner), place, self.engine).communicate(timeout=SECONDS)
+                self.lasted(time.monotonic() - started)
+        assert self.figure is not None
+        return self.figure
+
+    def lasted(self, seconds: float) -> None:
+        self.figure = seconds
+        if self.cache is not None:
+            self.cache.set(self.key, seconds)
+
+    def lasted_at_least(self, seconds: float) -> None:
+        if seconds > self.seconds():
+            self.lasted(seconds)

@@ -11,9 +11,7 @@ import pytest
 from backend.tests.harness.inner import (
     output_of,
     run_inner,
-    run_inner_process,
     write_inner_tests,
-    write_tests,
 )
 
 # Point 1: a test that sends two requests at once with a plain gather, then 50 ordinary tests.
@@ -52,12 +50,13 @@ def test_requests_at_once_fail_their_test_alone(
 
 
 def test_requests_at_once_fail_their_test_alone_with_two_workers(
-    tmp_path: Path, outer_engine: str
+    pytester: pytest.Pytester, outer_engine: str
 ) -> None:
-    write_tests(tmp_path, ONE_BAD_THEN_FIFTY)
-    result = run_inner_process(tmp_path, "--db", outer_engine, "-n", "2", "-p", "xdist")
-    assert "50 passed" in result.stdout and "1 failed" in result.stdout, result.stdout
-    assert " error" not in result.stdout.splitlines()[-1], result.stdout
+    # The controller runs in this process; its two workers are processes of their own.
+    write_inner_tests(pytester, ONE_BAD_THEN_FIFTY)
+    result = run_inner(pytester, "--db", outer_engine, "-n", "2", "-p", "xdist")
+    result.assert_outcomes(passed=50, failed=1)
+    assert " error" not in result.stdout.lines[-1], result.stdout.str()
 
 
 def test_a_test_that_breaks_the_connection_is_failed_and_the_connection_replaced(

