@@ -83,18 +83,18 @@ def fuzz(session: nox.Session) -> None:
         "-rP",
         *session.posargs,
         env={
-            "BACKEND_FUZZ_EXAMPLES": session.env.get("BACKEND_FUZZ_EXAMPLES", "150"),
-            "BACKEND_FUZZ_SECONDS": session.env.get("BACKEND_FUZZ_SECONDS", "0"),
+            "BACKEND_FUZZ_EXAMPLES": os.environ.get("BACKEND_FUZZ_EXAMPLES", "150"),
+            "BACKEND_FUZZ_SECONDS": os.environ.get("BACKEND_FUZZ_SECONDS", "0"),
         },
     )
 
 
 @nox.session(python=PYTHON, default=False)
 def interrupts(session: nox.Session) -> None:
-    """Ctrl-C or SIGTERM at 20 random moments of a run, on each engine (the suite tries 1)."""
+    """Ctrl-C or SIGTERM at 50 random moments of a run, on each engine (the suite tries 1)."""
     _install(session, "test.txt")
     # The user's own figure wins (os.environ: session.env holds only what nox sets).
-    session.env["DBHARNESS_INTERRUPT_TRIES"] = os.environ.get("DBHARNESS_INTERRUPT_TRIES", "20")
+    session.env["DBHARNESS_INTERRUPT_TRIES"] = os.environ.get("DBHARNESS_INTERRUPT_TRIES", "50")
     base = ["pytest", INTERRUPT_TESTS, "-k", "random_moment", *session.posargs]
     _run_all(session, [[*base, "--db", db] for db in ENGINES])
 

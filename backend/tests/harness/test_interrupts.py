@@ -4,7 +4,7 @@ so, exit code 2, no traceback, and no server, process or run directory left behi
 Inner runs use the outer run's engine, so the SQLite lane checks SQLite and the PostgreSQL lane
 PostgreSQL. ``DBHARNESS_INTERRUPT_TRIES`` sets how many runs are interrupted at random moments: 1
 in the suite, at a moment drawn from the run's random seed (pytest-randomly's, so each run of the
-suite tries another moment and ``-p randomly --randomly-seed=N`` repeats one), and 20 per engine in
+suite tries another moment and ``-p randomly --randomly-seed=N`` repeats one), and 50 per engine in
 ``nox -s interrupts``, which CI runs.
 """
 
