@@ -25,6 +25,13 @@ from backend.tests.factories import make_user
 async def usernames(session):
     return sorted((await session.scalars(select(User.username))).all())
 """
+# The module's scoped data in most of the inner runs: one user, "world".
+MODULE_WORLD = """
+
+@pytest.fixture(scope="module")
+async def world(module_db_session):
+    return await make_user(module_db_session, username="world")
+"""
 
 
 @pytest.fixture
@@ -139,11 +146,8 @@ def test_a_committed_test_gets_the_scoped_data_rebuilt_on_real_commits(
     write_inner_tests(
         pytester,
         HEADER
+        + MODULE_WORLD
         + """
-@pytest.fixture(scope="module")
-async def world(module_db_session):
-    return await make_user(module_db_session, username="world")
-
 
 async def test_rolled_back_before(world, db_session):
     assert await usernames(db_session) == ["world"]
@@ -223,11 +227,8 @@ def test_a_test_that_uses_the_scoped_session_is_told_to_use_db_session(
     write_inner_tests(
         pytester,
         HEADER
+        + MODULE_WORLD
         + """
-@pytest.fixture(scope="module")
-async def world(module_db_session):
-    return await make_user(module_db_session, username="world")
-
 
 async def test_uses_the_scoped_session(world, module_db_session):
     await module_db_session.scalar(select(func.count()).select_from(User))
@@ -318,11 +319,8 @@ def test_a_test_that_breaks_the_connection_leaves_the_next_tests_their_scoped_da
     write_inner_tests(
         pytester,
         HEADER
+        + MODULE_WORLD
         + """
-@pytest.fixture(scope="module")
-async def world(module_db_session):
-    return await make_user(module_db_session, username="world")
-
 
 async def test_1_breaks_the_connection(world, db_session):
     connection = await db_session.connection()
