@@ -46,7 +46,9 @@ class Harness:
                 json.loads(self.config.workerinput[WORKERINPUT_KEY])  # type: ignore[attr-defined]
             )
             return self.provisioned
-        self.run_dir = RunDirectory.create()
+        # Known to abandon() before it exists: an interrupt while it is made removes it too.
+        self.run_dir = RunDirectory.planned()
+        self.run_dir.make()
         controller_class = ENGINES[self.options.engine].controller
         self.schema_cache = schema_cache_dir(self.config)
         self.controller = controller_class(

@@ -45,18 +45,27 @@ class RunDirectory:
 
     @classmethod
     def create(cls, base: Path | None = None) -> RunDirectory:
-        base = base or scratch_base()
+        run_dir = cls.planned(base)
+        run_dir.make()
+        return run_dir
+
+    @classmethod
+    def planned(cls, base: Path | None = None) -> RunDirectory:
+        """Where the run's directory will be, before it exists: a holder that an interrupt can
+        clean up while ``make`` is still writing it (``remove`` takes it in any state)."""
         run_id = secrets.token_hex(4)
-        path = base / f"run-{run_id}"
+        return cls(path=(base or scratch_base()) / f"run-{run_id}", run_id=run_id)
+
+    def make(self) -> None:
+        base = self.path.parent
         try:
             base.mkdir(mode=0o755, parents=True, exist_ok=True)
             sweep_leftovers(base)
-            path.mkdir(mode=0o755)
-            (path / "owner.pid").write_text(str(os.getpid()))
+            self.path.mkdir(mode=0o755)
+            (self.path / "owner.pid").write_text(str(os.getpid()))
         except OSError as error:
-            shutil.rmtree(path, ignore_errors=True)
+            shutil.rmtree(self.path, ignore_errors=True)
             raise cannot_write(base, error.strerror or str(error)) from None
-        return cls(path=path, run_id=run_id)
 
     def remove(self) -> None:
         shutil.rmtree(self.path, ignore_errors=True)
