@@ -7,24 +7,29 @@ import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
 from sqlalchemy import event, text
 from sqlalchemy.engine import Connection
 
-from alembic import command
 from backend.config import PROJECT_ROOT, Settings
 
+# Alembic is imported where it is used: importing it costs about 0.1 s (every SQLAlchemy dialect's
+# DDL), which the app's start and a test run whose schema is cached need not pay.
+if TYPE_CHECKING:
+    from alembic.config import Config
+    from alembic.runtime.migration import MigrationContext
+
 ALEMBIC_INI = PROJECT_ROOT / "alembic.ini"
+MIGRATIONS_DIR = PROJECT_ROOT / "alembic"
 
 
 def alembic_config(url: str | None = None, connection: Connection | None = None) -> Config:
     """Alembic's configuration for a URL, or for a connection the caller already holds."""
+    from alembic.config import Config
+
     config = Config(str(ALEMBIC_INI))
-    config.set_main_option("script_location", str(PROJECT_ROOT / "alembic"))
+    config.set_main_option("script_location", str(MIGRATIONS_DIR))
     if url:
         config.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
     if connection is not None:
@@ -61,6 +66,8 @@ class MigrationTimeouts:
 
 
 def head_revision() -> str:
+    from alembic.script import ScriptDirectory
+
     heads = ScriptDirectory.from_config(alembic_config()).get_heads()
     if len(heads) != 1:
         raise RuntimeError(f"the migration history has {len(heads)} heads, expected one: {heads}")
@@ -69,10 +76,14 @@ def head_revision() -> str:
 
 def upgrade_connection(connection: Connection, revision: str = "head") -> None:
     """Upgrade through a sync connection (use ``AsyncConnection.run_sync`` from async code)."""
+    from alembic import command
+
     command.upgrade(alembic_config(connection=connection), revision)
 
 
 def current_revision(connection: Connection) -> str | None:
+    from alembic.runtime.migration import MigrationContext
+
     return MigrationContext.configure(connection).get_current_revision()
 
 

@@ -10,7 +10,7 @@ from pytest_dbharness.project import Project
 from backend.app import create_app, reset_process_state
 from backend.config import Environment, Settings
 from backend.db import create_engine, get_sessionmaker
-from backend.migrations import alembic_config
+from backend.migrations import MIGRATIONS_DIR, alembic_config
 from backend.models import Base
 
 TEST_SIGNING_KEY = "test-signing-key-not-for-production-0123456789abcdef"
@@ -47,4 +47,5 @@ PROJECT = Project(
     sessionmaker_dependency=get_sessionmaker,
     reset_app_state=reset_process_state,
     configured_database_url=_configured_database_url,
+    migrations_dir=MIGRATIONS_DIR,
 )

@@ -1,6 +1,8 @@
 """Where pytest-alembic's built-in tests (test_pytest_alembic.py) migrate: this run's engine.
 
 Only the two fixtures its documentation says to override: no adapter between it and ``env.py``.
+Its plugin is off (``-p no:pytest_alembic`` in pyproject.toml: it would import Alembic in every
+run); the one fixture of its own those tests need, ``alembic_runner``, is taken here.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from typing import Any
 
 import pytest
 from alembic.config import Config
+from pytest_alembic.plugin.fixtures import alembic_runner
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.pool import NullPool
 
@@ -19,6 +22,8 @@ from backend.migrations import alembic_config as project_alembic_config
 # What test_safety.py records its table under, and its name.
 SAFETY_REPORT = "migration safety"
 SAFETY_TEST = "test_safety.py::test_every_revision_is_safe_to_deploy_or_says_why_not"
+
+__all__ = ["alembic_runner"]  # pytest-alembic's fixture, used by its imported tests
 
 
 @pytest.fixture

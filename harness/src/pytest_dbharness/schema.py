@@ -10,14 +10,14 @@ from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
 from sqlalchemy import event
 from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.engine import Engine as SyncEngine
 
-from alembic import command
-from pytest_dbharness.project import current_project
+from pytest_dbharness.project import ProjectError, current_project
+
+# Alembic is imported in the functions that migrate, not here: a run whose schema is cached (the
+# key below needs no Alembic when the project gives migrations_dir) never pays for its imports.
 
 
 def schema_key() -> str:
@@ -49,7 +49,7 @@ def describe_failure(error: BaseException, engine: str) -> str:
     # Imported here: the engines' modules import this one.
     from pytest_dbharness.backends import engine_for_dialect
 
-    if isinstance(error, EnvPyIgnoresConnection):
+    if isinstance(error, EnvPyIgnoresConnection | ProjectError):
         return str(error)
     revision = failing_revision(error)
     where = f" at revision {revision}" if revision else ""
@@ -64,6 +64,8 @@ def describe_failure(error: BaseException, engine: str) -> str:
 
 def failing_revision(error: BaseException) -> str | None:
     """The revision whose file the error was raised in, read from the traceback."""
+    from alembic.script import ScriptDirectory
+
     scripts = ScriptDirectory.from_config(current_project().alembic_config())
     by_path = {Path(script.path).resolve(): script for script in scripts.walk_revisions()}
     traceback = error.__traceback__
@@ -93,17 +95,23 @@ async def _migrate(url: str) -> str:
 
 
 def current_revision(connection: Connection) -> str | None:
+    from alembic.runtime.migration import MigrationContext
+
     return MigrationContext.configure(connection).get_current_revision()
 
 
 def upgrade_connection(connection: Connection, revision: str = "head") -> None:
+    from alembic import command
+
     run_alembic(command.upgrade, connection, revision)
 
 
 def run_alembic(operation: Callable[..., Any], connection: Connection, *args: Any) -> None:
     """An Alembic command through ``connection``; an ``env.py`` that connects by itself instead
     (to the developer's database, or to a host that does not answer) is stopped at once."""
-    config = current_project().alembic_config(connection=connection)
+    project = current_project()
+    config = project.alembic_config(connection=connection)
+    project.check_migrations_dir(config)
     with _refusing_other_connections(connection):
         try:
             operation(config, *args)
