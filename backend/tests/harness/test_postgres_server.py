@@ -12,6 +12,7 @@ import os
 import pwd
 import re
 import signal
+import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -177,35 +178,88 @@ def test_waits(database_url, pytestconfig):
 """
 
 
-def _start_slow_run(tmp_path: Path) -> tuple[object, str]:
-    write_tests(tmp_path, SLOW_INNER_TEST)
-    process = start_inner(tmp_path, "--db", "postgres")
-    marker = tmp_path / "run_dir.txt"
+def _start_slow_run(directory: Path) -> subprocess.Popen[str]:
+    write_tests(directory, SLOW_INNER_TEST)
+    return start_inner(directory, "--db", "postgres")
+
+
+def _run_dir_of(process: subprocess.Popen[str], directory: Path) -> str:
+    """The run directory of a slow run, once its test has provisioned and is waiting."""
+    marker = directory / "run_dir.txt"
     deadline = time.monotonic() + 60
     # The inner test creates the file, then writes it: wait for its content, not its existence.
     while not (marker.exists() and marker.read_text()):
         assert process.poll() is None, process.communicate()[0]
         assert time.monotonic() < deadline, "the inner run never reached its test"
         time.sleep(0.1)
-    return process, marker.read_text()
+    return marker.read_text()
+
+
+# The tests that interrupt or kill a slow run, by the key of the run each takes.
+SLOW_RUN_TESTS = {
+    "test_an_interrupted_run_leaves_no_server_or_directory": lambda item: item.callspec.id,
+    "test_the_next_run_removes_what_a_killed_run_left": lambda _item: "killed",
+}
+
+
+@pytest.fixture(scope="module")
+def slow_runs(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[dict[str, tuple[subprocess.Popen[str], Path]]]:
+    """The slow runs this run's tests of the module interrupt or kill, started side by side (each
+    launches a server of its own after a second of imports, while a serial run's second core is
+    idle); each waits in its test until signalled. An xdist worker starts each in its test
+    instead. What a failed test left running is stopped here with SIGTERM, so that it cleans up."""
+    keys = [] if hasattr(request.config, "workerinput") else _slow_runs_used(request)
+    runs = {}
+    for key in keys:
+        directory = tmp_path_factory.mktemp(f"slow-{key}")
+        runs[key] = (_start_slow_run(directory), directory)
+    yield runs
+    for process, _directory in runs.values():
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGTERM)
+            process.communicate(timeout=60)
+
+
+def _slow_runs_used(request: pytest.FixtureRequest) -> list[str]:
+    return [
+        SLOW_RUN_TESTS[item.originalname](item)
+        for item in request.session.items
+        if item.module is request.module
+        and isinstance(item, pytest.Function)
+        and item.originalname in SLOW_RUN_TESTS
+    ]
+
+
+def _slow_run(
+    slow_runs: dict[str, tuple[subprocess.Popen[str], Path]], key: str, tmp_path: Path
+) -> tuple[subprocess.Popen[str], str]:
+    """The slow run ``key``, started at the module's start or now; and its run directory."""
+    process, directory = slow_runs.pop(key, None) or (_start_slow_run(tmp_path), tmp_path)
+    return process, _run_dir_of(process, directory)
 
 
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
-def test_an_interrupted_run_leaves_no_server_or_directory(tmp_path: Path, sig: int) -> None:
-    process, run_dir = _start_slow_run(tmp_path)
+def test_an_interrupted_run_leaves_no_server_or_directory(
+    tmp_path: Path, sig: int, slow_runs: dict[str, tuple[subprocess.Popen[str], Path]]
+) -> None:
+    process, run_dir = _slow_run(slow_runs, signal.Signals(sig).name, tmp_path)
     assert _processes_mentioning(run_dir), "the inner run's server should be running"
-    os.killpg(process.pid, sig)  # type: ignore[attr-defined]  # the whole group, as Ctrl-C does
-    process.communicate(timeout=60)  # type: ignore[attr-defined]
+    os.killpg(process.pid, sig)  # the whole group, as Ctrl-C does
+    process.communicate(timeout=60)
     assert not Path(run_dir).exists()
     assert _processes_mentioning(run_dir) == []
 
 
-def test_the_next_run_removes_what_a_killed_run_left(tmp_path: Path) -> None:
+def test_the_next_run_removes_what_a_killed_run_left(
+    tmp_path: Path, slow_runs: dict[str, tuple[subprocess.Popen[str], Path]]
+) -> None:
     killed_run = tmp_path / "killed"
     killed_run.mkdir()
-    process, run_dir = _start_slow_run(killed_run)
-    process.send_signal(signal.SIGKILL)  # type: ignore[attr-defined]
-    process.communicate(timeout=60)  # type: ignore[attr-defined]
+    process, run_dir = _slow_run(slow_runs, "killed", killed_run)
+    process.send_signal(signal.SIGKILL)
+    process.communicate(timeout=60)
     assert Path(run_dir).exists() and _processes_mentioning(run_dir), "SIGKILL cannot clean up"
     next_run = tmp_path / "next"
     next_run.mkdir()
