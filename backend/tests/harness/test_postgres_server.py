@@ -28,7 +28,6 @@ from sqlalchemy.engine import make_url
 from backend.tests.harness.inner import (
     output_of,
     run_inner,
-    run_inner_process,
     start_inner,
     write_inner_tests,
     write_tests,
@@ -253,34 +252,33 @@ def test_an_interrupted_run_leaves_no_server_or_directory(
 
 
 def test_the_next_run_removes_what_a_killed_run_left(
-    tmp_path: Path, slow_runs: dict[str, tuple[subprocess.Popen[str], Path]]
+    pytester: pytest.Pytester,
+    tmp_path_factory: pytest.TempPathFactory,
+    slow_runs: dict[str, tuple[subprocess.Popen[str], Path]],
 ) -> None:
-    killed_run = tmp_path / "killed"
-    killed_run.mkdir()
-    process, run_dir = _slow_run(slow_runs, "killed", killed_run)
+    process, run_dir = _slow_run(slow_runs, "killed", tmp_path_factory.mktemp("killed"))
     process.send_signal(signal.SIGKILL)
     process.communicate(timeout=60)
     assert Path(run_dir).exists() and _processes_mentioning(run_dir), "SIGKILL cannot clean up"
-    next_run = tmp_path / "next"
-    next_run.mkdir()
-    write_tests(next_run, INNER_TEST_USING_THE_DATABASE)
-    result = run_inner_process(next_run, "--db", "postgres")
-    assert result.returncode == 0, result.stdout + result.stderr
+    write_inner_tests(pytester, INNER_TEST_USING_THE_DATABASE)
+    result = run_inner(pytester, "--db", "postgres")
+    result.assert_outcomes(passed=1)
     assert not Path(run_dir).exists()
     assert _processes_mentioning(run_dir) == []
     assert Path(run_dir).parent == scratch_base()
 
 
 def test_an_external_server_keeps_the_migrated_template_for_the_next_run(
-    tmp_path: Path, admin_url: str
+    pytester: pytest.Pytester, admin_url: str
 ) -> None:
-    write_tests(tmp_path, INNER_TEST_USING_THE_DATABASE)
-    run_inner_process(tmp_path, "--postgres-url", admin_url)  # builds it, unless an earlier run did
-    result = run_inner_process(tmp_path, "--postgres-url", admin_url, "-v")
-    assert result.returncode == 0, result.stdout + result.stderr
-    assert "cache hit (database backend_template_" in result.stdout
-    assert "migrations" not in result.stdout.split("database start-up:")[1].splitlines()[0]
-    assert _databases_left_by(admin_url, result.stdout) == set()
+    write_inner_tests(pytester, INNER_TEST_USING_THE_DATABASE)
+    run_inner(pytester, "--postgres-url", admin_url)  # builds it, unless an earlier run did
+    result = run_inner(pytester, "--postgres-url", admin_url, "-v")
+    result.assert_outcomes(passed=1)
+    output = result.stdout.str()
+    assert "cache hit (database backend_template_" in output
+    assert "migrations" not in output.split("database start-up:")[1].splitlines()[0]
+    assert _databases_left_by(admin_url, output) == set()
 
 
 def _marked_database(admin_url: str, name: str, run_id: str | None, created: int = 0) -> None:
@@ -292,7 +290,7 @@ def _marked_database(admin_url: str, name: str, run_id: str | None, created: int
 
 
 def test_an_external_run_sweeps_what_dead_runs_left_and_nothing_else(
-    tmp_path: Path, admin_url: str
+    pytester: pytest.Pytester, admin_url: str
 ) -> None:
     from pytest_dbharness.backends.postgres_external import run_lock_key
 
@@ -309,9 +307,9 @@ def test_an_external_run_sweeps_what_dead_runs_left_and_nothing_else(
     try:
         with _connect(admin_url) as live_run:
             live_run.execute("SELECT pg_advisory_lock(%s)", (run_lock_key(live),))
-            write_tests(tmp_path, INNER_TEST_USING_THE_DATABASE)
-            result = run_inner_process(tmp_path, "--postgres-url", admin_url, "-v")
-        assert result.returncode == 0, result.stdout + result.stderr
+            write_inner_tests(pytester, INNER_TEST_USING_THE_DATABASE)
+            result = run_inner(pytester, "--postgres-url", admin_url, "-v")
+        result.assert_outcomes(passed=1)
         remaining = _databases_starting(admin_url, "test_")
         assert names["dead"] not in remaining
         assert {names["live"], names["unmarked"]} <= remaining
