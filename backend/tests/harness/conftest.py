@@ -7,9 +7,16 @@ from pytest_dbharness.harness import harness_of
 
 
 @pytest.fixture
-def outer_engine(pytestconfig: pytest.Config) -> str:
-    """The engine of this run, so that an inner run checks the same engine (``--db``)."""
-    return harness_of(pytestconfig).options.engine
+def on_this_engine(pytestconfig: pytest.Config) -> list[str]:
+    """The options that put an inner run on this run's engine: on PostgreSQL, on this run's own
+    server as an external one (``--postgres-url``) rather than launching one more, which costs an
+    inner run half a second (a cluster copied, started and stopped). Launching is tested where it
+    is the point: test_postgres_server.py, test_faults.py, test_interrupts*.py."""
+    harness = harness_of(pytestconfig)
+    if harness.options.engine != "postgres":
+        return ["--db", harness.options.engine]
+    admin_url = harness.provision().admin_url.replace("postgresql+psycopg", "postgresql")
+    return ["--postgres-url", admin_url]
 
 
 @pytest.fixture

@@ -43,7 +43,7 @@ async def test_get_returns_the_object_the_session_holds_until_it_is_refreshed(
 
 # Point 5: a stopped test points at its own line, whichever request caused it.
 def test_a_stopped_test_points_at_the_line_that_caused_it(
-    pytester: pytest.Pytester, outer_engine: str
+    pytester: pytest.Pytester, on_this_engine: list[str]
 ) -> None:
     write_inner_tests(
         pytester,
@@ -60,7 +60,7 @@ def test_a_stopped_test_points_at_the_line_that_caused_it(
             assert (await client.get("/health")).status_code == 200
         """,
     )
-    result = run_inner(pytester, "--db", outer_engine, "--isolation", "rollback", "--tb=long")
+    result = run_inner(pytester, *on_this_engine, "--isolation", "rollback", "--tb=long")
     result.assert_outcomes(failed=1)
     output = output_of(result)
     result.stdout.fnmatch_lines(
@@ -77,7 +77,7 @@ def test_a_stopped_test_points_at_the_line_that_caused_it(
 
 
 def test_an_add_without_flush_before_a_request_stops_the_test_naming_it(
-    pytester: pytest.Pytester, outer_engine: str
+    pytester: pytest.Pytester, on_this_engine: list[str]
 ) -> None:
     write_inner_tests(
         pytester,
@@ -92,7 +92,7 @@ def test_an_add_without_flush_before_a_request_stops_the_test_naming_it(
             await client.get("/health")
         """,
     )
-    result = run_inner(pytester, "--db", outer_engine, "--isolation", "rollback")
+    result = run_inner(pytester, *on_this_engine, "--isolation", "rollback")
     result.assert_outcomes(failed=1)
     result.stdout.fnmatch_lines(
         [

@@ -264,10 +264,10 @@ async def test_reads_no_clock(db_session):
 
 
 def test_sql_reading_the_transaction_clock_is_reported_at_the_end_of_the_run(
-    pytester: pytest.Pytester, outer_engine: str
+    pytester: pytest.Pytester, on_this_engine: list[str]
 ) -> None:
     write_inner_tests(pytester, CLOCK_TESTS)
-    result = run_inner(pytester, "--db", outer_engine)
+    result = run_inner(pytester, *on_this_engine)
     result.assert_outcomes(passed=4)
     result.stdout.fnmatch_lines(
         [
@@ -281,19 +281,19 @@ def test_sql_reading_the_transaction_clock_is_reported_at_the_end_of_the_run(
 
 
 def test_the_ini_can_make_reading_the_transaction_clock_stop_the_test(
-    pytester: pytest.Pytester, outer_engine: str
+    pytester: pytest.Pytester, on_this_engine: list[str]
 ) -> None:
     write_inner_tests(pytester, CLOCK_TESTS)
-    result = run_inner(pytester, "--db", outer_engine, "-o", "harness_transaction_clock=stop")
+    result = run_inner(pytester, *on_this_engine, "-o", "harness_transaction_clock=stop")
     result.assert_outcomes(passed=1, failed=3)
     result.stdout.fnmatch_lines(["*a statement reads the transaction's clock: * in: SELECT*"])
 
 
 def test_a_clock_read_in_commit_isolation_is_not_reported(
-    pytester: pytest.Pytester, outer_engine: str
+    pytester: pytest.Pytester, on_this_engine: list[str]
 ) -> None:
     write_inner_tests(pytester, CLOCK_TESTS)
-    result = run_inner(pytester, "--db", outer_engine, "--isolation", "commit")
+    result = run_inner(pytester, *on_this_engine, "--isolation", "commit")
     result.assert_outcomes(passed=4)
     assert "transaction clock" not in result.stdout.str()
 

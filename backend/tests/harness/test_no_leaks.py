@@ -41,26 +41,26 @@ async def test_ordinary(db_session, client, n):
 
 
 def test_requests_at_once_fail_their_test_alone(
-    pytester: pytest.Pytester, outer_engine: str
+    pytester: pytest.Pytester, on_this_engine: list[str]
 ) -> None:
     write_inner_tests(pytester, ONE_BAD_THEN_FIFTY)
-    result = run_inner(pytester, "--db", outer_engine, "--isolation", "rollback")
+    result = run_inner(pytester, *on_this_engine, "--isolation", "rollback")
     result.assert_outcomes(passed=50, failed=1)
     result.stdout.fnmatch_lines(["*2 requests were in flight at once in a rolled-back test*"])
 
 
 def test_requests_at_once_fail_their_test_alone_with_two_workers(
-    pytester: pytest.Pytester, outer_engine: str
+    pytester: pytest.Pytester, on_this_engine: list[str]
 ) -> None:
     # The controller runs in this process; its two workers are processes of their own.
     write_inner_tests(pytester, ONE_BAD_THEN_FIFTY)
-    result = run_inner(pytester, "--db", outer_engine, "-n", "2", "-p", "xdist")
+    result = run_inner(pytester, *on_this_engine, "-n", "2", "-p", "xdist")
     result.assert_outcomes(passed=50, failed=1)
     assert " error" not in result.stdout.lines[-1], result.stdout.str()
 
 
 def test_a_test_that_breaks_the_connection_is_failed_and_the_connection_replaced(
-    pytester: pytest.Pytester, outer_engine: str
+    pytester: pytest.Pytester, on_this_engine: list[str]
 ) -> None:
     write_inner_tests(
         pytester,
@@ -84,7 +84,7 @@ def test_a_test_that_breaks_the_connection_is_failed_and_the_connection_replaced
             assert await db_session.scalar(select(func.count()).select_from(User)) == 1
         """,
     )
-    result = run_inner(pytester, "--db", outer_engine, "--isolation", "rollback")
+    result = run_inner(pytester, *on_this_engine, "--isolation", "rollback")
     result.assert_outcomes(passed=6, errors=1)
     result.stdout.fnmatch_lines(
         [
@@ -96,7 +96,7 @@ def test_a_test_that_breaks_the_connection_is_failed_and_the_connection_replaced
 
 
 def test_settings_app_state_overrides_and_environment_are_restored(
-    pytester: pytest.Pytester, outer_engine: str, outer_isolation: str
+    pytester: pytest.Pytester, on_this_engine: list[str], outer_isolation: str
 ) -> None:
     write_inner_tests(
         pytester,
@@ -118,7 +118,7 @@ def test_settings_app_state_overrides_and_environment_are_restored(
             assert "BACKEND_ACCESS_TOKEN_MINUTES" not in os.environ
         """,
     )
-    result = run_inner(pytester, "--db", outer_engine, "--isolation", outer_isolation)
+    result = run_inner(pytester, *on_this_engine, "--isolation", outer_isolation)
     result.assert_outcomes(passed=2)
 
 
@@ -156,7 +156,7 @@ async def test_builds_its_own_app():
 
 @pytest.mark.parametrize("how", ["BACKEND_DATABASE_URL", "BACKEND_DATA_DIR"])
 def test_a_test_cannot_reach_the_developers_database(
-    pytester: pytest.Pytester, tmp_path: Path, outer_engine: str, how: str
+    pytester: pytest.Pytester, tmp_path: Path, on_this_engine: list[str], how: str
 ) -> None:
     data_dir = tmp_path / "developers-data"
     data_dir.mkdir()
@@ -169,7 +169,7 @@ def test_a_test_cannot_reach_the_developers_database(
         if how == "BACKEND_DATABASE_URL"
         else {"BACKEND_DATA_DIR": str(data_dir)}
     )
-    result = run_inner(pytester, "--db", outer_engine, **setting)
+    result = run_inner(pytester, *on_this_engine, **setting)
     result.assert_outcomes(failed=2)
     output = output_of(result)
     assert output.count("a test tried to connect to the app's configured database") >= 2

@@ -36,19 +36,14 @@ async def world(module_db_session):
 
 @pytest.fixture
 def run_on_this_engine(
-    pytester: pytest.Pytester, pytestconfig: pytest.Config
+    pytester: pytest.Pytester, pytestconfig: pytest.Config, on_this_engine: list[str]
 ) -> Callable[[], pytest.RunResult]:
-    """An inner run in the order of its files, on the outer run's engine: on PostgreSQL, on the
-    outer run's server (as an external one), rather than launching one more."""
-    harness = harness_of(pytestconfig)
-    engine = ["--db", harness.options.engine]
-    if harness.options.engine == "postgres":
-        admin_url = harness.provision().admin_url.replace("postgresql+psycopg", "postgresql")
-        engine = ["--postgres-url", admin_url]
+    """An inner run in the order of its files, on the outer run's engine (and server)."""
+    engine = harness_of(pytestconfig).options.engine
 
     def run() -> pytest.RunResult:
-        result = run_inner(pytester, "-p", "no:randomly", *engine)
-        result.stdout.fnmatch_lines([f"* tests ran on {harness.options.engine};*"])
+        result = run_inner(pytester, "-p", "no:randomly", *on_this_engine)
+        result.stdout.fnmatch_lines([f"* tests ran on {engine};*"])
         return result
 
     return run
