@@ -13,10 +13,10 @@ from typing import Any
 import pytest
 from alembic.config import Config
 from pytest_alembic.plugin.fixtures import alembic_runner
+from pytest_dbharness.backends import migration_engine
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.pool import NullPool
 
-from backend.db import create_engine
 from backend.migrations import alembic_config as project_alembic_config
 
 # What test_safety.py records its table under, and its name.
@@ -34,12 +34,14 @@ def alembic_config() -> Config:
 
 @pytest.fixture
 def alembic_engine(empty_database_url: str) -> Iterator[AsyncEngine]:
-    """The engine the app uses, on a new empty database of this run's engine.
+    """The app's engine, as the harness migrates through it, on a new empty database of this run's
+    engine (``pytest_dbharness.backends.migration_engine``: on SQLite, the inline transport, which
+    spares each of the thousands of statements these checks run aiosqlite's thread hop).
 
     No pool: pytest-alembic's tests are synchronous, and ``env.py`` runs an async engine in an
     event loop of its own each time, so no connection may outlive one of those loops.
     """
-    engine = create_engine(empty_database_url, poolclass=NullPool)
+    engine = migration_engine(empty_database_url, poolclass=NullPool)
     yield engine
     engine.sync_engine.dispose()
 

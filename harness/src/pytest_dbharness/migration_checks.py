@@ -21,7 +21,7 @@ from sqlalchemy.engine.interfaces import ReflectedColumn
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from alembic import command
-from pytest_dbharness.backends import create_engine
+from pytest_dbharness.backends import migration_engine
 from pytest_dbharness.backends.hooks import engine_hook
 from pytest_dbharness.project import current_project
 from pytest_dbharness.schema import current_revision, failing_revision, run_alembic
@@ -51,7 +51,7 @@ class MigrationDriver:
 
     def __init__(self, url: str) -> None:
         self.url = url
-        self.engine: AsyncEngine = create_engine(url)
+        self.engine: AsyncEngine = migration_engine(url)
         self.engine_name = self.engine.dialect.name
 
     async def __aenter__(self) -> MigrationDriver:

@@ -81,9 +81,9 @@ def failing_revision(error: BaseException) -> str | None:
 
 
 async def _migrate(url: str) -> str:
-    from pytest_dbharness.backends import create_engine  # the engines' modules import this one
+    from pytest_dbharness.backends import migration_engine  # the engines' modules import this one
 
-    engine = create_engine(url)
+    engine = migration_engine(url)
     try:
         async with engine.connect() as connection:
             await connection.run_sync(upgrade_connection)

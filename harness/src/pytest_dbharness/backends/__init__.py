@@ -63,6 +63,14 @@ def create_engine(url: str, **options: Any) -> AsyncEngine:
     return engine
 
 
+def migration_engine(url: str, **options: Any) -> AsyncEngine:
+    """The engine the harness migrates through (the template's build, the migration checks): one
+    connection at a time, on a database nothing else uses. An engine may give it a transport of
+    its own (``migration_engine`` hook; SQLite: no thread hop per statement)."""
+    own = engine_named_by(url).hook("migration_engine")
+    return own(url, **options) if own is not None else create_engine(url, **options)
+
+
 def only_marker(name: str) -> str:
     """The marker of tests meaningful on this engine only: ``postgres_only``."""
     return f"{name}_only"

@@ -12,6 +12,7 @@ from typing import Any
 from sqlalchemy import event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.pool import NullPool
 
 from pytest_dbharness.backends.base import Controller, Provisioned, Report
 from pytest_dbharness.schema import SchemaBuildError, migrate, schema_key
@@ -70,6 +71,18 @@ def shared_connection_engine(db_engine: AsyncEngine) -> AsyncEngine:
     from pytest_dbharness.sqlite_inline import inline_engine
 
     return inline_engine(db_engine.url.render_as_string(hide_password=False))
+
+
+def migration_engine(url: str, **options: Any) -> AsyncEngine:
+    """The engine of the template's build and the migration checks: the app's factory and hooks on
+    the inline transport (``sqlite_inline.py``), a new sqlite3 connection for each use. Migrating
+    runs tens of thousands of statements (batch table copies, reflection), and aiosqlite's thread
+    hop cost each of them a round trip through the event loop; these connections are used one at
+    a time on a database of their own, so none waits on a lock another holds on the same loop."""
+    from pytest_dbharness.backends import create_engine
+    from pytest_dbharness.sqlite_inline import InlineDBAPI
+
+    return create_engine(url, module=InlineDBAPI(), **{"poolclass": NullPool, **options})
 
 
 def prepare_engine(engine: AsyncEngine) -> None:
