@@ -78,9 +78,9 @@ def test_recorded_durations_leave_the_session_fixtures_set_up_out(
 
         @pytest.fixture(scope="session")
         def slow_world():
-            time.sleep(0.5)
+            time.sleep(0.3)
             yield
-            time.sleep(0.5)
+            time.sleep(0.3)
 
         def test_first(slow_world):
             pass
@@ -94,8 +94,8 @@ def test_recorded_durations_leave_the_session_fixtures_set_up_out(
     assert result.ret == pytest.ExitCode.OK, output_of(result)
     recorded = json.loads(durations.read_text())
     first, last = (recorded[f"test_inner.py::test_{name}"] for name in ("first", "last"))
-    assert first < 0.25, recorded  # not charged the 0.5 s set-up
-    assert 0.05 <= last < 0.3, recorded  # its own 0.05 s, not the 0.5 s teardown
+    assert first < 0.15, recorded  # not charged the 0.3 s set-up
+    assert 0.05 <= last < 0.25, recorded  # its own 0.05 s, not the 0.3 s teardown
 
 
 @pytest.mark.parametrize("splits", [2, 3])
