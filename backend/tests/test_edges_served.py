@@ -27,7 +27,13 @@ from pytest_dbharness.fixtures.live_server import (
     tcp_listening_socket,
 )
 
-from backend.tests.fixtures.live import Launched, ServedProcess, ServedProcesses, used_in_module
+from backend.tests.fixtures.live import (
+    Launched,
+    ServedProcess,
+    ServedProcesses,
+    launched_for_module,
+    served_ahead,
+)
 
 MB = 1_000_000
 SOCKET_TIMEOUT = 10.0
@@ -59,15 +65,20 @@ def assert_413(status: int, body: dict[str, str]) -> None:
 # --- The module's servers -----------------------------------------------------------------------
 
 
+# Started at a serial run's first test, long before this module's (fixtures/head_start.py).
+HEAD_START = {
+    f"edges {name}": served_ahead(name, 1, **settings) for name, settings in SERVERS.items()
+}
+
+
 @pytest.fixture(scope="module")
 def _launched(
     request: pytest.FixtureRequest, live_server_processes: ServedProcesses
 ) -> dict[str, Launched]:
-    """The servers this run's tests of the module use, launched side by side at its start."""
-    return {
-        name: live_server_processes.launch(1, **SERVERS[name])
-        for name in used_in_module(request, SERVERS)
-    }
+    """The servers this run's tests of the module use: started ahead of the run, or side by side
+    at the module's start."""
+    plan = {name: (1, settings) for name, settings in SERVERS.items()}
+    return launched_for_module(request, live_server_processes, plan, "edges ")
 
 
 def _module_server(name: str) -> Any:

@@ -14,6 +14,8 @@ import subprocess
 import zipfile
 from pathlib import Path
 
+from backend.tests.fixtures.head_start import HEAD, Ahead
+
 ROOT = Path(__file__).resolve().parents[2]
 TOOLING = ("harness/src/pytest_dbharness", "backend/bench", "backend/tests")
 SERVICE = ("backend/app.py", "backend/cli.py", "backend/auth", "backend/contexts", "backend/admin")
@@ -31,8 +33,20 @@ def _build_wheel(out_dir: Path) -> Path:
     return wheel
 
 
+# The build (half a second in uv) starts at a serial run's first test (fixtures/head_start.py).
+HEAD_START = {
+    "wheel": Ahead(
+        needed_by=lambda item: (
+            getattr(item, "originalname", "") == "test_the_wheel_holds_the_service_and_no_tooling"
+        ),
+        start=lambda _config, directory, _items: _build_wheel(directory),
+    )
+}
+
+
 def test_the_wheel_holds_the_service_and_no_tooling(tmp_path: Path) -> None:
-    names = zipfile.ZipFile(_build_wheel(tmp_path)).namelist()
+    wheel = HEAD.take("wheel") or _build_wheel(tmp_path)
+    names = zipfile.ZipFile(wheel).namelist()
     shipped_tooling = [name for name in names if name.startswith(TOOLING)]
     assert shipped_tooling == [], f"the wheel ships development tooling: {shipped_tooling}"
     for part in SERVICE:

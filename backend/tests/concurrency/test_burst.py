@@ -18,8 +18,9 @@ from backend.tests.fixtures.live import (
     Launched,
     ServedProcess,
     ServedProcesses,
+    launched_for_module,
     live_client,
-    used_in_module,
+    served_ahead,
 )
 
 CLIENTS = 15
@@ -101,15 +102,18 @@ async def test_a_burst_of_mixed_writes_and_reads_all_succeed_and_are_listed_back
     assert await _count(db_session, ContextEntry) == len(burst.created["entries"])
 
 
+# Its three processes start (about three seconds) at a serial run's first test, long before this
+# module's (fixtures/head_start.py).
+HEAD_START = {"burst two_workers": served_ahead("two_workers", 2)}
+
+
 @pytest.fixture(scope="module", autouse=True)
 def _launched(
     request: pytest.FixtureRequest, live_server_processes: ServedProcesses
 ) -> dict[str, Launched]:
-    """``backend serve --workers 2``, launched at the module's start when this run has its test:
-    its three processes start (about three seconds) while the other burst runs."""
-    return {
-        name: live_server_processes.launch(2) for name in used_in_module(request, ["two_workers"])
-    }
+    """``backend serve --workers 2`` when this run has its test: started ahead of the run, or at
+    the module's start, while the other burst runs."""
+    return launched_for_module(request, live_server_processes, {"two_workers": (2, {})}, "burst ")
 
 
 @pytest.fixture(scope="module")

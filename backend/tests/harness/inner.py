@@ -20,6 +20,7 @@ from pathlib import Path
 
 import psycopg  # noqa: F401 - imported before any pytester fixture: see below
 import pytest
+from pytest_dbharness.fixtures.live_server import die_with_parent
 from pytest_dbharness.rundir import SCRATCH_ENV, scratch_base
 
 from backend.config import PROJECT_ROOT
@@ -94,13 +95,20 @@ def output_of(result: pytest.RunResult) -> str:
 # --- Runs in a process of their own ----------------------------------------------------------
 
 
-@contextlib.contextmanager
-def scratch_place(prefix: str) -> Iterator[Path]:
+def new_scratch_place(prefix: str) -> Path:
     """A directory of its own, reachable by the server's unprivileged user (not 0700), where the
     harness works by default: ``/dev/shm`` when it has room (a launched server's data directory
-    is restored, and the wheel's binaries copied, several times faster there than in /tmp)."""
+    is restored, and the wheel's binaries copied, several times faster there than in /tmp).
+    ``shutil.rmtree`` it when done, or use ``scratch_place``."""
     path = Path(tempfile.mkdtemp(prefix=prefix, dir=scratch_base().parent))
     path.chmod(0o755)
+    return path
+
+
+@contextlib.contextmanager
+def scratch_place(prefix: str) -> Iterator[Path]:
+    """``new_scratch_place``, removed at the end of the block."""
+    path = new_scratch_place(prefix)
     try:
         yield path
     finally:
@@ -145,6 +153,9 @@ def _as_from_a_terminal() -> None:
     # A shell starts background jobs with SIGINT ignored, and the ignoring is inherited: without
     # this, a Ctrl-C test run from such a job would send a signal the inner run never sees.
     signal.signal(signal.SIGINT, signal.SIG_DFL)
+    # An inner run outliving this one (killed, or interrupted before its fixtures' teardown) is
+    # told with SIGTERM, so that it stops what it started too.
+    die_with_parent()
 
 
 def start_inner(directory: Path, *args: str, **env: str) -> subprocess.Popen[str]:

@@ -18,6 +18,7 @@ import socket
 import subprocess
 import tempfile
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +27,7 @@ import pytest
 from pytest_dbharness.harness import harness_of
 from pytest_dbharness.rundir import SCRATCH_ENV, scratch_base
 
+from backend.tests.fixtures.head_start import HEAD, Ahead
 from backend.tests.harness.inner import (
     output_of,
     run_inner,
@@ -60,23 +62,74 @@ def users_scratch(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return chosen
 
 
-def _start_runs_together(tmp_path: Path, count: int, *args: str) -> list[dict[str, str]]:
-    """Start ``count`` inner runs at once, wait for all, and return what each recorded."""
-    directories = [tmp_path / f"run{number}" for number in range(count)]
-    for directory in directories:
-        directory.mkdir()
-        write_tests(directory, RECORDING_TEST)
-    processes = [start_inner(directory, *args) for directory in directories]
+@dataclass(frozen=True)
+class Together:
+    """Inner runs started at once: their exit codes and outputs, in ``directories``."""
+
+    directories: list[Path]
+    results: list[tuple[int, str]]
+
+
+def _run_together(directory: Path, count: int, *args: str, **env: str) -> Together:
+    """Start ``count`` inner runs at once in folders of ``directory`` and wait for all."""
+    directories = [directory / f"run{number}" for number in range(count)]
+    for run_directory in directories:
+        run_directory.mkdir()
+        write_tests(run_directory, RECORDING_TEST)
+    processes = [start_inner(run_directory, *args, **env) for run_directory in directories]
     try:
         outputs = [process.communicate(timeout=240)[0] for process in processes]
     finally:
         for process in processes:
             if process.poll() is None:  # only after a timeout: do not leave it running
                 process.kill()
-    for process, output in zip(processes, outputs, strict=True):
-        assert process.returncode == 0, output
+    return Together(
+        directories, [(p.returncode, out) for p, out in zip(processes, outputs, strict=True)]
+    )
+
+
+def _records(together: Together) -> list[dict[str, str]]:
+    """What each run recorded, once each passed."""
+    for returncode, output in together.results:
+        assert returncode == 0, output
         assert "1 passed" in output, output
-    return [json.loads((directory / "run.json").read_text()) for directory in directories]
+    return [json.loads((directory / "run.json").read_text()) for directory in together.directories]
+
+
+def _cold_cache_pair(directory: Path, *args: str) -> Together:
+    """Two runs at once with a cache of their own in ``directory``; on SQLite, with the user's
+    scratch place there too (a launched server's user could not reach it: pytest's is 0700)."""
+    env = {} if "postgres" in args else {SCRATCH_ENV: str(directory / "chosen-scratch")}
+    return _run_together(directory, 2, *args, "-o", f"cache_dir={directory / 'cache'}", **env)
+
+
+def _ahead(*args: str) -> Any:
+    """A cold-cache pair as fixtures/head_start.py starts it, ahead of the run."""
+    return lambda _config, directory, _items: _cold_cache_pair(directory, *args)
+
+
+def _named(name: str) -> Any:
+    return lambda item: isinstance(item, pytest.Function) and item.originalname == name
+
+
+# Two processes at once, started at a serial run's first test on the idle second core: by the
+# time these tests come, their runs have ended.
+HEAD_START = {
+    "sqlite cold cache pair": Ahead(
+        needed_by=_named("test_two_sqlite_runs_at_once_with_a_cold_cache_both_pass"),
+        start=_ahead(),
+    ),
+    "postgres cold cache pair": Ahead(
+        needed_by=_named("test_two_launched_postgres_runs_at_once_with_a_cold_cache_both_pass"),
+        start=_ahead("--db", "postgres"),
+    ),
+}
+
+
+def _pair(key: str, tmp_path: Path, *args: str) -> tuple[Path, list[dict[str, str]]]:
+    """The cold-cache pair ``key``: started ahead, or now; its folder and what each run recorded."""
+    together = HEAD.take(key) or _cold_cache_pair(tmp_path, *args)
+    return together.directories[0].parent, _records(together)
 
 
 def _assert_nothing_left(runs: list[dict[str, str]]) -> None:
@@ -91,25 +144,22 @@ def _assert_no_partial_cache_entries(cache_dir: Path) -> None:
     assert [path.name for path in schema_cache.iterdir() if ".partial-" in path.name] == []
 
 
-def test_two_sqlite_runs_at_once_with_a_cold_cache_both_pass(
-    tmp_path: Path, users_scratch: Path
-) -> None:
-    cache = tmp_path / "cache"
-    runs = _start_runs_together(tmp_path, 2, "-o", f"cache_dir={cache}")
+def test_two_sqlite_runs_at_once_with_a_cold_cache_both_pass(tmp_path: Path) -> None:
+    folder, runs = _pair("sqlite cold cache pair", tmp_path)
     # Where the user said: an inner run in a process of its own keeps DBHARNESS_SCRATCH_DIR.
+    users_scratch = folder / "chosen-scratch"
     assert all(Path(run["run_dir"]).is_relative_to(users_scratch) for run in runs), runs
     _assert_nothing_left(runs)
-    _assert_no_partial_cache_entries(cache)
+    _assert_no_partial_cache_entries(folder / "cache")
 
 
 @pytest.mark.postgres_only(reason=POSTGRES_SERVERS)
 def test_two_launched_postgres_runs_at_once_with_a_cold_cache_both_pass(tmp_path: Path) -> None:
     # A cache of their own: both run initdb and the migrations and race to store the cluster.
-    cache = tmp_path / "cache"
-    runs = _start_runs_together(tmp_path, 2, "--db", "postgres", "-o", f"cache_dir={cache}")
+    folder, runs = _pair("postgres cold cache pair", tmp_path, "--db", "postgres")
     assert runs[0]["run_dir"] != runs[1]["run_dir"]
     _assert_nothing_left(runs)
-    _assert_no_partial_cache_entries(cache)
+    _assert_no_partial_cache_entries(folder / "cache")
 
 
 @pytest.mark.postgres_only(reason=POSTGRES_SERVERS)
@@ -117,7 +167,7 @@ def test_two_runs_at_once_on_one_external_server_both_pass(
     tmp_path: Path, pytestconfig: pytest.Config
 ) -> None:
     admin_url = harness_of(pytestconfig).provision().admin_url.replace("+psycopg", "")
-    runs = _start_runs_together(tmp_path, 2, "--postgres-url", admin_url)
+    runs = _records(_run_together(tmp_path, 2, "--postgres-url", admin_url))
     _assert_nothing_left(runs)
     with _connect(admin_url) as connection:
         for run in runs:

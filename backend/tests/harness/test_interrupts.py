@@ -14,6 +14,7 @@ import contextlib
 import os
 import random
 import re
+import shutil
 import signal
 import subprocess
 import tempfile
@@ -25,7 +26,8 @@ from pathlib import Path
 import pytest
 from pytest_dbharness.harness import harness_of
 
-from backend.tests.harness.inner import scratch_place, start_inner, write_tests
+from backend.tests.fixtures.head_start import HEAD, Ahead
+from backend.tests.harness.inner import new_scratch_place, scratch_place, start_inner, write_tests
 
 TRIES = int(os.environ.get("DBHARNESS_INTERRUPT_TRIES", "1"))
 SECONDS = 120  # no inner run may take longer, interrupted or not
@@ -40,7 +42,7 @@ from sqlalchemy import text
 MARK = Path(os.environ["INNER_MARK_DIR"])
 if os.environ.get("INNER_STALL") == "collection":
     (MARK / "collection").touch()
-    time.sleep(120)
+    time.sleep(600)  # until signalled; a stalled run may be started at the outer run's start
 
 
 @pytest.mark.parametrize("n", range(8))
@@ -48,7 +50,7 @@ async def test_in_a_transaction(db_session, n):
     await db_session.execute(text("SELECT 1"))
     if os.environ.get("INNER_STALL") == "test" and n == 3:
         (MARK / "test").touch()
-        await asyncio.sleep(120)  # inside the test's open transaction
+        await asyncio.sleep(600)  # inside the test's open transaction, until signalled
 
 
 @pytest.mark.committed
@@ -66,7 +68,7 @@ from pathlib import Path
 def pytest_sessionfinish():
     if os.environ.get("INNER_STALL") == "teardown":
         (Path(os.environ["INNER_MARK_DIR"]) / "teardown").touch()
-        time.sleep(120)
+        time.sleep(600)  # until signalled; a stalled run may be started at the outer run's start
 """
 
 INTERRUPTED = re.compile(
@@ -166,39 +168,66 @@ class StalledRun:
     process: subprocess.Popen[str]
 
 
+def _start_stalled(directory: Path, engine: str, stall: str) -> StalledRun:
+    scratch = new_scratch_place("backend-interrupts-")
+    return StalledRun(directory, scratch, _start(directory, scratch, engine, stall))
+
+
+def _stalls_of(items: list[pytest.Item]) -> list[str]:
+    return [item.callspec.params["stall"] for item in items if _stalls_in_a_phase(item)]
+
+
+def _stalls_in_a_phase(item: pytest.Item) -> bool:
+    """A phase test whose run can be started before it: all but the start-up one."""
+    return (
+        isinstance(item, pytest.Function)
+        and item.originalname == "test_an_interrupt_at_each_phase_ends_the_run_cleanly"
+        and item.callspec.params["stall"] != "start-up"
+    )
+
+
+def _start_stalls(
+    config: pytest.Config, directory: Path, items: list[pytest.Item]
+) -> dict[str, StalledRun]:
+    """The runs these phase tests interrupt, side by side, each once it waits at its phase."""
+    engine = harness_of(config).options.engine
+    runs = {}
+    for stall in _stalls_of(items):
+        (directory / stall).mkdir()
+        runs[stall] = _start_stalled(directory / stall, engine, stall)
+    for stall, run in runs.items():
+        with contextlib.suppress(AssertionError):  # its test says what went wrong
+            _wait_for((run.directory / stall).exists, run.process, f"its {stall}")
+    return runs
+
+
+def _stop_stalls(runs: dict[str, StalledRun]) -> None:
+    """What a test did not signal (it failed, or never ran) is stopped with SIGTERM, so that it
+    still cleans up; then the scratch places go."""
+    for run in runs.values():
+        if run.process.poll() is None:
+            os.killpg(run.process.pid, signal.SIGTERM)
+            run.process.communicate(timeout=SECONDS)
+        shutil.rmtree(run.scratch, ignore_errors=True)
+
+
+# Started at the run's first test in a serial run (fixtures/head_start.py): a second of imports
+# each, on the idle second core, long before this module's tests come.
+HEAD_START = {
+    "interrupt stalls": Ahead(needed_by=_stalls_in_a_phase, start=_start_stalls, stop=_stop_stalls)
+}
+
+
 @pytest.fixture(scope="module")
 def stalled_together(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[dict[str, StalledRun]]:
-    """The runs this run's phase tests will interrupt where they stall, started side by side
-    (about a second of imports each, while a serial run's second core is idle); each waits at its
-    phase until its test signals it. An xdist worker starts each in its test instead. Whatever a
-    failed test left is stopped here, with SIGTERM, so that it still cleans up."""
-    stalls = [] if hasattr(request.config, "workerinput") else _phase_tests_stalling(request)
-    engine = harness_of(request.config).options.engine
-    with contextlib.ExitStack() as stack:
-        runs = {}
-        for stall in stalls:
-            directory = tmp_path_factory.mktemp(f"stall-{stall}")
-            scratch = stack.enter_context(scratch_place("backend-interrupts-"))
-            process = _start(directory, scratch, engine, stall)
-            runs[stall] = StalledRun(directory, scratch, process)
-        yield runs
-        for run in runs.values():
-            if run.process.poll() is None:
-                os.killpg(run.process.pid, signal.SIGTERM)
-                run.process.communicate(timeout=SECONDS)
-
-
-def _phase_tests_stalling(request: pytest.FixtureRequest) -> list[str]:
-    return [
-        item.callspec.params["stall"]
-        for item in request.session.items
-        if item.module is request.module
-        and isinstance(item, pytest.Function)
-        and item.originalname == "test_an_interrupt_at_each_phase_ends_the_run_cleanly"
-        and item.callspec.params["stall"] != "start-up"
-    ]
+    """The runs this run's phase tests will interrupt where they stall: started ahead of the run
+    (``HEAD_START``) or, in an xdist worker, in each test; each waits at its phase until its test
+    signals it."""
+    runs = HEAD.take("interrupt stalls") or {}
+    yield runs
+    _stop_stalls(runs)
 
 
 @pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="reads /proc (Linux)")
@@ -212,7 +241,7 @@ def test_an_interrupt_at_each_phase_ends_the_run_cleanly(
     sig: int,
     phase: str,
 ) -> None:
-    run = stalled_together.pop(stall, None)
+    run = stalled_together.get(stall)
     if run is None:
         process = _start(tmp_path, scratch, engine, stall="" if stall == "start-up" else stall)
         run = StalledRun(tmp_path, scratch, process)

@@ -7,6 +7,7 @@ process (``pytester``) except where a signal or a killed process is the point.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import pwd
@@ -25,6 +26,7 @@ from pytest_dbharness.harness import harness_of
 from pytest_dbharness.rundir import scratch_base
 from sqlalchemy.engine import make_url
 
+from backend.tests.fixtures.head_start import HEAD, Ahead
 from backend.tests.harness.inner import (
     output_of,
     run_inner,
@@ -173,7 +175,7 @@ from pytest_dbharness.harness import harness_of
 def test_waits(database_url, pytestconfig):
     run_dir = harness_of(pytestconfig).provision().run_dir
     Path("run_dir.txt").write_text(run_dir)
-    time.sleep(60)
+    time.sleep(600)  # until its test signals it: it may be started at the outer run's start
 """
 
 
@@ -199,49 +201,61 @@ SLOW_RUN_TESTS = {
     "test_an_interrupted_run_leaves_no_server_or_directory": lambda item: item.callspec.id,
     "test_the_next_run_removes_what_a_killed_run_left": lambda _item: "killed",
 }
+SlowRuns = dict[str, tuple[subprocess.Popen[str], Path]]
 
 
-@pytest.fixture(scope="module")
-def slow_runs(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[dict[str, tuple[subprocess.Popen[str], Path]]]:
-    """The slow runs this run's tests of the module interrupt or kill, started side by side (each
-    launches a server of its own after a second of imports, while a serial run's second core is
-    idle); each waits in its test until signalled. An xdist worker starts each in its test
-    instead. What a failed test left running is stopped here with SIGTERM, so that it cleans up."""
-    keys = [] if hasattr(request.config, "workerinput") else _slow_runs_used(request)
+def _needs_a_slow_run(item: pytest.Item) -> bool:
+    return isinstance(item, pytest.Function) and item.originalname in SLOW_RUN_TESTS
+
+
+def _start_slow_runs(config: pytest.Config, directory: Path, items: list[pytest.Item]) -> SlowRuns:
+    """The slow runs these tests interrupt or kill, side by side, once each has its server."""
     runs = {}
-    for key in keys:
-        directory = tmp_path_factory.mktemp(f"slow-{key}")
-        runs[key] = (_start_slow_run(directory), directory)
-    yield runs
+    for item in items:
+        key = SLOW_RUN_TESTS[item.originalname](item)  # type: ignore[attr-defined]
+        (directory / key).mkdir()
+        runs[key] = (_start_slow_run(directory / key), directory / key)
+    for process, run_directory in runs.values():
+        with contextlib.suppress(AssertionError):  # its test says what went wrong
+            _run_dir_of(process, run_directory)
+    return runs
+
+
+def _stop_slow_runs(runs: SlowRuns) -> None:
+    """What a failed test left running is stopped with SIGTERM, so that it cleans up."""
     for process, _directory in runs.values():
         if process.poll() is None:
             os.killpg(process.pid, signal.SIGTERM)
             process.communicate(timeout=60)
 
 
-def _slow_runs_used(request: pytest.FixtureRequest) -> list[str]:
-    return [
-        SLOW_RUN_TESTS[item.originalname](item)
-        for item in request.session.items
-        if item.module is request.module
-        and isinstance(item, pytest.Function)
-        and item.originalname in SLOW_RUN_TESTS
-    ]
+# Started at the run's first test in a serial run (fixtures/head_start.py): each launches a
+# server of its own after a second of imports, on the idle second core.
+HEAD_START = {
+    "postgres slow runs": Ahead(
+        needed_by=_needs_a_slow_run, start=_start_slow_runs, stop=_stop_slow_runs
+    )
+}
 
 
-def _slow_run(
-    slow_runs: dict[str, tuple[subprocess.Popen[str], Path]], key: str, tmp_path: Path
-) -> tuple[subprocess.Popen[str], str]:
-    """The slow run ``key``, started at the module's start or now; and its run directory."""
-    process, directory = slow_runs.pop(key, None) or (_start_slow_run(tmp_path), tmp_path)
+@pytest.fixture(scope="module")
+def slow_runs() -> Iterator[SlowRuns]:
+    """The slow runs this run's tests of the module interrupt or kill, started ahead of the run
+    (``HEAD_START``) or, in an xdist worker, in each test; each waits until signalled."""
+    runs = HEAD.take("postgres slow runs") or {}
+    yield runs
+    _stop_slow_runs(runs)
+
+
+def _slow_run(slow_runs: SlowRuns, key: str, tmp_path: Path) -> tuple[subprocess.Popen[str], str]:
+    """The slow run ``key``, started ahead or now; and its run directory."""
+    process, directory = slow_runs.get(key) or (_start_slow_run(tmp_path), tmp_path)
     return process, _run_dir_of(process, directory)
 
 
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
 def test_an_interrupted_run_leaves_no_server_or_directory(
-    tmp_path: Path, sig: int, slow_runs: dict[str, tuple[subprocess.Popen[str], Path]]
+    tmp_path: Path, sig: int, slow_runs: SlowRuns
 ) -> None:
     process, run_dir = _slow_run(slow_runs, signal.Signals(sig).name, tmp_path)
     assert _processes_mentioning(run_dir), "the inner run's server should be running"
@@ -254,7 +268,7 @@ def test_an_interrupted_run_leaves_no_server_or_directory(
 def test_the_next_run_removes_what_a_killed_run_left(
     pytester: pytest.Pytester,
     tmp_path_factory: pytest.TempPathFactory,
-    slow_runs: dict[str, tuple[subprocess.Popen[str], Path]],
+    slow_runs: SlowRuns,
 ) -> None:
     process, run_dir = _slow_run(slow_runs, "killed", tmp_path_factory.mktemp("killed"))
     process.send_signal(signal.SIGKILL)

@@ -244,21 +244,35 @@ def pytest_runtest_protocol(item: pytest.Item) -> Iterator[None]:
 
 
 def pytest_runtest_setup(item: pytest.Item) -> None:
+    skipped = skipped_here(item)
+    if skipped is not None:
+        reason, counted_under, only = skipped
+        item.user_properties.append((counted_under, only))
+        pytest.skip(reason)
+
+
+def skipped_here(item: pytest.Item) -> tuple[str, str, str] | None:
+    """Whether this run skips ``item`` as meaningful on another engine or isolation only: (the
+    reason, the summary's count it goes under, the engine or isolation it needs), else None.
+    For a project's own fixtures that plan ahead (which tests of the run will really run)."""
     harness = item.config.stash.get(harness_key, None)
     if harness is None:
-        return
+        return None
     engine = harness.options.engine
     for only_on in ENGINES:
         marker = item.get_closest_marker(only_marker(only_on))
         if marker is not None and engine != only_on:
-            item.user_properties.append((SKIPPED_FOR_ENGINE, only_on))
-            pytest.skip(f"{only_on} only: {_reason(marker)}")
+            return f"{only_on} only: {_reason(marker)}", SKIPPED_FOR_ENGINE, only_on
     mode = isolation_mode(item)
     for name, only_with in MODE_MARKERS.items():
         marker = item.get_closest_marker(name)
         if marker is not None and mode != only_with:
-            item.user_properties.append((SKIPPED_FOR_ISOLATION, only_with))
-            pytest.skip(f"--isolation {only_with} only: {_reason(marker)}")
+            return (
+                f"--isolation {only_with} only: {_reason(marker)}",
+                SKIPPED_FOR_ISOLATION,
+                only_with,
+            )
+    return None
 
 
 @pytest.hookimpl(wrapper=True)
