@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.pool import NullPool
 
 from pytest_dbharness.backends.base import Controller, Provisioned, Report
+from pytest_dbharness.project import current_project
 from pytest_dbharness.schema import SchemaBuildError, migrate, schema_key
 
 
@@ -65,9 +66,17 @@ def drop(provisioned: Provisioned, url: str) -> None:
         Path(f"{path}{suffix}").unlink(missing_ok=True)
 
 
+def _on_aiosqlite() -> bool:
+    """Whether the app reaches SQLite through aiosqlite, whose dialect the inline transport serves
+    (``Project.drivers`` may name another async driver: that one is then used as it is)."""
+    return current_project().driver_for("sqlite") == "aiosqlite"
+
+
 def shared_connection_engine(db_engine: AsyncEngine) -> AsyncEngine:
     """The engine of a worker's rolled-back shared connection: the same database and hooks, without
     aiosqlite's thread hop (``sqlite_inline.py``)."""
+    if not _on_aiosqlite():
+        return db_engine
     from pytest_dbharness.sqlite_inline import inline_engine
 
     return inline_engine(db_engine.url.render_as_string(hide_password=False))
@@ -82,7 +91,8 @@ def migration_engine(url: str, **options: Any) -> AsyncEngine:
     from pytest_dbharness.backends import create_engine
     from pytest_dbharness.sqlite_inline import InlineDBAPI
 
-    return create_engine(url, module=InlineDBAPI(), **{"poolclass": NullPool, **options})
+    inline = {"module": InlineDBAPI()} if _on_aiosqlite() else {}
+    return create_engine(url, **{**inline, "poolclass": NullPool, **options})
 
 
 def prepare_engine(engine: AsyncEngine) -> None:
