@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -15,10 +16,14 @@ import tempfile
 import time
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
+from pytest_dbharness.harness import harness_of
 
+from backend.tests.fixtures.head_start import HEAD, Ahead
 from backend.tests.harness.inner import inner_command, inner_env, start_inner, write_tests
 from backend.tests.harness.test_interrupts import INTERRUPTED, _leftovers
 
@@ -103,19 +108,7 @@ def test_a_signal_before_pytest_loads_the_plugin_ends_the_run_with_the_one_line(
 
 @pytest.fixture
 def engine(pytestconfig: pytest.Config) -> str:
-    from pytest_dbharness.harness import harness_of
-
     return harness_of(pytestconfig).options.engine
-
-
-@contextlib.contextmanager
-def _reachable_scratch() -> Iterator[Path]:
-    """The run's files in a place of their own that the server's unprivileged user can reach."""
-    with tempfile.TemporaryDirectory(
-        prefix="backend-interrupts-", ignore_cleanup_errors=True
-    ) as place:
-        Path(place).chmod(0o755)
-        yield Path(place)
 
 
 def _start_in(project: Path, scratch: Path, engine: str, *args: str) -> subprocess.Popen[str]:
@@ -150,22 +143,88 @@ import pytest
 @pytest.hookimpl(trylast=True)
 def pytest_configure(config):
     (Path(os.environ["INNER_MARK_DIR"]) / "configured").touch()
-    time.sleep(60)
+    time.sleep(600)  # until signalled: it may be started at the outer run's start
 """
+
+
+@dataclass
+class Stalled:
+    """An inner run waiting where its test interrupts it, in ``project``, its files in ``scratch``."""
+
+    project: Path
+    scratch: Path
+    process: subprocess.Popen[str]
+
+
+def _stalled(project: Path, engine: str, mark: str, *args: str) -> Stalled:
+    """Start the run in ``project`` and wait until it writes ``mark``, where it waits."""
+    scratch = Path(tempfile.mkdtemp(prefix="backend-interrupts-"))
+    scratch.chmod(0o755)  # reachable by the server's unprivileged user
+    process = _start_in(project, scratch, engine, *args)
+    with contextlib.suppress(AssertionError):  # its test says what went wrong
+        _wait_for(project / mark, process)
+    return Stalled(project, scratch, process)
+
+
+def _stop(stalled: Stalled) -> None:
+    if stalled.process.poll() is None:  # its test failed first: SIGTERM, so that it cleans up
+        os.killpg(stalled.process.pid, signal.SIGTERM)
+        stalled.process.communicate(timeout=SECONDS)
+    shutil.rmtree(stalled.scratch, ignore_errors=True)
+
+
+def _at_configure(directory: Path, engine: str) -> Stalled:
+    write_tests(directory, "def test_never_runs():\n    pass\n")
+    (directory / "conftest.py").write_text(CONFIGURED_STALL)
+    return _stalled(directory, engine, "configured")
+
+
+def _mid_test(directory: Path, engine: str) -> Stalled:
+    project = directory / "project"
+    project.mkdir()
+    write_tests(project, REPORTED_TESTS)
+    return _stalled(project, engine, "test", f"--junitxml={directory / 'junit.xml'}")
+
+
+def _ahead(stall: Any) -> Any:
+    """``stall`` as fixtures/head_start.py starts it: on the run's engine, in its own folder."""
+    return lambda config, directory, _items: stall(directory, harness_of(config).options.engine)
+
+
+def _named(name: str) -> Any:
+    return lambda item: isinstance(item, pytest.Function) and item.originalname == name
+
+
+def _taken(key: str, stall: Any, tmp_path: Path, engine: str) -> Iterator[Stalled]:
+    stalled = HEAD.take(key) or stall(tmp_path, engine)
+    try:
+        yield stalled
+    finally:
+        _stop(stalled)
+
+
+@pytest.fixture
+def at_configure(tmp_path: Path, engine: str) -> Iterator[Stalled]:
+    """A run stalled after the plugin's pytest_configure (its server launched): started ahead of
+    the run (``HEAD_START``) or now."""
+    yield from _taken("early stall at configure", _at_configure, tmp_path, engine)
+
+
+@pytest.fixture
+def mid_test(tmp_path: Path, engine: str) -> Iterator[Stalled]:
+    """A run stalled in its fifth test, four finished: started ahead of the run or now."""
+    yield from _taken("early stall mid-test", _mid_test, tmp_path, engine)
 
 
 @pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="reads /proc (Linux)")
 def test_the_plugin_takes_over_and_stops_the_server_it_launched_at_start_up(
-    tmp_path: Path, engine: str
+    at_configure: Stalled,
 ) -> None:
-    write_tests(tmp_path, "def test_never_runs():\n    pass\n")
-    (tmp_path / "conftest.py").write_text(CONFIGURED_STALL)
-    with _reachable_scratch() as scratch:
-        process = _start_in(tmp_path, scratch, engine)
-        _wait_for(tmp_path / "configured", process)
-        assert list(scratch.glob("*/run-*")), "the inner run provisioned nothing"
-        # Were the early handler still in place, the run's files would be left behind.
-        output = _interrupt(process, signal.SIGTERM, scratch)
+    process, scratch = at_configure.process, at_configure.scratch
+    _wait_for(at_configure.project / "configured", process)
+    assert list(scratch.glob("*/run-*")), "the inner run provisioned nothing"
+    # Were the early handler still in place, the run's files would be left behind.
+    output = _interrupt(process, signal.SIGTERM, scratch)
     assert "interrupted by SIGTERM during start-up" in output, output
 
 
@@ -189,22 +248,17 @@ async def test_committed(db_session):
 
 async def test_stalls(db_session):
     (Path(os.environ["INNER_MARK_DIR"]) / "test").touch()
-    await asyncio.sleep(60)  # inside the test's open transaction
+    await asyncio.sleep(600)  # inside the test's open transaction, until signalled
 """
 
 
 @pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="reads /proc (Linux)")
 def test_a_run_interrupted_mid_test_still_reports_the_tests_that_finished(
-    tmp_path: Path, engine: str
+    mid_test: Stalled,
 ) -> None:
-    project = tmp_path / "project"
-    project.mkdir()
-    write_tests(project, REPORTED_TESTS)
-    junit = tmp_path / "junit.xml"
-    with _reachable_scratch() as scratch:
-        process = _start_in(project, scratch, engine, f"--junitxml={junit}")
-        _wait_for(project / "test", process)
-        output = _interrupt(process, signal.SIGINT, scratch)
+    junit = mid_test.project.parent / "junit.xml"
+    _wait_for(mid_test.project / "test", mid_test.process)
+    output = _interrupt(mid_test.process, signal.SIGINT, mid_test.scratch)
     assert "during the tests (4 finished)" in output.strip().splitlines()[-1], output
     # pytest's own report as far as the run got: its counts, the plugin's summary, the XML file.
     assert "4 passed in " in output, output
@@ -213,3 +267,19 @@ def test_a_run_interrupted_mid_test_still_reports_the_tests_that_finished(
     assert suite is not None
     assert suite.get("tests") == "4", ET.tostring(suite)
     assert suite.get("failures") == "0", ET.tostring(suite)
+
+
+# Started at a serial run's first test (fixtures/head_start.py): each run's second of imports and
+# its server's launch on the idle second core; each then waits where its test interrupts it.
+HEAD_START = {
+    "early stall at configure": Ahead(
+        needed_by=_named("test_the_plugin_takes_over_and_stops_the_server_it_launched_at_start_up"),
+        start=_ahead(_at_configure),
+        stop=_stop,
+    ),
+    "early stall mid-test": Ahead(
+        needed_by=_named("test_a_run_interrupted_mid_test_still_reports_the_tests_that_finished"),
+        start=_ahead(_mid_test),
+        stop=_stop,
+    ),
+}
