@@ -95,20 +95,13 @@ def output_of(result: pytest.RunResult) -> str:
 # --- Runs in a process of their own ----------------------------------------------------------
 
 
-def new_scratch_place(prefix: str) -> Path:
-    """A directory of its own, reachable by the server's unprivileged user (not 0700), where the
-    harness works by default: ``/dev/shm`` when it has room (a launched server's data directory
-    is restored, and the wheel's binaries copied, several times faster there than in /tmp).
-    ``shutil.rmtree`` it when done, or use ``scratch_place``."""
-    path = Path(tempfile.mkdtemp(prefix=prefix, dir=scratch_base().parent))
-    path.chmod(0o755)
-    return path
-
-
 @contextlib.contextmanager
 def scratch_place(prefix: str) -> Iterator[Path]:
-    """``new_scratch_place``, removed at the end of the block."""
-    path = new_scratch_place(prefix)
+    """A directory of its own, reachable by the server's unprivileged user (not 0700), where the
+    harness works by default: ``/dev/shm`` when it has room (a launched server's data directory
+    is restored, and the wheel's binaries copied, several times faster there than in /tmp)."""
+    path = Path(tempfile.mkdtemp(prefix=prefix, dir=scratch_base().parent))
+    path.chmod(0o755)
     try:
         yield path
     finally:

@@ -26,8 +26,12 @@ from pathlib import Path
 import pytest
 from pytest_dbharness.harness import harness_of
 
-from backend.tests.fixtures.head_start import HEAD, Ahead
-from backend.tests.harness.inner import new_scratch_place, scratch_place, start_inner, write_tests
+from backend.tests.fixtures.head_start import (
+    HEAD,
+    Ahead,
+    scratch_place_of_this_run,
+)
+from backend.tests.harness.inner import scratch_place, start_inner, write_tests
 
 TRIES = int(os.environ.get("DBHARNESS_INTERRUPT_TRIES", "1"))
 SECONDS = 120  # no inner run may take longer, interrupted or not
@@ -169,7 +173,7 @@ class StalledRun:
 
 
 def _start_stalled(directory: Path, engine: str, stall: str) -> StalledRun:
-    scratch = new_scratch_place("backend-interrupts-")
+    scratch = scratch_place_of_this_run()
     return StalledRun(directory, scratch, _start(directory, scratch, engine, stall))
 
 
@@ -214,7 +218,11 @@ def _stop_stalls(runs: dict[str, StalledRun]) -> None:
 # Started at the run's first test in a serial run (fixtures/head_start.py): a second of imports
 # each, on the idle second core, long before this module's tests come.
 HEAD_START = {
-    "interrupt stalls": Ahead(needed_by=_stalls_in_a_phase, start=_start_stalls, stop=_stop_stalls)
+    "interrupt stalls": Ahead(
+        needed_by=_stalls_in_a_phase,
+        start=_start_stalls,
+        stop=_stop_stalls,
+    )
 }
 
 

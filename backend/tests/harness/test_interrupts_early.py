@@ -12,7 +12,6 @@ import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 import time
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
@@ -23,7 +22,11 @@ from typing import Any
 import pytest
 from pytest_dbharness.harness import harness_of
 
-from backend.tests.fixtures.head_start import HEAD, Ahead
+from backend.tests.fixtures.head_start import (
+    HEAD,
+    Ahead,
+    scratch_place_of_this_run,
+)
 from backend.tests.harness.inner import inner_command, inner_env, start_inner, write_tests
 from backend.tests.harness.test_interrupts import INTERRUPTED, _leftovers
 
@@ -158,8 +161,7 @@ class Stalled:
 
 def _stalled(project: Path, engine: str, mark: str, *args: str) -> Stalled:
     """Start the run in ``project`` and wait until it writes ``mark``, where it waits."""
-    scratch = Path(tempfile.mkdtemp(prefix="backend-interrupts-"))
-    scratch.chmod(0o755)  # reachable by the server's unprivileged user
+    scratch = scratch_place_of_this_run()
     process = _start_in(project, scratch, engine, *args)
     with contextlib.suppress(AssertionError):  # its test says what went wrong
         _wait_for(project / mark, process)

@@ -233,7 +233,9 @@ def _stop_slow_runs(runs: SlowRuns) -> None:
 # server of its own after a second of imports, on the idle second core.
 HEAD_START = {
     "postgres slow runs": Ahead(
-        needed_by=_needs_a_slow_run, start=_start_slow_runs, stop=_stop_slow_runs
+        needed_by=_needs_a_slow_run,
+        start=_start_slow_runs,
+        stop=_stop_slow_runs,
     )
 }
 
