@@ -93,7 +93,8 @@ def cannot_write(base: Path, reason: str) -> HarnessConfigError:
     )
 
 
-def _alive(pid: int) -> bool:
+def process_alive(pid: int) -> bool:
+    """Whether a process with this pid exists (one of another user counts)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -105,7 +106,7 @@ def _alive(pid: int) -> bool:
 
 def _owner_alive(run_path: Path) -> bool:
     try:
-        return _alive(int((run_path / "owner.pid").read_text().strip()))
+        return process_alive(int((run_path / "owner.pid").read_text().strip()))
     except (OSError, ValueError):
         # No readable owner file: a run still being created, or debris; judge by age.
         return time.time() - run_path.stat().st_mtime < 60
@@ -120,7 +121,7 @@ def stop_orphaned_server(data_dir: Path) -> None:
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.kill(pid, signal.SIGQUIT)
         for _ in range(50):
-            if not _alive(pid):
+            if not process_alive(pid):
                 return
             time.sleep(0.1)
         os.kill(pid, signal.SIGKILL)
@@ -143,7 +144,7 @@ def sweep_leftovers(base: Path) -> None:
         _destroy(claimed)
     for claimed in base.glob("swept-*"):
         claimer = claimed.name.rsplit("-", 1)[-1]
-        if claimer.isdigit() and not _alive(int(claimer)):
+        if claimer.isdigit() and not process_alive(int(claimer)):
             _destroy(claimed)
 
 
