@@ -14,7 +14,7 @@ import subprocess
 import zipfile
 from pathlib import Path
 
-from backend.tests.fixtures.head_start import HEAD, Ahead
+from backend.tests.fixtures.head_start import HEAD, Ahead, for_test
 
 ROOT = Path(__file__).resolve().parents[2]
 TOOLING = ("harness/src/pytest_dbharness", "backend/bench", "backend/tests")
@@ -36,9 +36,7 @@ def _build_wheel(out_dir: Path) -> Path:
 # The build (half a second in uv) starts at a serial run's first test (fixtures/head_start.py).
 HEAD_START = {
     "wheel": Ahead(
-        needed_by=lambda item: (
-            getattr(item, "originalname", "") == "test_the_wheel_holds_the_service_and_no_tooling"
-        ),
+        needed_by=for_test("test_the_wheel_holds_the_service_and_no_tooling"),
         start=lambda _config, directory, _items: _build_wheel(directory),
     )
 }

@@ -151,6 +151,14 @@ def _as_from_a_terminal() -> None:
     die_with_parent()
 
 
+def stop_inner(process: subprocess.Popen[str], timeout: float = 120) -> None:
+    """An inner run a test did not end (it failed first, or never came): SIGTERM to its group, so
+    that it still cleans up, and wait for it."""
+    if process.poll() is None:
+        os.killpg(process.pid, signal.SIGTERM)
+        process.communicate(timeout=timeout)
+
+
 def start_inner(directory: Path, *args: str, **env: str) -> subprocess.Popen[str]:
     """An inner run in a process group of its own, as a terminal starts it: ``os.killpg`` then
     signals it as Ctrl-C would (the run and whatever it started in its group)."""

@@ -27,7 +27,7 @@ import pytest
 from pytest_dbharness.harness import harness_of
 from pytest_dbharness.rundir import SCRATCH_ENV, scratch_base
 
-from backend.tests.fixtures.head_start import HEAD, Ahead
+from backend.tests.fixtures.head_start import HEAD, Ahead, for_test
 from backend.tests.harness.inner import (
     output_of,
     run_inner,
@@ -108,19 +108,15 @@ def _ahead(*args: str) -> Any:
     return lambda _config, directory, _items: _cold_cache_pair(directory, *args)
 
 
-def _named(name: str) -> Any:
-    return lambda item: isinstance(item, pytest.Function) and item.originalname == name
-
-
 # Two processes at once, started at a serial run's first test on the idle second core: by the
 # time these tests come, their runs have ended.
 HEAD_START = {
     "sqlite cold cache pair": Ahead(
-        needed_by=_named("test_two_sqlite_runs_at_once_with_a_cold_cache_both_pass"),
+        needed_by=for_test("test_two_sqlite_runs_at_once_with_a_cold_cache_both_pass"),
         start=_ahead(),
     ),
     "postgres cold cache pair": Ahead(
-        needed_by=_named("test_two_launched_postgres_runs_at_once_with_a_cold_cache_both_pass"),
+        needed_by=for_test("test_two_launched_postgres_runs_at_once_with_a_cold_cache_both_pass"),
         start=_ahead("--db", "postgres"),
     ),
 }

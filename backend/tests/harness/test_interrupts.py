@@ -31,7 +31,7 @@ from backend.tests.fixtures.head_start import (
     Ahead,
     scratch_place_of_this_run,
 )
-from backend.tests.harness.inner import scratch_place, start_inner, write_tests
+from backend.tests.harness.inner import scratch_place, start_inner, stop_inner, write_tests
 
 TRIES = int(os.environ.get("DBHARNESS_INTERRUPT_TRIES", "1"))
 SECONDS = 120  # no inner run may take longer, interrupted or not
@@ -209,9 +209,7 @@ def _stop_stalls(runs: dict[str, StalledRun]) -> None:
     """What a test did not signal (it failed, or never ran) is stopped with SIGTERM, so that it
     still cleans up; then the scratch places go."""
     for run in runs.values():
-        if run.process.poll() is None:
-            os.killpg(run.process.pid, signal.SIGTERM)
-            run.process.communicate(timeout=SECONDS)
+        stop_inner(run.process, SECONDS)
         shutil.rmtree(run.scratch, ignore_errors=True)
 
 

@@ -25,9 +25,16 @@ from pytest_dbharness.harness import harness_of
 from backend.tests.fixtures.head_start import (
     HEAD,
     Ahead,
+    for_test,
     scratch_place_of_this_run,
 )
-from backend.tests.harness.inner import inner_command, inner_env, start_inner, write_tests
+from backend.tests.harness.inner import (
+    inner_command,
+    inner_env,
+    start_inner,
+    stop_inner,
+    write_tests,
+)
 from backend.tests.harness.test_interrupts import INTERRUPTED, _leftovers
 
 SECONDS = 120
@@ -169,9 +176,7 @@ def _stalled(project: Path, engine: str, mark: str, *args: str) -> Stalled:
 
 
 def _stop(stalled: Stalled) -> None:
-    if stalled.process.poll() is None:  # its test failed first: SIGTERM, so that it cleans up
-        os.killpg(stalled.process.pid, signal.SIGTERM)
-        stalled.process.communicate(timeout=SECONDS)
+    stop_inner(stalled.process, SECONDS)
     shutil.rmtree(stalled.scratch, ignore_errors=True)
 
 
@@ -191,10 +196,6 @@ def _mid_test(directory: Path, engine: str) -> Stalled:
 def _ahead(stall: Any) -> Any:
     """``stall`` as fixtures/head_start.py starts it: on the run's engine, in its own folder."""
     return lambda config, directory, _items: stall(directory, harness_of(config).options.engine)
-
-
-def _named(name: str) -> Any:
-    return lambda item: isinstance(item, pytest.Function) and item.originalname == name
 
 
 def _taken(key: str, stall: Any, tmp_path: Path, engine: str) -> Iterator[Stalled]:
@@ -275,12 +276,14 @@ def test_a_run_interrupted_mid_test_still_reports_the_tests_that_finished(
 # its server's launch on the idle second core; each then waits where its test interrupts it.
 HEAD_START = {
     "early stall at configure": Ahead(
-        needed_by=_named("test_the_plugin_takes_over_and_stops_the_server_it_launched_at_start_up"),
+        needed_by=for_test(
+            "test_the_plugin_takes_over_and_stops_the_server_it_launched_at_start_up"
+        ),
         start=_ahead(_at_configure),
         stop=_stop,
     ),
     "early stall mid-test": Ahead(
-        needed_by=_named("test_a_run_interrupted_mid_test_still_reports_the_tests_that_finished"),
+        needed_by=for_test("test_a_run_interrupted_mid_test_still_reports_the_tests_that_finished"),
         start=_ahead(_mid_test),
         stop=_stop,
     ),

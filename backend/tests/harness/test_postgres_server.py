@@ -31,6 +31,7 @@ from backend.tests.harness.inner import (
     output_of,
     run_inner,
     start_inner,
+    stop_inner,
     write_inner_tests,
     write_tests,
 )
@@ -224,9 +225,7 @@ def _start_slow_runs(config: pytest.Config, directory: Path, items: list[pytest.
 def _stop_slow_runs(runs: SlowRuns) -> None:
     """What a failed test left running is stopped with SIGTERM, so that it cleans up."""
     for process, _directory in runs.values():
-        if process.poll() is None:
-            os.killpg(process.pid, signal.SIGTERM)
-            process.communicate(timeout=60)
+        stop_inner(process, 60)
 
 
 # Started at the run's first test in a serial run (fixtures/head_start.py): each launches a

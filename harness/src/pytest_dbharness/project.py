@@ -72,7 +72,7 @@ class Project:
     """The folder of the migration scripts (Alembic's ``script_location``), if known without
     Alembic. Given, a run whose migrated schema is already cached never imports Alembic (about
     0.1 s of every run's start); the key then covers the folder's scripts and an ``alembic.ini``
-    beside it. Each time the harness migrates it checks the folder is the one
+    beside it. Each time the harness builds the template it checks the folder is the one
     ``alembic_config()`` names, and stops the run if not."""
 
     def __post_init__(self) -> None:

@@ -86,7 +86,7 @@ async def _migrate(url: str) -> str:
     engine = migration_engine(url)
     try:
         async with engine.connect() as connection:
-            await connection.run_sync(upgrade_connection)
+            await connection.run_sync(_build_template)
             await connection.commit()
             revision = await connection.run_sync(current_revision)
     finally:
@@ -106,12 +106,17 @@ def upgrade_connection(connection: Connection, revision: str = "head") -> None:
     run_alembic(command.upgrade, connection, revision)
 
 
+def _build_template(connection: Connection) -> None:
+    """The template's migrations, once the folder the key was made from is checked to be theirs."""
+    project = current_project()
+    project.check_migrations_dir(project.alembic_config(connection=connection))
+    upgrade_connection(connection)
+
+
 def run_alembic(operation: Callable[..., Any], connection: Connection, *args: Any) -> None:
     """An Alembic command through ``connection``; an ``env.py`` that connects by itself instead
     (to the developer's database, or to a host that does not answer) is stopped at once."""
-    project = current_project()
-    config = project.alembic_config(connection=connection)
-    project.check_migrations_dir(config)
+    config = current_project().alembic_config(connection=connection)
     with _refusing_other_connections(connection):
         try:
             operation(config, *args)
