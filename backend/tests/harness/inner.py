@@ -24,6 +24,7 @@ from pytest_dbharness.fixtures.live_server import die_with_parent
 from pytest_dbharness.rundir import SCRATCH_ENV, scratch_base
 
 from backend.config import PROJECT_ROOT
+from backend.tests.fixtures.head_start import environ
 
 # pytester forgets, after each test, the modules first imported during it; psycopg's C extension
 # keeps the exception classes of its first import, so after an in-process run that imported it
@@ -123,7 +124,7 @@ def inner_command(directory: Path, *args: str) -> list[str]:
 
 
 def inner_env(**overrides: str) -> dict[str, str]:
-    env = {name: value for name, value in os.environ.items() if not _outer_only(name)}
+    env = {name: value for name, value in environ().items() if not _outer_only(name)}
     env.update(overrides)
     return env
 
