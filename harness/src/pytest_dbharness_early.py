@@ -34,6 +34,7 @@ PYTEST_COMMANDS = frozenset({"pytest", "py.test"})
 _PAST_START_UP = frozenset({"pytest_load_initial_conftests", "wrap_session"})
 # What each replaced handler was: Python's handling, given back past start-up.
 _replaced: dict[int, object] = {}
+_installed_in = [os.getpid()]  # the process whose handlers these are (install() sets it again)
 
 
 def interrupted_line(signum: int, phase: str) -> str:
@@ -73,11 +74,22 @@ def install(argv: Sequence[str] | None = None, orig_argv: Sequence[str] | None =
         sys.argv if argv is None else argv, sys.orig_argv if orig_argv is None else orig_argv
     ):
         return
+    _installed_in[0] = os.getpid()
     for signum in SIGNALS:
         current = signal.getsignal(signum)
         if current in (signal.SIG_DFL, signal.default_int_handler):
             _replaced[signum] = current
             signal.signal(signum, _interrupted)
+
+
+def as_the_default_would(signum: int) -> None:
+    """End this process as the signal's default action would, for a handler that finds itself in
+    a child forked from the run (between fork and exec, where subprocess runs ``preexec_fn``):
+    there Python still runs the run's handlers, and the run's clean-up and report are not the
+    child's to do."""
+    signal.signal(signum, signal.SIG_DFL)
+    os.kill(os.getpid(), signum)
+    os._exit(128 + signum)  # should the default action not end it (a signal it ignores)
 
 
 def is_early_handler(handler: object) -> bool:
@@ -86,6 +98,8 @@ def is_early_handler(handler: object) -> bool:
 
 def _interrupted(signum: int, frame: FrameType | None) -> None:
     __tracebackhide__ = True  # pytest's report names the interrupted line, not this one
+    if os.getpid() != _installed_in[0]:
+        as_the_default_would(signum)  # a child forked before its exec: not this run to speak for
     if _past_start_up(frame):
         _as_python_would(signum, frame)
         return

@@ -126,12 +126,18 @@ def _wait_for(condition: object, process: subprocess.Popen[str], what: str) -> N
         time.sleep(0.01)
 
 
-def _handles_signals(pid: int) -> bool:
-    """Whether the process catches SIGTERM yet: a handler of the harness's is in place (the early
-    one of pytest_dbharness_early.pth, which the plugin's replaces; test_interrupts_early.py)."""
+def _handles_signals(process: subprocess.Popen[str]) -> bool:
+    """Whether the inner run catches SIGTERM yet: a handler of the harness's is in place (the early
+    one of pytest_dbharness_early.pth, which the plugin's replaces; test_interrupts_early.py).
+
+    Only once it runs its own command: between fork and exec the child shows this process's
+    handlers, and a signal sent then is not the run's to report."""
     try:
-        status = Path(f"/proc/{pid}/status").read_text()
+        command = Path(f"/proc/{process.pid}/cmdline").read_bytes()
+        status = Path(f"/proc/{process.pid}/status").read_text()
     except OSError:
+        return False
+    if command.split(b"\0")[: len(process.args)] != [str(a).encode() for a in process.args]:
         return False
     caught = int(
         next(line for line in status.splitlines() if line.startswith("SigCgt:")).split()[1], 16
@@ -252,7 +258,7 @@ def test_an_interrupt_at_each_phase_ends_the_run_cleanly(
         process = _start(tmp_path, scratch, engine, stall="" if stall == "start-up" else stall)
         run = StalledRun(tmp_path, scratch, process)
     if stall == "start-up":
-        _wait_for(lambda: _handles_signals(run.process.pid), run.process, "the plugin's import")
+        _wait_for(lambda: _handles_signals(run.process), run.process, "the plugin's import")
     else:
         _wait_for((run.directory / stall).exists, run.process, f"its {stall}")
     line = _interrupt_and_check(run.process, sig, run.scratch)
@@ -272,7 +278,7 @@ def test_an_interrupt_at_a_random_moment_ends_the_run_cleanly(
     run_seconds = typical.seconds()  # before this run starts: a first measurement is a run too
     process = _start(tmp_path, scratch, engine)
     started = time.monotonic()
-    _wait_for(lambda: _handles_signals(process.pid), process, "the plugin's import")
+    _wait_for(lambda: _handles_signals(process), process, "the plugin's import")
     moment = time.monotonic() + chance.uniform(0, 1.2) * run_seconds
     while process.poll() is None and time.monotonic() < moment:
         time.sleep(0.01)  # watching, so that a run ending first is timed
@@ -327,3 +333,17 @@ class RunSeconds:
     def lasted_at_least(self, seconds: float) -> None:
         if seconds > self.seconds():
             self.lasted(seconds)
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="forks")
+def test_a_child_forked_from_the_run_and_signalled_before_its_exec_dies_as_by_default() -> None:
+    # subprocess runs preexec_fn in the child before exec, where the run's Python handlers are
+    # still in place: the child must die by the signal, not clean up and report as the run.
+    child = os.fork()
+    if child == 0:
+        os.kill(os.getpid(), signal.SIGTERM)
+        time.sleep(5)
+        os._exit(0)
+    _, status = os.waitpid(child, 0)
+    assert os.WIFSIGNALED(status), status
+    assert os.WTERMSIG(status) == signal.SIGTERM

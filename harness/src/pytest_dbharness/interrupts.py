@@ -46,6 +46,7 @@ class RunProgress:
     # The runs configured in this process, outermost first (pytester runs nest inside one).
     runs: list[RunPhases] = field(default_factory=list)
     exit_status: int | None = None  # set once the outermost run has ended and reported
+    pid: int = field(default_factory=os.getpid)  # the process whose handlers these are
 
     def describe(self) -> str:
         return self.runs[0].describe() if self.runs else "during start-up"
@@ -57,6 +58,7 @@ progress = RunProgress()
 def install() -> None:
     """Handle SIGINT and SIGTERM in this process (once; a handler someone else set is kept, but
     the early one, for pytest's start-up, is replaced)."""
+    progress.pid = os.getpid()
     for signum in _SIGNALS:
         current = signal.getsignal(signum)
         if current in (signal.SIG_DFL, signal.default_int_handler, None) or (
@@ -85,6 +87,8 @@ def on_interrupt(cleanup: Callable[[], None]) -> Callable[[], None]:
 
 
 def _interrupted(signum: int, _frame: FrameType | None) -> None:
+    if os.getpid() != progress.pid:
+        early.as_the_default_would(signum)  # a forked child, before its exec: not the run
     if progress.exit_status is not None:  # too late to interrupt anything: the run is over
         with contextlib.suppress(Exception):
             sys.stdout.flush()
