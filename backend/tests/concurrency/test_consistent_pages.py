@@ -1,4 +1,9 @@
-"""A listing's ``total`` and its items come from one snapshot, while other requests write."""
+"""A listing's ``total`` and its items come from one snapshot, while other requests write.
+
+The requests go to a real ``backend serve`` process, as in production: its requests run beside
+this process's clients on the other core, not under one interpreter lock with them (which made
+each page wait on the writers' clients as much as on the database).
+"""
 
 from __future__ import annotations
 
@@ -6,16 +11,37 @@ import asyncio
 from collections.abc import Awaitable, Callable
 
 import httpx
-from pytest_dbharness.fixtures.live_server import LiveServer
+import pytest
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from backend.models import Visibility
 from backend.tests.factories import make_context, make_entry, make_user
-from backend.tests.fixtures.live import live_client
+from backend.tests.fixtures.live import (
+    ServedProcess,
+    ServedProcesses,
+    launched_for_module,
+    live_client,
+    served_ahead,
+)
 
 PAGE_SIZE = 3
 READS = 60
 WRITERS = 2
+
+# Its server starts (a second of imports) at a serial run's first test (fixtures/head_start.py).
+HEAD_START = {"pages pages_server": served_ahead("pages_server", 1)}
+
+
+@pytest.fixture(scope="module")
+def pages_server(
+    request: pytest.FixtureRequest, live_server_processes: ServedProcesses
+) -> ServedProcess:
+    """A real ``backend serve`` with one worker, shared by the module's tests (on the committed
+    path: what they write is emptied after each)."""
+    launched = launched_for_module(
+        request, live_server_processes, {"pages_server": (1, {})}, "pages "
+    )
+    return (launched.get("pages_server") or live_server_processes.launch(1)).ready()
 
 
 def disagreements(pages: list[tuple[int, httpx.Response]]) -> list[str]:
@@ -61,12 +87,12 @@ async def read_while_writing(
 
 
 async def test_context_pages_agree_with_their_total_under_writes(
-    db_session: AsyncSession, live_server: LiveServer
+    db_session: AsyncSession, pages_server: ServedProcess
 ) -> None:
     owner = await make_user(db_session)
     for _ in range(4):
         await make_context(db_session, owner=owner, visibility=Visibility.PUBLIC)
-    async with live_client(live_server, owner) as client:
+    async with live_client(pages_server, owner) as client:
 
         async def create_and_delete(number: int) -> None:
             created = await client.post("/contexts", json={"name": f"churn {number}"})
@@ -78,13 +104,13 @@ async def test_context_pages_agree_with_their_total_under_writes(
 
 
 async def test_entry_pages_agree_with_their_total_under_writes(
-    db_session: AsyncSession, live_server: LiveServer
+    db_session: AsyncSession, pages_server: ServedProcess
 ) -> None:
     owner = await make_user(db_session)
     context = await make_context(db_session, owner=owner)
     for _ in range(4):
         await make_entry(db_session, context=context)
-    async with live_client(live_server, owner) as client:
+    async with live_client(pages_server, owner) as client:
         entries = f"/contexts/{context.id}/entries"
 
         async def create_and_delete(number: int) -> None:
@@ -97,11 +123,11 @@ async def test_entry_pages_agree_with_their_total_under_writes(
 
 
 async def test_user_pages_agree_with_their_total_under_writes(
-    db_session: AsyncSession, live_server: LiveServer
+    db_session: AsyncSession, pages_server: ServedProcess
 ) -> None:
     staff = await make_user(db_session, is_staff=True)
     toggled = [await make_user(db_session) for _ in range(WRITERS)]
-    async with live_client(live_server, staff) as client:
+    async with live_client(pages_server, staff) as client:
 
         async def deactivate_and_activate(number: int) -> None:
             for action in ("deactivate", "activate"):

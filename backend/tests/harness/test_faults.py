@@ -108,6 +108,17 @@ def _ahead(*args: str) -> Any:
     return lambda _config, directory, _items: _cold_cache_pair(directory, *args)
 
 
+def _admin_url(config: pytest.Config) -> str:
+    """This run's PostgreSQL server as an external one: its maintenance database's URL."""
+    return harness_of(config).provision().admin_url.replace("+psycopg", "")
+
+
+def _external_pair(config: pytest.Config, directory: Path, _items: Any, **_fixtures: Any) -> Any:
+    """Two runs at once on this run's server as an external one (provisioned by then: the
+    ``database_url`` fixture is set up before the head start's thread starts them)."""
+    return _run_together(directory, 2, "--postgres-url", _admin_url(config))
+
+
 # Two processes at once, started at a serial run's first test on the idle second core: by the
 # time these tests come, their runs have ended.
 HEAD_START = {
@@ -118,6 +129,11 @@ HEAD_START = {
     "postgres cold cache pair": Ahead(
         needed_by=for_test("test_two_launched_postgres_runs_at_once_with_a_cold_cache_both_pass"),
         start=_ahead("--db", "postgres"),
+    ),
+    "external server pair": Ahead(
+        needed_by=for_test("test_two_runs_at_once_on_one_external_server_both_pass"),
+        start=_external_pair,
+        fixtures=("database_url",),
     ),
 }
 
@@ -162,8 +178,11 @@ def test_two_launched_postgres_runs_at_once_with_a_cold_cache_both_pass(tmp_path
 def test_two_runs_at_once_on_one_external_server_both_pass(
     tmp_path: Path, pytestconfig: pytest.Config
 ) -> None:
-    admin_url = harness_of(pytestconfig).provision().admin_url.replace("+psycopg", "")
-    runs = _records(_run_together(tmp_path, 2, "--postgres-url", admin_url))
+    admin_url = _admin_url(pytestconfig)
+    together = HEAD.take("external server pair") or _run_together(
+        tmp_path, 2, "--postgres-url", admin_url
+    )
+    runs = _records(together)
     _assert_nothing_left(runs)
     with _connect(admin_url) as connection:
         for run in runs:

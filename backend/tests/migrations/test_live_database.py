@@ -36,15 +36,15 @@ def reading_auth_user(url: str) -> Iterator[psycopg.Connection[Any]]:
     ("settings", "expected"),
     [
         (
-            {"BACKEND_MIGRATION_LOCK_TIMEOUT": "200ms"},
+            {"BACKEND_MIGRATION_LOCK_TIMEOUT": "50ms"},
             "canceling statement due to lock timeout (it waited longer than lock_timeout, "
-            "200ms, for a lock another session holds; retry when the database is quieter, or set "
+            "50ms, for a lock another session holds; retry when the database is quieter, or set "
             "BACKEND_MIGRATION_LOCK_TIMEOUT, where 0 waits without limit)",
         ),
         (
-            {"BACKEND_MIGRATION_LOCK_TIMEOUT": "0", "BACKEND_MIGRATION_STATEMENT_TIMEOUT": "300ms"},
+            {"BACKEND_MIGRATION_LOCK_TIMEOUT": "0", "BACKEND_MIGRATION_STATEMENT_TIMEOUT": "150ms"},
             "canceling statement due to statement timeout (it ran longer than statement_timeout, "
-            "300ms; set BACKEND_MIGRATION_STATEMENT_TIMEOUT, where 0 is no limit)",
+            "150ms; set BACKEND_MIGRATION_STATEMENT_TIMEOUT, where 0 is no limit)",
         ),
     ],
     ids=["lock_timeout", "statement_timeout"],
