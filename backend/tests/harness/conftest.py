@@ -12,7 +12,12 @@ def on_this_engine(pytestconfig: pytest.Config) -> list[str]:
     server as an external one (``--postgres-url``) rather than launching one more, which costs an
     inner run half a second (a cluster copied, started and stopped). Launching is tested where it
     is the point: test_postgres_server.py, test_faults.py, test_interrupts*.py."""
-    harness = harness_of(pytestconfig)
+    return engine_options(pytestconfig)
+
+
+def engine_options(config: pytest.Config) -> list[str]:
+    """``on_this_engine`` for code that is no fixture (a run started ahead, head_start.py)."""
+    harness = harness_of(config)
     if harness.options.engine != "postgres":
         return ["--db", harness.options.engine]
     admin_url = harness.provision().admin_url.replace("postgresql+psycopg", "postgresql")

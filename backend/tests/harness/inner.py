@@ -15,6 +15,7 @@ import subprocess
 import sys
 import tempfile
 import textwrap
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -35,6 +36,11 @@ from backend.tests.fixtures.head_start import environ
 INNER_OPTIONS = [
     "-p",
     "no:randomly",
+    # As in the project's own addopts. Off in the outer run, pytest-alembic's plugin (and Alembic
+    # with it) is imported by no one there, so an in-process run that loaded it would import both
+    # afresh, each time (pytester forgets what a run imported): 90 ms of every inner run.
+    "-p",
+    "no:pytest_alembic",
     "-p",
     "no:postgresql",
     "-p",
@@ -60,7 +66,7 @@ INNER_OPTIONS = [
 # (``-p xdist`` re-enables it).
 PROCESS_OPTIONS = [
     *("-p", "no:xdist", "-p", "no:xdist.looponfail", "-p", "no:pytest-split"),
-    *("-p", "no:anyio", "-p", "no:pytest_alembic", "-p", "no:platformdirs"),
+    *("-p", "no:anyio", "-p", "no:platformdirs"),
 ]
 
 
@@ -158,6 +164,18 @@ def stop_inner(process: subprocess.Popen[str], timeout: float = 120) -> None:
     if process.poll() is None:
         os.killpg(process.pid, signal.SIGTERM)
         process.communicate(timeout=timeout)
+
+
+def result_of(process: subprocess.Popen[str], timeout: float = 240) -> pytest.RunResult:
+    """What a ``start_inner`` run printed and returned, once it ends, as pytester reports a run
+    (``assert_outcomes``, ``stdout.fnmatch_lines``); its output is all on stdout."""
+    started = time.monotonic()
+    try:
+        output, _ = process.communicate(timeout=timeout)
+    finally:
+        if process.poll() is None:  # only after a timeout: do not leave it running
+            stop_inner(process)
+    return pytest.RunResult(process.returncode, output.splitlines(), [], time.monotonic() - started)
 
 
 def start_inner(directory: Path, *args: str, **env: str) -> subprocess.Popen[str]:

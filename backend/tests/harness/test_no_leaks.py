@@ -5,13 +5,19 @@ from __future__ import annotations
 
 import sqlite3
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from backend.tests.fixtures.head_start import HEAD, Ahead, for_test
+from backend.tests.harness.conftest import engine_options
 from backend.tests.harness.inner import (
     output_of,
+    result_of,
     run_inner,
+    start_inner,
     write_inner_tests,
+    write_tests,
 )
 
 # Point 1: a test that sends two requests at once with a plain gather, then 50 ordinary tests.
@@ -49,12 +55,29 @@ def test_requests_at_once_fail_their_test_alone(
     result.stdout.fnmatch_lines(["*2 requests were in flight at once in a rolled-back test*"])
 
 
+def _with_two_workers(
+    config: pytest.Config, directory: Path, *_: Any, **__: Any
+) -> pytest.RunResult:
+    """The run of ``ONE_BAD_THEN_FIFTY`` with two xdist workers, in a process of its own."""
+    write_tests(directory, ONE_BAD_THEN_FIFTY)
+    return result_of(start_inner(directory, *engine_options(config), "-n", "2", "-p", "xdist"))
+
+
+# Three processes that mostly import and wait (about 1.5 s, 3 s on PostgreSQL): run at a serial
+# run's first test, beside the tests before this one (fixtures/head_start.py).
+HEAD_START = {
+    "two workers run": Ahead(
+        needed_by=for_test("test_requests_at_once_fail_their_test_alone_with_two_workers"),
+        start=_with_two_workers,
+        fixtures=("database_url",),  # provisioned before the thread reads the server's URL
+    )
+}
+
+
 def test_requests_at_once_fail_their_test_alone_with_two_workers(
-    pytester: pytest.Pytester, on_this_engine: list[str]
+    pytestconfig: pytest.Config, tmp_path: Path
 ) -> None:
-    # The controller runs in this process; its two workers are processes of their own.
-    write_inner_tests(pytester, ONE_BAD_THEN_FIFTY)
-    result = run_inner(pytester, *on_this_engine, "-n", "2", "-p", "xdist")
+    result = HEAD.take("two workers run") or _with_two_workers(pytestconfig, tmp_path)
     result.assert_outcomes(passed=50, failed=1)
     assert " error" not in result.stdout.lines[-1], result.stdout.str()
 
