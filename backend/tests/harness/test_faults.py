@@ -16,7 +16,9 @@ import os
 import shutil
 import socket
 import subprocess
+import sys
 import tempfile
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,7 +27,7 @@ from typing import Any
 import port_for
 import pytest
 from pytest_dbharness.harness import harness_of
-from pytest_dbharness.rundir import SCRATCH_ENV, scratch_base
+from pytest_dbharness.rundir import SCRATCH_ENV, process_alive, scratch_base
 
 from backend.tests.fixtures.head_start import HEAD, Ahead, for_test
 from backend.tests.harness.inner import (
@@ -191,6 +193,27 @@ def test_two_runs_at_once_on_one_external_server_both_pass(
                 (f"test_{run['run_id']}_",),
             ).fetchall()
             assert left == [], run
+
+
+# --- A process that has exited, not yet reaped ---------------------------------------------------
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads /proc (Linux)")
+def test_a_process_that_exited_is_not_alive_before_it_is_reaped() -> None:
+    # What the sweep waits on when it stops a killed run's server: that server's parent is init
+    # by then, which may take a second to reap it, and it must not count as running meanwhile.
+    child = subprocess.Popen([sys.executable, "-c", ""])
+    try:
+        deadline = time.monotonic() + 10
+        while Path(f"/proc/{child.pid}/stat").read_text().rpartition(")")[2].split()[0] != "Z":
+            assert time.monotonic() < deadline, "the child never exited"
+            time.sleep(0.01)
+        os.kill(child.pid, 0)  # still there to signal: only its exit status is left
+        assert not process_alive(child.pid)
+    finally:
+        child.wait()
+    assert not process_alive(child.pid)
+    assert process_alive(os.getpid())
 
 
 # --- A port already taken ------------------------------------------------------------------------
