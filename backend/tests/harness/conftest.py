@@ -17,11 +17,15 @@ def on_this_engine(pytestconfig: pytest.Config) -> list[str]:
 
 def engine_options(config: pytest.Config) -> list[str]:
     """``on_this_engine`` for code that is no fixture (a run started ahead, head_start.py)."""
-    harness = harness_of(config)
-    if harness.options.engine != "postgres":
-        return ["--db", harness.options.engine]
-    admin_url = harness.provision().admin_url.replace("postgresql+psycopg", "postgresql")
-    return ["--postgres-url", admin_url]
+    engine = harness_of(config).options.engine
+    return ["--postgres-url", admin_url_of(config)] if engine == "postgres" else ["--db", engine]
+
+
+def admin_url_of(config: pytest.Config) -> str:
+    """This run's PostgreSQL server, maintenance database, as an external server's URL is given
+    (``--postgres-url``: no driver named)."""
+    admin_url = harness_of(config).provision().admin_url
+    return admin_url.replace("postgresql+psycopg", "postgresql")
 
 
 @pytest.fixture

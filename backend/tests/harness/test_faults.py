@@ -26,10 +26,10 @@ from typing import Any
 
 import port_for
 import pytest
-from pytest_dbharness.harness import harness_of
 from pytest_dbharness.rundir import SCRATCH_ENV, process_alive, scratch_base
 
 from backend.tests.fixtures.head_start import HEAD, Ahead, for_test
+from backend.tests.harness.conftest import admin_url_of
 from backend.tests.harness.inner import (
     output_of,
     run_inner,
@@ -110,15 +110,10 @@ def _ahead(*args: str) -> Any:
     return lambda _config, directory, _items: _cold_cache_pair(directory, *args)
 
 
-def _admin_url(config: pytest.Config) -> str:
-    """This run's PostgreSQL server as an external one: its maintenance database's URL."""
-    return harness_of(config).provision().admin_url.replace("+psycopg", "")
-
-
 def _external_pair(config: pytest.Config, directory: Path, _items: Any, **_fixtures: Any) -> Any:
     """Two runs at once on this run's server as an external one (provisioned by then: the
     ``database_url`` fixture is set up before the head start's thread starts them)."""
-    return _run_together(directory, 2, "--postgres-url", _admin_url(config))
+    return _run_together(directory, 2, "--postgres-url", admin_url_of(config))
 
 
 # Two processes at once, started at a serial run's first test on the idle second core: by the
@@ -180,7 +175,7 @@ def test_two_launched_postgres_runs_at_once_with_a_cold_cache_both_pass(tmp_path
 def test_two_runs_at_once_on_one_external_server_both_pass(
     tmp_path: Path, pytestconfig: pytest.Config
 ) -> None:
-    admin_url = _admin_url(pytestconfig)
+    admin_url = admin_url_of(pytestconfig)
     together = HEAD.take("external server pair") or _run_together(
         tmp_path, 2, "--postgres-url", admin_url
     )

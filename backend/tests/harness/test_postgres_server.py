@@ -27,6 +27,7 @@ from pytest_dbharness.rundir import scratch_base
 from sqlalchemy.engine import make_url
 
 from backend.tests.fixtures.head_start import HEAD, Ahead
+from backend.tests.harness.conftest import admin_url_of
 from backend.tests.harness.inner import (
     output_of,
     run_inner,
@@ -48,9 +49,7 @@ async def test_uses_the_database(db_session):
 @pytest.fixture
 def admin_url(pytestconfig: pytest.Config) -> str:
     """This run's server, maintenance database: what an external server URL looks like."""
-    return (
-        harness_of(pytestconfig).provision().admin_url.replace("postgresql+psycopg", "postgresql")
-    )
+    return admin_url_of(pytestconfig)
 
 
 def _connect(url: str, database: str | None = None) -> psycopg.Connection[Any]:
