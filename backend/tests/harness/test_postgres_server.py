@@ -52,16 +52,19 @@ def admin_url(pytestconfig: pytest.Config) -> str:
     return admin_url_of(pytestconfig)
 
 
-def _connect(url: str, database: str | None = None) -> psycopg.Connection[Any]:
+def _address(url: str) -> ServerAddress:
     parsed = make_url(url)
-    address = ServerAddress(
+    return ServerAddress(
         parsed.host or "127.0.0.1",
         parsed.port or 5432,
         parsed.username or "postgres",
         parsed.password,
         parsed.database or "postgres",
     )
-    return address.connect(database)
+
+
+def _connect(url: str, database: str | None = None) -> psycopg.Connection[Any]:
+    return _address(url).connect(database)
 
 
 @pytest.fixture
@@ -296,6 +299,42 @@ def test_an_external_server_keeps_the_migrated_template_for_the_next_run(
     assert "cache hit (database backend_template_" in output
     assert "migrations" not in output.split("database start-up:")[1].splitlines()[0]
     assert _databases_left_by(admin_url, output) == set()
+    kept = re.search(r"cache hit \(database (backend_template_\w+)\)", output)
+    assert kept, output
+    with _connect(admin_url) as connection:
+        allows_connections, comment = connection.execute(
+            "SELECT datallowconn, shobj_description(oid, 'pg_database') FROM pg_database"
+            " WHERE datname = %s",
+            (kept.group(1),),
+        ).fetchone() or (None, None)
+    # Nobody can hold it, so no session stops another run's CREATE DATABASE … TEMPLATE.
+    assert allows_connections is False
+    revision = re.search(r"revision (\S+)", comment or "")
+    assert revision and f"revision {revision.group(1)}" in output, (comment, output)
+
+
+def test_runs_sweeping_the_same_dead_run_at_once_each_go_on(
+    admin_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each run lists the dead run's databases, then drops them under its lock: another run
+    may drop one between the two, and this run then starts anyway."""
+    from pytest_dbharness.backends import postgres_external
+
+    tag = f"{os.getpid() & 0xFFFF:04x}"
+    dead = f"dead{tag}"
+    name = f"test_{dead}_gw1"
+    _marked_database(admin_url, name, dead)
+    drop_listed = postgres_external._drop_if_dead
+
+    def another_sweep_first(connection: Any, run_id: str, names: list[str]) -> list[str]:
+        if run_id == dead:
+            with _connect(admin_url) as other_run:
+                other_run.execute(f'DROP DATABASE "{name}"')
+        return drop_listed(connection, run_id, names)
+
+    monkeypatch.setattr(postgres_external, "_drop_if_dead", another_sweep_first)
+    assert name not in postgres_external.sweep_dead_runs(_address(admin_url), f"5eed{tag}")
+    assert name not in _databases_starting(admin_url, "test_")
 
 
 def _marked_database(admin_url: str, name: str, run_id: str | None, created: int = 0) -> None:

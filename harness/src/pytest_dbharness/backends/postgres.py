@@ -21,7 +21,9 @@ from pytest_dbharness.backends.base import Controller, Provisioned, Report
 from pytest_dbharness.backends.postgres_external import (
     cached_template_name,
     hold_run_lock,
+    kept_template,
     mark,
+    publish_template,
     sweep_dead_runs,
 )
 from pytest_dbharness.backends.postgres_servers import (
@@ -112,17 +114,20 @@ class PostgresController(Controller):
             f" (swept {len(swept)} left by dead runs)" if swept else ""
         )
         cached = cached_template_name(schema_key())
-        exists = _database_exists(address, cached)
-        if exists and not self.options.rebuild_schema:
+        # Its revision is read from its comment: a session on it would stop other runs' clones.
+        exists, revision = kept_template(address, cached)
+        if revision is not None and not self.options.rebuild_schema:
             report.cache = f"hit (database {cached})"
-            template = cached
-        else:
-            report.cache = f"{'rebuilt' if exists else 'miss'} (database {cached})"
-            template = f"test_{run_id}_template"
-            if self._migrate_template(report, address, template, run_id=run_id):
-                template = _publish_template(address, template, cached, replace=exists)
-        if not self.template_error:
+            report.revision = revision
+            return address, report, cached
+        # Exists without a revision: kept by an older harness, which let sessions hold it.
+        report.cache = f"{'rebuilt' if exists else 'miss'} (database {cached})"
+        template = f"test_{run_id}_template"
+        if self._migrate_template(report, address, template, run_id=run_id):
             report.revision = _revision(address, template)
+            template = publish_template(
+                address, template, cached, run_id=run_id, revision=report.revision, replace=exists
+            )
         return address, report, template
 
     def teardown(self) -> None:
@@ -177,43 +182,6 @@ def _create_database(address: ServerAddress, name: str, run_id: str | None = Non
         connection.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
         if run_id is not None:
             mark(connection, name, run_id)
-
-
-def _database_exists(address: ServerAddress, name: str) -> bool:
-    with address.connect() as connection:
-        row = connection.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,))
-        return row.fetchone() is not None
-
-
-def _publish_template(address: ServerAddress, built: str, cached: str, *, replace: bool) -> str:
-    """Rename this run's migrated template to the cached name; return the name to clone from.
-
-    Another run may have published (or be cloning from) the cached one meanwhile: then this run
-    keeps its own, which its teardown drops.
-    """
-    with address.connect() as connection:
-        try:
-            if replace:
-                connection.execute(
-                    sql.SQL("DROP DATABASE IF EXISTS {}").format(sql.Identifier(cached))
-                )
-            connection.execute(
-                sql.SQL("ALTER DATABASE {} RENAME TO {}").format(
-                    sql.Identifier(built), sql.Identifier(cached)
-                )
-            )
-        except (
-            psycopg.errors.DuplicateDatabase,
-            psycopg.errors.UniqueViolation,  # two renames racing in the catalog
-            psycopg.errors.ObjectInUse,
-        ):
-            return built
-        connection.execute(
-            sql.SQL("COMMENT ON DATABASE {} IS {}").format(
-                sql.Identifier(cached), sql.Literal("backend-tests: migrated template, kept")
-            )
-        )
-    return cached
 
 
 def _mark_if_external(provisioned: Provisioned, name: str) -> None:

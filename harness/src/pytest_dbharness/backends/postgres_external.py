@@ -1,5 +1,10 @@
 """External servers: a migrated template kept per schema key, and the sweep of dead runs' databases.
 
+The kept template refuses connections (``ALLOW_CONNECTIONS false``) and carries its revision in its
+comment: ``CREATE DATABASE … TEMPLATE`` fails while anyone is connected to the template (and
+pytest-postgresql ends such sessions first), so no run, nor anyone else, may hold it while another
+run clones from it.
+
 A run's databases are named ``test_<run id>_…`` and carry a comment that marks them as the harness's
 with their creation time. While a run lives, its controller holds a session advisory lock keyed by
 its run id; the server releases it when that session ends, however the run ended (SIGKILL included).
@@ -22,6 +27,8 @@ from pytest_dbharness.backends.postgres_servers import ServerAddress
 _LOCK_NAMESPACE = 0x4254
 MARK = "backend-tests run {run_id} created {created}"
 _MARKED = re.compile(r"^backend-tests run (?P<run_id>[0-9a-f]{8}) created (?P<created>\d+)$")
+KEPT = "backend-tests: migrated template at revision {revision}, kept"
+_KEPT = re.compile(r"^backend-tests: migrated template at revision (?P<revision>\S+), kept$")
 SWEEP_MIN_AGE_S = 60
 
 
@@ -48,6 +55,57 @@ def mark(connection: psycopg.Connection[Any], database: str, run_id: str) -> Non
             sql.Identifier(database), sql.Literal(comment)
         )
     )
+
+
+def publish_template(
+    address: ServerAddress, built: str, cached: str, *, run_id: str, revision: str, replace: bool
+) -> str:
+    """Rename this run's migrated template to the cached name; return the name to clone from.
+
+    The comment and the refusal of connections are set before the rename, so no run sees the kept
+    name without them. Another run may have published (or be cloning from) the cached one
+    meanwhile: then this run keeps its own, marked again as its own for its teardown to drop.
+    """
+    with address.connect() as connection:
+        built_name = sql.Identifier(built)
+        connection.execute(
+            sql.SQL("ALTER DATABASE {} WITH ALLOW_CONNECTIONS false").format(built_name)
+        )
+        connection.execute(
+            sql.SQL("COMMENT ON DATABASE {} IS {}").format(
+                built_name, sql.Literal(KEPT.format(revision=revision))
+            )
+        )
+        try:
+            if replace:
+                connection.execute(
+                    sql.SQL("DROP DATABASE IF EXISTS {}").format(sql.Identifier(cached))
+                )
+            connection.execute(
+                sql.SQL("ALTER DATABASE {} RENAME TO {}").format(built_name, sql.Identifier(cached))
+            )
+        except (
+            psycopg.errors.DuplicateDatabase,
+            psycopg.errors.UniqueViolation,  # two renames racing in the catalog
+            psycopg.errors.ObjectInUse,
+        ):
+            mark(connection, built, run_id)
+            return built
+    return cached
+
+
+def kept_template(address: ServerAddress, cached: str) -> tuple[bool, str | None]:
+    """Whether the kept template exists, and its revision from its comment (None when it has none:
+    kept by an older harness, which let sessions connect to it)."""
+    with address.connect() as connection:
+        row = connection.execute(
+            "SELECT shobj_description(oid, 'pg_database') FROM pg_database WHERE datname = %s",
+            (cached,),
+        ).fetchone()
+    if row is None:
+        return False, None
+    kept = _KEPT.match(row[0] or "")
+    return True, kept["revision"] if kept else None
 
 
 def sweep_dead_runs(address: ServerAddress, own_run_id: str) -> list[str]:
@@ -84,6 +142,8 @@ def _drop_if_dead(connection: psycopg.Connection[Any], run_id: str, names: list[
                 connection.execute(sql.SQL("DROP DATABASE {}").format(sql.Identifier(name)))
             except psycopg.errors.ObjectInUse:
                 continue  # someone is connected: not ours to end
+            except psycopg.errors.InvalidCatalogName:
+                continue  # another run's sweep, which listed it too, dropped it first
             dropped.append(name)
     finally:
         connection.execute("SELECT pg_advisory_unlock(%s)", (key,))
