@@ -313,30 +313,6 @@ def test_an_external_server_keeps_the_migrated_template_for_the_next_run(
     assert revision and f"revision {revision.group(1)}" in output, (comment, output)
 
 
-def test_runs_sweeping_the_same_dead_run_at_once_each_go_on(
-    admin_url: str, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """Each run lists the dead run's databases, then drops them under its lock: another run
-    may drop one between the two, and this run then starts anyway."""
-    from pytest_dbharness.backends import postgres_external
-
-    tag = f"{os.getpid() & 0xFFFF:04x}"
-    dead = f"dead{tag}"
-    name = f"test_{dead}_gw1"
-    _marked_database(admin_url, name, dead)
-    drop_listed = postgres_external._drop_if_dead
-
-    def another_sweep_first(connection: Any, run_id: str, names: list[str]) -> list[str]:
-        if run_id == dead:
-            with _connect(admin_url) as other_run:
-                other_run.execute(f'DROP DATABASE "{name}"')
-        return drop_listed(connection, run_id, names)
-
-    monkeypatch.setattr(postgres_external, "_drop_if_dead", another_sweep_first)
-    assert name not in postgres_external.sweep_dead_runs(_address(admin_url), f"5eed{tag}")
-    assert name not in _databases_starting(admin_url, "test_")
-
-
 def _marked_database(admin_url: str, name: str, run_id: str | None, created: int = 0) -> None:
     with _connect(admin_url) as connection:
         connection.execute(f'CREATE DATABASE "{name}"')
@@ -357,12 +333,13 @@ def test_an_external_run_sweeps_what_dead_runs_left_and_nothing_else(
         "live": f"test_{live}_gw0",
         "unmarked": f"test_{unmarked}_gw0",
     }
-    _marked_database(admin_url, names["dead"], dead)  # its run is gone: no lock, long ago
-    _marked_database(admin_url, names["live"], live)  # its run holds the lock below
-    _marked_database(admin_url, names["unmarked"], None)  # an older harness's: not ours to judge
     try:
         with _connect(admin_url) as live_run:
+            # Locked before its database exists, as a run does: no sweep may take it meanwhile.
             live_run.execute("SELECT pg_advisory_lock(%s)", (run_lock_key(live),))
+            _marked_database(admin_url, names["dead"], dead)  # its run is gone: long ago
+            _marked_database(admin_url, names["live"], live)  # its run holds the lock
+            _marked_database(admin_url, names["unmarked"], None)  # an older harness's
             write_inner_tests(pytester, INNER_TEST_USING_THE_DATABASE)
             result = run_inner(pytester, "--postgres-url", admin_url, "-v")
         result.assert_outcomes(passed=1)
@@ -373,3 +350,32 @@ def test_an_external_run_sweeps_what_dead_runs_left_and_nothing_else(
         with _connect(admin_url) as connection:
             for name in names.values():
                 connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def test_runs_sweeping_the_same_dead_run_at_once_each_go_on(
+    admin_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each run lists the dead run's databases, then drops them under its lock: another run
+    may drop one between the two, and this run then starts anyway."""
+    from pytest_dbharness.backends import postgres_external
+
+    tag = f"{os.getpid() & 0xFFFF:04x}"
+    dead = f"dead{tag}"
+    name = f"test_{dead}_gw1"
+    # Made just now, so only this sweep (told to take any age) takes it, not other runs' sweeps.
+    _marked_database(admin_url, name, dead, created=int(time.time()))
+    monkeypatch.setattr(postgres_external, "SWEEP_MIN_AGE_S", 0)
+    drop_listed = postgres_external._drop_if_dead
+    raced: list[str] = []
+
+    def another_sweep_first(connection: Any, run_id: str, names: list[str]) -> list[str]:
+        if run_id == dead:
+            with _connect(admin_url) as other_run:
+                other_run.execute(f'DROP DATABASE "{name}"')
+            raced.append(run_id)
+        return drop_listed(connection, run_id, names)
+
+    monkeypatch.setattr(postgres_external, "_drop_if_dead", another_sweep_first)
+    assert name not in postgres_external.sweep_dead_runs(_address(admin_url), f"5eed{tag}")
+    assert raced == [dead]
+    assert name not in _databases_starting(admin_url, "test_")
