@@ -85,6 +85,12 @@ def _django_user(pk: int, username: str, email: str = "") -> dict[str, object]:
     return {"model": "auth.user", "pk": pk, "fields": fields}
 
 
+def _pk_after(user: User) -> int:
+    """A pk no user has: a fixed one may be a factory user's, whose ids a PostgreSQL sequence
+    hands out across the tests of a worker (rolled back or not)."""
+    return user.id + 1
+
+
 async def test_loaddata_stores_nfkc_names(db_session: AsyncSession, tmp_path: Path) -> None:
     await load_files(db_session, [write_fixture(tmp_path, [_django_user(700, "ⅰvan")])])
     assert await usernames(db_session) == ["ivan"]
@@ -93,10 +99,10 @@ async def test_loaddata_stores_nfkc_names(db_session: AsyncSession, tmp_path: Pa
 async def test_loaddata_refuses_a_look_alike_of_an_existing_name(
     db_session: AsyncSession, tmp_path: Path
 ) -> None:
-    await make_user(db_session, username="root")
-    fixture = write_fixture(tmp_path, [_django_user(701, "ｒｏｏｔ")])
+    root = await make_user(db_session, username="root")
+    fixture = write_fixture(tmp_path, [_django_user(_pk_after(root), "ｒｏｏｔ")])
     message = await expect_nothing_written(db_session, [fixture])
-    assert "object at index 0" in message
+    assert "object at index 0" in message and "refused it" in message, message
 
 
 async def test_loaddata_refuses_two_look_alikes_in_one_file(
@@ -127,8 +133,10 @@ async def test_emails_differing_only_in_non_ascii_case_conflict(
 async def test_loaddata_refuses_an_email_in_use_in_another_case(
     db_session: AsyncSession, tmp_path: Path
 ) -> None:
-    await make_user(db_session, username="osten", email="ÖSTEN@example.com")
-    fixture = write_fixture(tmp_path, [_django_user(704, "other", "östen@example.com")])
+    osten = await make_user(db_session, username="osten", email="ÖSTEN@example.com")
+    fixture = write_fixture(
+        tmp_path, [_django_user(_pk_after(osten), "other", "östen@example.com")]
+    )
     message = await expect_nothing_written(db_session, [fixture])
     assert "already used (ignoring case) by the user 'osten'" in message
 
