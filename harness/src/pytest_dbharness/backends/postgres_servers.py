@@ -31,7 +31,8 @@ from pytest_dbharness.rundir import SCRATCH_ENV, RunDirectory
 # A throwaway cluster needs no durability; these cut start-up and per-test I/O.
 THROWAWAY_SETTINGS = (
     "-c fsync=off -c synchronous_commit=off -c full_page_writes=off "
-    "-c listen_addresses=127.0.0.1 -c max_connections=40"
+    # PostgreSQL's default connection limit: every served process under test keeps a pool.
+    "-c listen_addresses=127.0.0.1 -c max_connections=100"
 )
 START_ATTEMPTS = 3
 
