@@ -44,7 +44,7 @@ SERVERS: dict[str, dict[str, object]] = {
     # own responses).
     "server": {},
     # Small limits, so the slow-client tests take seconds.
-    "quick_server": {"header_timeout_seconds": 1, "body_timeout_seconds": 1},
+    "quick_server": {"header_timeout_seconds": 0.3, "body_timeout_seconds": 0.3},
     "capped_server": {"max_connections": 3, "header_timeout_seconds": 30},
     # The default limits (1 MiB bodies, 100 connections), with deadlines long enough that every
     # upload is still stalled while the memory is read (nothing else uses it: it starts idle).
@@ -266,7 +266,7 @@ async def test_requests_that_stop_arriving_are_cut_off(quick_server: ServedProce
             sock.sendall(data)
             return _read_until_closed(sock)
 
-    # At once: each waits for its deadline (a second), and the server for none of them.
+    # At once: each waits for its deadline (0.3 s), and the server for none of them.
     silent, headers, body = await asyncio.gather(
         *(asyncio.to_thread(send_then_stall, data) for data in (b"", PARTIAL_HEADERS, PARTIAL_BODY))
     )

@@ -9,15 +9,20 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
+import pytest
 from pytest_dbharness.rundir import scratch_base
 
 from backend.tests.fixtures.head_start import (
+    HEAD,
     PLACE_PREFIX,
+    Ahead,
+    for_test,
     scratch_place_of_this_run,
     sweep_places_of_ended_runs,
 )
-from backend.tests.harness.inner import run_inner_process, write_tests
+from backend.tests.harness.inner import result_of, start_inner, write_tests
 
 # A module of the inner run naming two things to start ahead: one for a test that runs, one for a
 # test this run skips (a PostgreSQL-only test on SQLite). Each writes a file when started.
@@ -64,20 +69,38 @@ def test_on_postgres():
 """
 
 
-def test_what_tests_of_the_run_name_starts_ahead_and_nothing_for_a_skipped_test(
-    tmp_path: Path,
-) -> None:
-    # A process of its own: the head start is one per process, and this run has its own.
-    write_tests(tmp_path, AHEAD_TESTS, name="test_ahead.py")
-    (tmp_path / "conftest.py").write_text(
+def _run_with_a_head_start(_config: Any, directory: Path, *_: Any) -> tuple[Path, pytest.RunResult]:
+    """``AHEAD_TESTS`` in a process of its own (the head start is one per process, and this run
+    has its own), run in ``directory``."""
+    write_tests(directory, AHEAD_TESTS, name="test_ahead.py")
+    (directory / "conftest.py").write_text(
         'pytest_plugins = ["backend.tests.fixtures.head_start"]\n'
     )
-    result = run_inner_process(tmp_path, "--db", "sqlite")
-    assert result.returncode == 0, result.stdout + result.stderr
-    assert "3 passed, 1 skipped" in result.stdout, result.stdout
-    started = tmp_path / "taken.started"
+    return directory, result_of(start_inner(directory, "--db", "sqlite"))
+
+
+# This run's own head start starts that process ahead too (it imports for about a second).
+HEAD_START = {
+    "a run with a head start": Ahead(
+        needed_by=for_test(
+            "test_what_tests_of_the_run_name_starts_ahead_and_nothing_for_a_skipped_test"
+        ),
+        start=_run_with_a_head_start,
+    )
+}
+
+
+def test_what_tests_of_the_run_name_starts_ahead_and_nothing_for_a_skipped_test(
+    pytestconfig: pytest.Config, tmp_path: Path
+) -> None:
+    directory, result = HEAD.take("a run with a head start") or _run_with_a_head_start(
+        pytestconfig, tmp_path
+    )
+    assert result.ret == 0, result.stdout.str()
+    assert "3 passed, 1 skipped" in result.stdout.str(), result.stdout.str()
+    started = directory / "taken.started"
     assert started.read_text() == "test_takes_what_was_started test_takes_nothing_the_second_time"
-    assert not (tmp_path / "skipped.started").exists()
+    assert not (directory / "skipped.started").exists()
 
 
 def test_the_next_run_removes_the_places_of_a_run_that_is_gone_and_no_other() -> None:

@@ -9,6 +9,7 @@ from contextlib import contextmanager
 
 import httpx
 import pytest
+from pytest_dbharness.fixtures import rolled_back
 from pytest_dbharness.stops import BOARD
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
@@ -305,10 +306,13 @@ async def test_a_committed_test_may_read_the_database_clock(db_session: AsyncSes
 
 
 def test_requests_left_running_by_a_stopped_gather_end_with_their_test(
-    pytester: pytest.Pytester,
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # A plain gather returns at the first failure and leaves the other awaitables running; the
     # harness must end them with their test, or they would run into the next test's transaction.
+    # The inner run is in this process: a shorter wait before cancelling (1 s) spares the test
+    # waiting out the sleep it leaves running.
+    monkeypatch.setattr(rolled_back, "STRAY_TASK_SECONDS", 0.1)
     write_inner_tests(
         pytester,
         """
