@@ -6,10 +6,9 @@ under the plugin on both engines, serially and with two xdist workers."""
 from __future__ import annotations
 
 import pytest
-from runs import SAMPLE_PROJECT, outcome, run_pytest
+from runs import SAMPLE_PROJECT, SAMPLE_TESTS, outcome, run_pytest
 
 ENGINES = ["sqlite", "postgres"]
-SAMPLE_TESTS = 13
 
 
 @pytest.mark.parametrize("workers", [[], ["-n", "2"]], ids=["serial", "two-workers"])

@@ -52,11 +52,19 @@ def engine_named_by(url: str) -> Engine:
     return ENGINES[engine_for_dialect(make_url(url).get_backend_name())]
 
 
-def create_engine(url: str, **options: Any) -> AsyncEngine:
-    """An engine the harness uses: the app's own factory, on the app's driver, with the engine's
-    own rules applied (``prepare_engine``: on SQLite, the savepoint workaround)."""
+def app_engine(url: str, **options: Any) -> AsyncEngine:
+    """The app's own engine, as production makes it (the app's factory and driver, nothing
+    added): where tests commit for real (``--isolation commit``, committed tests), so that their
+    transactions, locks included, are production's."""
     project = current_project()
-    engine = project.create_engine(project.url_for(url), **options)
+    return project.create_engine(project.url_for(url), **options)
+
+
+def create_engine(url: str, **options: Any) -> AsyncEngine:
+    """An engine whose transactions the harness nests (the rolled-back shared connection, the
+    migrations): the app's own, with the engine's rules applied (``prepare_engine``: on SQLite,
+    the savepoint workaround, which makes every read begin a transaction of its own)."""
+    engine = app_engine(url, **options)
     prepare = engine_named_by(url).hook("prepare_engine")
     if prepare is not None:
         prepare(engine)
@@ -82,6 +90,7 @@ __all__ = [
     "Engine",
     "Provisioned",
     "Report",
+    "app_engine",
     "create_engine",
     "engine_for_dialect",
     "engine_named_by",

@@ -72,14 +72,16 @@ def _on_aiosqlite() -> bool:
     return current_project().driver_for("sqlite") == "aiosqlite"
 
 
-def shared_connection_engine(db_engine: AsyncEngine) -> AsyncEngine:
-    """The engine of a worker's rolled-back shared connection: the same database and hooks, without
-    aiosqlite's thread hop (``sqlite_inline.py``)."""
+def shared_connection_engine(url: str) -> AsyncEngine:
+    """The engine of a worker's rolled-back shared connection: the app's factory and hooks with the
+    savepoint workaround (``prepare_engine``), without aiosqlite's thread hop (``sqlite_inline.py``)."""
+    from pytest_dbharness.backends import create_engine
+
     if not _on_aiosqlite():
-        return db_engine
+        return create_engine(url)
     from pytest_dbharness.sqlite_inline import inline_engine
 
-    return inline_engine(db_engine.url.render_as_string(hide_password=False))
+    return inline_engine(url)
 
 
 def migration_engine(url: str, **options: Any) -> AsyncEngine:
@@ -96,12 +98,16 @@ def migration_engine(url: str, **options: Any) -> AsyncEngine:
 
 
 def prepare_engine(engine: AsyncEngine) -> None:
-    """SQLAlchemy's documented pysqlite/aiosqlite workaround, on every SQLite engine the harness makes.
+    """SQLAlchemy's documented pysqlite/aiosqlite workaround, on the SQLite engines whose
+    transactions the harness nests: the rolled-back shared connection and the migrations.
 
     The sqlite3 module begins transactions lazily and ignores savepoints' bookkeeping; without
     the workaround a rolled-back test's commits stay in the database. Applied here whatever the
     application's engine factory does: an app that already applies it (and may begin with
     ``BEGIN IMMEDIATE``) keeps its own BEGIN, this one only begins a transaction nobody began.
+    Never on the engine of real commits (``app_engine``): with it every read begins a
+    transaction, and in SQLite's default journal mode a reader's open transaction makes a writer
+    on another connection wait for its lock, which the app's own engine does not do.
     """
     sync_engine = engine.sync_engine
     if event.contains(sync_engine, "begin", _begin_unless_begun):

@@ -101,3 +101,16 @@ async def test_a_committed_test_also_starts_empty(client):
     assert await note_count(client) == 0
     author = await new_author(client, "ken")
     await new_note(client, author["id"], "kept until the test ends")
+
+
+@pytest.mark.committed
+async def test_a_request_writes_while_the_test_holds_what_it_read(client, db_session):
+    # The test's session has read, and its transaction is still open, when requests write: in
+    # production a read takes no lock a writer waits for, and with real commits neither here.
+    author = Author(name="niklaus")
+    db_session.add(author)
+    await db_session.commit()
+    assert await db_session.scalar(select(Author.name).where(Author.id == author.id)) == "niklaus"
+    note = await new_note(client, author.id, "written while the test read")
+    renamed = await client.patch(f"/notes/{note['id']}", json={"title": "and again"})
+    assert renamed.status_code == 200, renamed.text
