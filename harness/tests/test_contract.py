@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from runs import copy_of_sample, outcome, run_pytest
+from runs import SAMPLE_PROJECT, copy_of_sample, outcome, run_pytest
 
 ENGINES = ["sqlite", "postgres"]
 
@@ -24,6 +24,40 @@ def test_a_project_without_a_session_dependency_is_told_which_to_give(tmp_path: 
     assert result.returncode == 4, outcome(result)  # pytest's usage error
     assert "give exactly one of sessionmaker_dependency=" in outcome(result), outcome(result)
     assert "Traceback" not in outcome(result)
+
+
+@pytest.mark.parametrize(
+    ("named", "told"),
+    [
+        ("notes.testing:PROJCT", "the module notes.testing has no 'PROJCT'; it defines PROJECT"),
+        (
+            "notes.testin:PROJECT",
+            "is the package importable from the rootdir? (pytest's ini option",
+        ),
+    ],
+    ids=["misspelt attribute", "misspelt module"],
+)
+def test_a_harness_project_that_names_nothing_says_which_part_is_wrong(
+    named: str, told: str
+) -> None:
+    result = run_pytest(SAMPLE_PROJECT, "-o", f"harness_project={named}")
+    assert result.returncode == 4, outcome(result)
+    assert told in outcome(result), outcome(result)
+    assert "Traceback" not in outcome(result)
+
+
+def test_a_project_module_that_fails_to_import_says_so_not_where_to_look(tmp_path: Path) -> None:
+    project = copy_of_sample(tmp_path)
+    _replace(
+        project / "notes/testing.py",
+        "from pathlib import Path\n",
+        "from pathlib import Path\n\nimport a_driver_nobody_installed\n",
+    )
+    result = run_pytest(project)
+    assert result.returncode == 4, outcome(result)
+    assert "No module named 'a_driver_nobody_installed'" in outcome(result), outcome(result)
+    assert "importing notes.testing failed: fix that import first" in outcome(result)
+    assert "pythonpath" not in outcome(result)
 
 
 def test_an_engine_factory_without_options_is_told_to_accept_them(tmp_path: Path) -> None:

