@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from runs import SAMPLE_PROJECT, copy_of_sample, outcome, run_pytest
+from runs import SAMPLE_PROJECT, SAMPLE_TESTS, copy_of_sample, outcome, run_pytest
 
 ENGINES = ["sqlite", "postgres"]
 
@@ -58,6 +58,32 @@ def test_a_project_module_that_fails_to_import_says_so_not_where_to_look(tmp_pat
     assert "No module named 'a_driver_nobody_installed'" in outcome(result), outcome(result)
     assert "importing notes.testing failed: fix that import first" in outcome(result)
     assert "pythonpath" not in outcome(result)
+
+
+def test_a_lifespan_that_fails_at_startup_says_so_and_how_to_go_without_it(
+    tmp_path: Path,
+) -> None:
+    project = copy_of_sample(tmp_path)
+    _replace(
+        project / "notes/app.py",
+        '        yield {"served_by": "notes"}\n',
+        '        raise ConnectionError("no cache server here")\n        yield {}\n',
+    )
+    result = run_pytest(project)
+    assert result.returncode == pytest.ExitCode.TESTS_FAILED, outcome(result)
+    told = "the app's lifespan failed at startup (ConnectionError: no cache server here)"
+    assert told in outcome(result), outcome(result)
+    assert "run_lifespan=False" in outcome(result)
+    _replace(
+        project / "notes/testing.py",
+        "PROJECT = Project(\n",
+        "PROJECT = Project(\n    run_lifespan=False,\n",
+    )
+    without = run_pytest(project, "-k", "not lifespan")
+    assert without.returncode == 0, outcome(without)
+    assert f"{SAMPLE_TESTS - 1} passed" in without.stdout, outcome(without)
+    # The one test that reads what the lifespan yields finds nothing: it was not run.
+    assert run_pytest(project, "-k", "lifespan").returncode == pytest.ExitCode.TESTS_FAILED
 
 
 def test_an_engine_factory_without_options_is_told_to_accept_them(tmp_path: Path) -> None:

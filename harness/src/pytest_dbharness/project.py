@@ -68,6 +68,10 @@ class Project:
     configured_database_url: Callable[[], str | None] = lambda: None
     """The database the app opens when nothing points it elsewhere (the developer's own): read
     once per run, and any connection to it from a test is refused (``blocker.py``)."""
+    run_lifespan: bool = True
+    """Whether the harness runs the app's lifespan as a server does: startup before the run's first
+    test that uses the app, shutdown at its end, and what it yields (``yield {...}``) in each
+    request's ``request.state``. False when it reaches services the tests do not have."""
     migrations_dir: Path | None = None
     """The folder of the migration scripts (Alembic's ``script_location``), if known without
     Alembic. Given, a run whose migrated schema is already cached never imports Alembic (about

@@ -5,7 +5,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import datetime
 
-from fastapi import FastAPI, HTTPException
+from fastapi import FastAPI, HTTPException, Request
 from pydantic import BaseModel, ConfigDict
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
@@ -48,8 +48,9 @@ class NoteOut(BaseModel):
 
 def create_app(database_url: str) -> FastAPI:
     @asynccontextmanager
-    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        yield
+    async def lifespan(app: FastAPI) -> AsyncIterator[dict[str, str]]:
+        # Each request of a server gets a copy of what this yields, in request.state.
+        yield {"served_by": "notes"}
         await app.state.engine.dispose()
 
     app = FastAPI(lifespan=lifespan)
@@ -66,6 +67,10 @@ def create_app(database_url: str) -> FastAPI:
         except IntegrityError:
             raise HTTPException(409, "an author has that name") from None
         return author
+
+    @app.get("/served-by")
+    async def served_by(request: Request) -> dict[str, str]:
+        return {"served_by": request.state.served_by}
 
     @app.get("/authors/{author_id}", response_model=AuthorOut)
     async def read_author(author_id: int, session: SessionDep) -> Author:

@@ -44,6 +44,11 @@ async def test_every_test_starts_with_no_notes(client, attempt):
     assert await note_count(client) == 1
 
 
+async def test_requests_see_what_the_apps_lifespan_yielded(client):
+    # As under a server: the harness ran the lifespan, and each request gets its state.
+    assert (await client.get("/served-by")).json() == {"served_by": "notes"}
+
+
 async def test_what_the_test_commits_is_what_requests_see(client, db_session):
     author = Author(name="grace")
     db_session.add(author)
