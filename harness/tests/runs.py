@@ -10,7 +10,7 @@ from pathlib import Path
 
 SAMPLE_PROJECT = Path(__file__).resolve().parent / "sample_project"
 # How many tests the second project has (sample_project/tests): what a run of all of them passes.
-SAMPLE_TESTS = 15
+SAMPLE_TESTS = 16
 
 
 def clean_env(**overrides: str) -> dict[str, str]:

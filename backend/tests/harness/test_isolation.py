@@ -9,7 +9,8 @@ from contextlib import contextmanager
 
 import httpx
 import pytest
-from pytest_dbharness.fixtures import rolled_back
+from pytest_dbharness.backends import app_engine
+from pytest_dbharness.fixtures import outside_writes, rolled_back
 from pytest_dbharness.stops import BOARD
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
@@ -227,6 +228,43 @@ async def test_concurrent_requests_in_a_rolled_back_test_stop_with_what_to_use(
         raise next(o for o in outcomes if isinstance(o, BaseException))
     assert "@pytest.mark.committed" in message[0]
     assert "live_server" in message[0]
+
+
+# A write that would escape the rollback: through an engine of its own on the worker's database.
+@pytest.mark.rollback_only(reason="with real commits, every engine's writes are meant to be real")
+async def test_a_write_through_an_engine_of_its_own_is_refused_and_leaves_nothing(
+    request: pytest.FixtureRequest, database_url: str
+) -> None:
+    # What an app keeps on app.state for a background job: its own engine, so its commits are real.
+    engine = app_engine(database_url)
+    try:
+        async with AsyncSession(engine) as own:
+            assert await user_count(own) == 0  # reads are left alone
+            with stopped_by_the_harness(request) as message:
+                await make_user(own, username="escaped-the-rollback")
+        assert "through an engine the harness does not isolate" in message[0]
+        assert "INSERT INTO auth_user" in message[0]
+        async with AsyncSession(engine) as again:
+            assert await user_count(again) == 0
+    finally:
+        await engine.dispose()
+
+
+@pytest.mark.parametrize(
+    ("statement", "refused"),
+    [
+        ("INSERT INTO auth_user (username) VALUES ('a')", True),
+        ("  update contexts SET name = 'b'", True),
+        ("WITH gone AS (DELETE FROM contexts RETURNING id) SELECT count(*) FROM gone", True),
+        ("CREATE TABLE scratch (id int)", True),
+        ("SELECT id FROM contexts WHERE id = 1 FOR UPDATE", False),
+        ("WITH recent AS (SELECT id FROM contexts) SELECT count(*) FROM recent", False),
+        ("PRAGMA foreign_keys", False),
+        ("SAVEPOINT sa_savepoint_1", False),
+    ],
+)
+def test_what_counts_as_a_write_from_an_engine_of_its_own(statement: str, refused: bool) -> None:
+    assert outside_writes.writes(statement) is refused
 
 
 # Point 5: ids climb across tests on both engines, so a test cannot come to rely on them.

@@ -14,7 +14,7 @@ from typing import Any
 from sqlalchemy import event
 from sqlalchemy.engine import Engine, make_url
 
-from pytest_dbharness.backends.hooks import engine_hook
+from pytest_dbharness.backends.hooks import connection_target, connection_target_of
 from pytest_dbharness.stops import stop_test
 
 USE_THE_FIXTURES = (
@@ -33,24 +33,19 @@ def block(url: str | None) -> None:
     _blocked.clear()
     if not url:
         return
-    parsed = make_url(url)
-    dialect = parsed.get_dialect()()
-    cargs, cparams = dialect.create_connect_args(parsed)
-    target = _target(dialect.name, list(cargs), dict(cparams))
+    target = connection_target_of(url)
     if target is not None:
-        _blocked[dialect.name] = (target, parsed.render_as_string(hide_password=True))
+        _blocked[target[0]] = (target[1], make_url(url).render_as_string(hide_password=True))
     if not event.contains(Engine, "do_connect", _refuse):
         event.listen(Engine, "do_connect", _refuse)
 
 
-def _target(dialect: str, cargs: list[Any], cparams: dict[str, Any]) -> Any:
-    hook = engine_hook(dialect, "connection_target")
-    return None if hook is None else hook(cargs, cparams)
-
-
 def _refuse(dialect: Any, _record: Any, cargs: Any, cparams: Any) -> None:
     blocked = _blocked.get(dialect.name)
-    if blocked is not None and _target(dialect.name, list(cargs), dict(cparams)) == blocked[0]:
+    if (
+        blocked is not None
+        and connection_target(dialect.name, list(cargs), dict(cparams)) == blocked[0]
+    ):
         stop_test(
             f"a test tried to connect to the app's configured database ({blocked[1]}), the "
             f"developer's own; the harness refused before anything was opened. {USE_THE_FIXTURES}"

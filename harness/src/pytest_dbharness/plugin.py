@@ -35,6 +35,7 @@ from pytest_asyncio import is_async_test
 from pytest_dbharness import blocker
 from pytest_dbharness.backends import ENGINES, only_marker
 from pytest_dbharness.event_loop import use_one_loop
+from pytest_dbharness.fixtures import outside_writes
 from pytest_dbharness.fixtures.clock import CLOCK_CHOICES, CLOCK_INI, summary_lines
 from pytest_dbharness.harness import WORKERINPUT_KEY, Harness, harness_key
 from pytest_dbharness.modes import CLOCK_READ, isolation_mode
@@ -282,7 +283,8 @@ def pytest_runtest_call(item: pytest.Item) -> Iterator[None]:
     test asserted on) or swallowed it. Environment variables the test changed are put back."""
     environment = dict(os.environ)
     try:
-        outcome = yield
+        with outside_writes.test_body():
+            outcome = yield
     except BaseException:
         item.stash[call_failed_key] = True
         _fail_if_stopped()

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from sqlalchemy.engine import make_url
+
 from pytest_dbharness.backends import ENGINES
 
 
@@ -20,3 +22,22 @@ def engine_hook(dialect: str, name: str, default: Any = None) -> Any:
             found = engine.hook(name)
             return default if found is None else found
     return default
+
+
+def connection_target_of(url: Any) -> tuple[str, Any] | None:
+    """What a connection to ``url`` opens (a file, a server's database), as the engine's
+    ``connection_target`` hook sees it, with SQLAlchemy's dialect name; None when it cannot say.
+
+    Two URLs with different drivers (psycopg, asyncpg) or spellings of one place compare equal.
+    """
+    parsed = make_url(url)
+    dialect = parsed.get_dialect()()
+    cargs, cparams = dialect.create_connect_args(parsed)
+    target = connection_target(dialect.name, list(cargs), dict(cparams))
+    return None if target is None else (dialect.name, target)
+
+
+def connection_target(dialect: str, cargs: list[Any], cparams: dict[str, Any]) -> Any:
+    """What the driver's connect arguments open, by the engine's ``connection_target`` hook."""
+    hook = engine_hook(dialect, "connection_target")
+    return None if hook is None else hook(cargs, cparams)

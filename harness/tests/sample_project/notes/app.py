@@ -5,7 +5,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import datetime
 
-from fastapi import FastAPI, HTTPException, Request
+from fastapi import BackgroundTasks, FastAPI, HTTPException, Request
 from pydantic import BaseModel, ConfigDict
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
@@ -44,6 +44,14 @@ class NoteOut(BaseModel):
     body: str
     created_at: datetime
     updated_at: datetime
+
+
+async def write_copy(app: FastAPI, author_id: int, title: str, body: str) -> None:
+    """A background job: its own session on the app's own engine, not the request's dependency
+    (as a job queue's worker would write)."""
+    async with app.state.sessionmaker() as session:
+        session.add(Note(author_id=author_id, title=title, body=body))
+        await session.commit()
 
 
 def create_app(database_url: str) -> FastAPI:
@@ -94,6 +102,13 @@ def create_app(database_url: str) -> FastAPI:
     @app.get("/notes/count")
     async def count_notes(session: SessionDep) -> dict[str, int]:
         return {"count": await session.scalar(select(func.count()).select_from(Note)) or 0}
+
+    @app.post("/notes/{note_id}/copies", status_code=202)
+    async def copy_note(note_id: uuid.UUID, jobs: BackgroundTasks, session: SessionDep) -> None:
+        note = await session.get(Note, note_id)
+        if note is None:
+            raise HTTPException(404, "no such note")
+        jobs.add_task(write_copy, app, note.author_id, f"copy of {note.title}", note.body)
 
     @app.patch("/notes/{note_id}", response_model=NoteOut)
     async def rename_note(note_id: uuid.UUID, data: NoteChange, session: SessionDep) -> Note:

@@ -119,3 +119,15 @@ async def test_a_request_writes_while_the_test_holds_what_it_read(client, db_ses
     note = await new_note(client, author.id, "written while the test read")
     renamed = await client.patch(f"/notes/{note['id']}", json={"title": "and again"})
     assert renamed.status_code == 200, renamed.text
+
+
+@pytest.mark.committed
+async def test_a_background_job_on_the_apps_own_engine_writes_for_real(client):
+    # The job opens a session on the app's own engine: its commit is real, so the test is
+    # committed (rolled back, the harness refuses the write: it would stay for later tests).
+    author = await new_author(client, "edsger")
+    note = await new_note(client, author["id"], "original")
+    response = await client.post(f"/notes/{note['id']}/copies")
+    assert response.status_code == 202, response.text
+    titles = [listed["title"] for listed in (await client.get("/notes")).json()]
+    assert titles == ["copy of original", "original"]
