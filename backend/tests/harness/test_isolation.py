@@ -328,6 +328,34 @@ def test_the_ini_can_make_reading_the_transaction_clock_stop_the_test(
     result.stdout.fnmatch_lines(["*a statement reads the transaction's clock: * in: SELECT*"])
 
 
+MANY_CLOCK_READERS = """
+import pytest
+from sqlalchemy import func, select
+
+
+@pytest.mark.parametrize("n", range(12))
+async def test_reads_the_clock(db_session, n):
+    assert await db_session.scalar(select(func.now())) is not None
+"""
+
+
+def test_a_long_clock_report_names_ten_tests_and_the_ini_can_turn_it_off(
+    pytester: pytest.Pytester, on_this_engine: list[str]
+) -> None:
+    write_inner_tests(pytester, MANY_CLOCK_READERS)
+    result = run_inner(pytester, *on_this_engine)
+    result.assert_outcomes(passed=12)
+    result.stdout.fnmatch_lines(["12 rolled-back tests read the transaction's clock*"])
+    named = [line for line in result.stdout.lines if "::test_reads_the_clock[" in line]
+    assert len(named) == 10, result.stdout.str()
+    result.stdout.fnmatch_lines(["  … and 2 more (-v lists them all)"])
+    listed = run_inner(pytester, *on_this_engine, "-vv")  # the inner run is -q
+    assert len([line for line in listed.stdout.lines if "]: " in line]) == 12
+    off = run_inner(pytester, *on_this_engine, "-o", "harness_transaction_clock=off")
+    off.assert_outcomes(passed=12)
+    assert "transaction clock" not in off.stdout.str()
+
+
 def test_a_clock_read_in_commit_isolation_is_not_reported(
     pytester: pytest.Pytester, on_this_engine: list[str]
 ) -> None:

@@ -143,7 +143,8 @@ def add_ini_options(parser: pytest.Parser) -> None:
     parser.addini(
         CLOCK_INI,
         "what a rolled-back test whose SQL reads the transaction's clock (now(), a server default "
-        f"of now()) gets: report (listed at the end of the run) or stop (failed at its line); "
+        f"of now()) gets: report (listed at the end of the run), stop (failed at its line) or "
+        f"off (nothing); "
         f"one of {', '.join(CLOCK_CHOICES)}",
         default="report",
     )

@@ -337,7 +337,8 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
     }
     if clock_readers:
         terminalreporter.write_sep("-", "transaction clock", yellow=True)
-        for line in summary_lines(clock_readers):
+        verbose = terminalreporter.config.get_verbosity() > 0
+        for line in summary_lines(clock_readers, all_of_them=verbose):
             terminalreporter.write_line(line, yellow=True)
 
 
