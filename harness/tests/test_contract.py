@@ -227,3 +227,11 @@ def test_a_lifespan_writing_on_the_apps_own_engine_at_startup_is_let_through(
     (project / "tests/test_seeded.py").write_text(SEEDED_AT_STARTUP)
     result = run_pytest(project, "--db", engine, "tests/test_seeded.py")
     assert result.returncode == 0, outcome(result)
+
+
+def test_an_unknown_clock_setting_stops_the_run_naming_the_choices() -> None:
+    result = run_pytest(SAMPLE_PROJECT, "-o", "harness_transaction_clock=quiet")
+    assert result.returncode == 4, outcome(result)  # pytest's usage error
+    told = "harness_transaction_clock = 'quiet' in the pytest ini: choose one of report, stop, off"
+    assert told in outcome(result), outcome(result)
+    assert "Traceback" not in outcome(result)
