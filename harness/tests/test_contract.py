@@ -143,6 +143,7 @@ def test_an_engine_that_autocommits_stops_the_run_before_tests_leak(tmp_path: Pa
 
 ESCAPING_JOB = """
 import pytest
+from sqlalchemy import text
 from test_notes import new_author, new_note, note_count
 
 pytestmark = pytest.mark.asyncio
@@ -152,6 +153,18 @@ async def test_a_job_writes_on_the_apps_own_engine(client):
     author = await new_author(client, "edsger")
     note = await new_note(client, author["id"], "original")
     await client.post(f"/notes/{note['id']}/copies")
+
+
+async def test_a_test_commits_the_shared_connection_itself(client, db_session):
+    author = await new_author(client, "barbara")
+    await new_note(client, author["id"], "kept, if the commit went through")
+    await (await db_session.connection()).commit()
+
+
+async def test_a_test_sends_its_own_commit(client, db_session):
+    author = await new_author(client, "frances")
+    await new_note(client, author["id"], "kept, if the COMMIT went through")
+    await db_session.execute(text("COMMIT"))
 
 
 async def test_the_next_test_finds_nothing_it_left(client):
@@ -164,19 +177,24 @@ def test_a_rolled_back_test_writing_around_its_sessions_is_stopped_and_leaks_not
     tmp_path: Path, engine: str
 ) -> None:
     # The background job opens its own session on the engine the app keeps on app.state: its
-    # commit would be real, and the row would stay for the next test.
+    # commit would be real, and the row would stay for the next test. So would everything the
+    # test wrote if it committed the shared connection itself.
     project = copy_of_sample(tmp_path)
     (project / "tests/test_escaping_job.py").write_text(ESCAPING_JOB)
     result = run_pytest(project, "--db", engine, "tests/test_escaping_job.py")
     assert result.returncode == pytest.ExitCode.TESTS_FAILED, outcome(result)
-    assert "1 failed, 1 passed" in result.stdout, outcome(result)
+    assert "3 failed, 1 passed" in result.stdout, outcome(result)
     told = "a rolled-back test wrote to the worker's database through an engine the harness"
     assert told in result.stdout, outcome(result)
     assert "INSERT INTO notes" in result.stdout
-    assert "(at test_escaping_job.py:11)" in result.stdout, outcome(result)
+    assert "(at test_escaping_job.py:12)" in result.stdout, outcome(result)
+    # The test's own transaction, ended by the test: refused too, before it reached the database.
+    assert "a rolled-back test committed the worker's connection itself" in result.stdout
+    assert "a rolled-back test sent 'COMMIT' on the worker's shared connection" in result.stdout
     # Committed, the same test commits for real, and the clean-up empties what it wrote.
+    only = "apps_own_engine or finds_nothing"  # the job's test, and the check after it
     committed = run_pytest(
-        project, "--db", engine, "--isolation", "commit", "tests/test_escaping_job.py"
+        project, "--db", engine, "--isolation", "commit", "tests/test_escaping_job.py", "-k", only
     )
     assert committed.returncode == 0, outcome(committed)
 

@@ -12,7 +12,7 @@ import pytest
 from pytest_dbharness.backends import app_engine
 from pytest_dbharness.fixtures import outside_writes, rolled_back
 from pytest_dbharness.stops import BOARD
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from backend.models import Context, User
@@ -250,6 +250,18 @@ async def test_a_write_through_an_engine_of_its_own_is_refused_and_leaves_nothin
         await engine.dispose()
 
 
+@pytest.mark.rollback_only(reason="with real commits, the test's session may end its transaction")
+@pytest.mark.parametrize("statement", ["COMMIT", "end", "ROLLBACK"])
+async def test_a_statement_ending_the_tests_transaction_is_refused(
+    request: pytest.FixtureRequest, db_session: AsyncSession, statement: str
+) -> None:
+    await make_user(db_session, username="kept-if-the-transaction-ended")
+    with stopped_by_the_harness(request) as message:
+        await db_session.execute(text(statement))
+    assert "that would end the test's transaction" in message[0]
+    assert await user_count(db_session) == 1  # the transaction is still the test's
+
+
 @pytest.mark.parametrize(
     ("statement", "refused"),
     [
@@ -289,7 +301,7 @@ async def test_ids_are_not_handed_out_again_in_the_next_test(
 # alike), and stops the test only when the ini asks for that.
 CLOCK_TESTS = """
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 
 
 @pytest.mark.parametrize("clock", [func.now(), func.current_timestamp(), func.current_date()])
@@ -330,7 +342,7 @@ def test_the_ini_can_make_reading_the_transaction_clock_stop_the_test(
 
 MANY_CLOCK_READERS = """
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 
 
 @pytest.mark.parametrize("n", range(12))
