@@ -253,3 +253,96 @@ def test_an_unknown_clock_setting_stops_the_run_naming_the_choices() -> None:
     told = "harness_transaction_clock = 'quiet' in the pytest ini: choose one of report, stop, off"
     assert told in outcome(result), outcome(result)
     assert "Traceback" not in outcome(result)
+
+
+@pytest.mark.parametrize(
+    ("drivers", "told"),
+    [
+        (
+            '{"postgresql": "asyncpg_not_installed"}',
+            "the app's driver for postgresql is 'asyncpg_not_installed' (Project drivers=), which "
+            "SQLAlchemy does not know",
+        ),
+        (
+            # A driver SQLAlchemy knows that this environment lacks (asyncpg, in a project that
+            # forgot to depend on it).
+            '{"postgresql": "pg8000"}',
+            "the app's driver for postgresql is 'pg8000' (Project drivers=), and it is not "
+            "installed (No module named 'pg8000'): add it to the project's dependencies",
+        ),
+        (
+            '{"postgres": "asyncpg"}',
+            "drivers= names 'postgres', which SQLAlchemy does not call a dialect",
+        ),
+    ],
+    ids=["unknown driver", "driver not installed", "misspelt dialect"],
+)
+def test_a_driver_the_run_cannot_use_stops_it_naming_the_setting(
+    tmp_path: Path, drivers: str, told: str
+) -> None:
+    project = copy_of_sample(tmp_path)
+    _replace(project / "notes/testing.py", '{"postgresql": "asyncpg"}', drivers)
+    result = run_pytest(project, "--db", "postgres")
+    assert result.returncode == 4, outcome(result)  # pytest's usage error, before any server
+    assert told in outcome(result), outcome(result)
+    assert "Traceback" not in outcome(result)
+
+
+@pytest.mark.parametrize(
+    ("broken", "told"),
+    [
+        ("PROJECT = Project(\n", "raised SyntaxError"),
+        ("PROJECT = Project(\n", "raised RuntimeError: no settings here"),
+    ],
+    ids=["syntax error", "raises at import"],
+)
+def test_a_project_module_whose_own_code_fails_says_so_and_where(
+    tmp_path: Path, broken: str, told: str
+) -> None:
+    project = copy_of_sample(tmp_path)
+    insert = "def (:\n" if "Syntax" in told else 'raise RuntimeError("no settings here")\n'
+    _replace(project / "notes/testing.py", broken, insert + broken)
+    result = run_pytest(project)
+    assert result.returncode == 4, outcome(result)
+    assert told in outcome(result), outcome(result)
+    assert "testing.py:" in outcome(result)
+    assert "INTERNALERROR" not in outcome(result)
+
+
+def test_a_harness_project_without_the_colon_says_how_to_write_it() -> None:
+    result = run_pytest(SAMPLE_PROJECT, "-o", "harness_project=notes.testing")
+    assert result.returncode == 4, outcome(result)
+    assert 'names a module but not the Project in it: write it as "notes.testing:PROJECT"' in (
+        outcome(result)
+    ), outcome(result)
+
+
+def test_an_env_py_connecting_to_the_developers_database_is_told_about_env_py(
+    tmp_path: Path,
+) -> None:
+    # The usual set-up: a synchronous env.py (Alembic's generic template) whose URL is the app's
+    # default database, which the harness also refuses to tests; the message must be about
+    # env.py, not about a test.
+    project = copy_of_sample(tmp_path)
+    _replace(
+        project / "alembic/env.py",
+        '    connection = config.attributes.get("connection")\n',
+        "    connection = None\n",
+    )
+    _replace(
+        project / "alembic/env.py",
+        "    asyncio.run(run_async_migrations())\n",
+        "    from sqlalchemy import create_engine\n\n"
+        '    with create_engine("sqlite:///./notes.sqlite3").connect() as connection:\n'
+        "        do_run_migrations(connection)\n",
+    )
+    _replace(
+        project / "notes/testing.py",
+        "PROJECT = Project(\n",
+        'PROJECT = Project(\n    configured_database_url=lambda: "sqlite+aiosqlite:///./notes.sqlite3",\n',
+    )
+    result = run_pytest(project, "-k", "round_trips", timeout=60)
+    assert result.returncode != 0, outcome(result)
+    assert "alembic's env.py opened a connection of its own" in outcome(result), outcome(result)
+    assert "a test tried to connect" not in outcome(result)
+    assert not (project / "notes.sqlite3").exists()

@@ -67,6 +67,25 @@ def test_a_shard_beyond_the_number_of_tests_passes_and_says_why(pytester: pytest
     ran.assert_outcomes(passed=1)
 
 
+def test_a_shard_the_durations_left_empty_passes_and_names_the_algorithm_that_fills_it(
+    pytester: pytest.Pytester,
+) -> None:
+    # One long test and three short ones: pytest-split's default chunks fill two shards of three.
+    write_inner_tests(pytester, "\n".join(f"def test_{n}():\n    pass\n" for n in "abcd"))
+    durations = {f"test_inner.py::test_{n}": 0.1 for n in "bcd"} | {"test_inner.py::test_a": 10}
+    (pytester.path / ".test_durations").write_text(json.dumps(durations))
+    result = run_inner(pytester, "--splits", "3", "--group", "3")
+    assert result.ret == pytest.ExitCode.OK, output_of(result)
+    result.stdout.fnmatch_lines(
+        ["*shard 3/3: has no tests: the 4 collected went to the other shards (pytest-split's *"]
+    )
+    assert "--splitting-algorithm least_duration" in result.stdout.str()
+    filled = run_inner(
+        pytester, "--splits", "3", "--group", "3", "--splitting-algorithm", "least_duration"
+    )
+    assert filled.ret == pytest.ExitCode.OK and "passed" in filled.stdout.str(), output_of(filled)
+
+
 def test_recorded_durations_leave_the_session_fixtures_set_up_out(
     pytester: pytest.Pytester, tmp_path: Path
 ) -> None:

@@ -9,6 +9,8 @@ and the test is stopped with one message naming the fixtures to use instead.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from sqlalchemy import event
@@ -26,6 +28,7 @@ USE_THE_FIXTURES = (
 
 # (dialect name, what the engine's connection_target hook makes of the blocked URL); per process.
 _blocked: dict[str, Any] = {}
+_deferring = False
 
 
 def block(url: str | None) -> None:
@@ -40,7 +43,21 @@ def block(url: str | None) -> None:
         event.listen(Engine, "do_connect", _refuse)
 
 
+@contextmanager
+def deferring() -> Iterator[None]:
+    """While a caller refuses every other connection itself, with a message of its own (the
+    migrations: ``schema.py``), the blocker leaves the refusal to it."""
+    global _deferring
+    saved, _deferring = _deferring, True
+    try:
+        yield
+    finally:
+        _deferring = saved
+
+
 def _refuse(dialect: Any, _record: Any, cargs: Any, cparams: Any) -> None:
+    if _deferring:
+        return
     blocked = _blocked.get(dialect.name)
     if (
         blocked is not None

@@ -114,7 +114,7 @@ def harness_of(config: pytest.Config) -> Harness:
         pytest.fail(
             "this test uses pytest-dbharness's database fixtures, but the ini file names no "
             'project: add harness_project = "package.module:PROJECT" to [tool.pytest.ini_options] '
-            "(a pytest_dbharness.Project; see docs/harness.md)",
+            "(a pytest_dbharness.Project; see docs/harness.md in pytest-dbharness's repository)",
             pytrace=False,
         )
     return harness

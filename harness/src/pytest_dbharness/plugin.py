@@ -66,7 +66,7 @@ SKIPPED_FOR_ISOLATION = "skipped_as_meaningful_with_isolation"
 MODE_MARKERS = {f"{mode}_only": mode for mode in ISOLATIONS}
 
 
-NOT_CONFIGURED = "dbharness: inactive (no harness_project in the ini file: see docs/harness.md)"
+NOT_CONFIGURED = "dbharness: inactive (no harness_project in the ini file: see docs/harness.md in pytest-dbharness's repository)"
 
 
 def pytest_addoption(parser: pytest.Parser, pluginmanager: pytest.PytestPluginManager) -> None:
@@ -123,6 +123,9 @@ def pytest_configure(config: pytest.Config) -> None:
     harness = config.stash[harness_key] = Harness(options=options, config=config)
     if harness.is_worker or not _needs_database(config):
         return
+    driver_problem = project.driver_problem(ENGINES[options.engine].dialect)
+    if driver_problem is not None:
+        raise pytest.UsageError(f"test database (pytest-dbharness): {driver_problem}")
     config.stash[_forget_key] = [interrupts.on_interrupt(harness.abandon)]
     # Provisioned here rather than lazily: before xdist starts its workers (they receive the
     # result), before the header is printed (it shows the result), and so that a problem stops

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import importlib
 import inspect
+import traceback
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,6 +22,7 @@ import pytest
 from fastapi import FastAPI
 from sqlalchemy import MetaData
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import NoSuchModuleError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 if TYPE_CHECKING:  # Alembic is imported when the harness migrates: a cached run never needs it
@@ -29,6 +31,8 @@ if TYPE_CHECKING:  # Alembic is imported when the harness migrates: a cached run
 INI_NAME = "harness_project"
 # The async driver the harness uses for a dialect when the project names none.
 DEFAULT_DRIVERS = {"postgresql": "psycopg", "sqlite": "aiosqlite"}
+# SQLAlchemy's own dialect names: what ``drivers=`` is keyed by.
+KNOWN_DIALECTS = ("mariadb", "mssql", "mysql", "oracle", "postgresql", "sqlite")
 
 
 class ProjectError(Exception):
@@ -92,6 +96,13 @@ class Project:
                 "async_sessionmaker) and session_dependency= (a dependency yielding an "
                 "AsyncSession): the harness overrides it so that requests use the test's sessions"
             )
+        unknown = sorted(set(self.drivers) - set(KNOWN_DIALECTS))
+        if unknown:
+            found.append(
+                f"drivers= names {', '.join(map(repr, unknown))}, which SQLAlchemy does not call "
+                f"a dialect: key it by the dialect's name, the part of a URL before '+' "
+                f"({', '.join(sorted(DEFAULT_DRIVERS))}), e.g. drivers={{'postgresql': 'asyncpg'}}"
+            )
         if not _accepts_keyword_options(self.create_engine):
             found.append(
                 f"create_engine={_name(self.create_engine)} must accept keyword options passed to "
@@ -108,6 +119,26 @@ class Project:
 
     def driver_for(self, dialect: str) -> str:
         return self.drivers.get(dialect) or DEFAULT_DRIVERS.get(dialect, "")
+
+    def driver_problem(self, dialect: str) -> str | None:
+        """Why the app's driver for ``dialect`` cannot be used here (unknown, not installed)."""
+        driver = self.driver_for(dialect)
+        if not driver:
+            return None
+        try:
+            make_url(f"{dialect}+{driver}://").get_dialect().import_dbapi()
+        except NoSuchModuleError:
+            return (
+                f"the app's driver for {dialect} is {driver!r} (Project drivers=), which "
+                f"SQLAlchemy does not know: name an async driver it has, such as "
+                f"{DEFAULT_DRIVERS.get(dialect, 'psycopg')!r}"
+            )
+        except ImportError as error:
+            return (
+                f"the app's driver for {dialect} is {driver!r} (Project drivers=), and it is not "
+                f"installed ({error}): add it to the project's dependencies (uv add {driver})"
+            )
+        return None
 
     def url_for(self, url: str) -> str:
         """``url`` with the driver the app uses for its dialect (the harness's URLs name none)."""
@@ -183,7 +214,16 @@ def load_project(config: pytest.Config) -> Project:
     """Import the ``Project`` the ini names, once per process; a missing one stops the run."""
     global _current  # one per process, like pytest's own config: the engines' functions need it
     spec = configured_project(config)
-    module_name, _, attribute = spec.partition(":")
+    module_name, colon, attribute = spec.partition(":")
+    if module_name and not attribute:
+        raise pytest.UsageError(
+            f"{INI_NAME} = {spec!r} names a module but not the Project in it: write it as "
+            f'"{module_name}:PROJECT" (the module, a colon, the name of the '
+            "pytest_dbharness.Project it defines)"
+            if not colon
+            else f"{INI_NAME} = {spec!r} ends at the colon: name the Project after it, as in "
+            f'"{module_name}:PROJECT"'
+        )
     if not module_name or not attribute:
         raise pytest.UsageError(
             f"the test harness needs to know the project it tests: set {INI_NAME} = "
@@ -210,6 +250,12 @@ def load_project(config: pytest.Config) -> Project:
         raise pytest.UsageError(
             f"{INI_NAME} = {spec!r} cannot be loaded ({error}); {hint}"
         ) from None
+    except Exception as error:  # the module's own code failed: a syntax error, a bad setting
+        where = _where_it_failed(error)
+        raise pytest.UsageError(
+            f"{INI_NAME} = {spec!r} cannot be loaded: importing {module_name} raised "
+            f"{type(error).__name__}: {error}{where}; fix that first"
+        ) from None
     project = getattr(module, attribute, None)
     if project is None:
         defined = sorted(name for name, value in vars(module).items() if isinstance(value, Project))
@@ -221,6 +267,15 @@ def load_project(config: pytest.Config) -> Project:
         raise pytest.UsageError(f"{INI_NAME} = {spec!r} is not a pytest_dbharness.Project")
     _current = project
     return project
+
+
+def _where_it_failed(error: BaseException) -> str:
+    """`` (at file:line)`` of the innermost frame of the project's own code that raised."""
+    if isinstance(error, SyntaxError) and error.filename:
+        return f" (at {error.filename}:{error.lineno})"
+    frames = traceback.extract_tb(error.__traceback__)
+    own = [f for f in frames if "importlib" not in f.filename and "site-packages" not in f.filename]
+    return f" (at {own[-1].filename}:{own[-1].lineno})" if own else ""
 
 
 def current_project() -> Project:

@@ -14,6 +14,7 @@ from sqlalchemy import event
 from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.engine import Engine as SyncEngine
 
+from pytest_dbharness import blocker
 from pytest_dbharness.project import ProjectError, current_project
 
 # Alembic is imported in the functions that migrate, not here: a run whose schema is cached (the
@@ -145,7 +146,10 @@ def _refusing_other_connections(ours: Connection) -> Iterator[None]:
 
     event.listen(SyncEngine, "do_connect", refuse)
     try:
-        yield
+        # A connection to the developer's database from here is env.py's: this says so, not the
+        # blocker's message about tests.
+        with blocker.deferring():
+            yield
     finally:
         event.remove(SyncEngine, "do_connect", refuse)
 
@@ -154,7 +158,7 @@ def _ignored(what_it_did: str) -> str:
     return (
         f"alembic's env.py {what_it_did} instead of migrating through the connection the harness "
         'passes it in config.attributes["connection"]; begin run_migrations_online() in env.py '
-        f"with:\n{ENV_PY_LINES}\n(docs/harness.md, 'env.py')"
+        f"with:\n{ENV_PY_LINES}\n(docs/harness.md in pytest-dbharness's repository, step 4)"
     )
 
 

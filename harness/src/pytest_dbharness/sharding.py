@@ -101,10 +101,17 @@ class Sharding:
     def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
         if exitstatus == pytest.ExitCode.NO_TESTS_COLLECTED and self.collected:
             session.exitstatus = pytest.ExitCode.OK
+            why = (
+                "more shards than tests"
+                if self.splits > self.collected
+                else f"pytest-split's {self.algorithm} split gave them all to the other shards "
+                "by their recorded durations; --splitting-algorithm least_duration gives every "
+                "shard a test while there are as many tests as shards"
+            )
             self.say(
                 session.config,
-                f"has no tests: the {self.collected} collected went to the other shards (more "
-                "shards than tests); nothing to run, so it passes",
+                f"has no tests: the {self.collected} collected went to the other shards ({why}); "
+                "nothing to run, so it passes",
             )
 
     def say(self, config: pytest.Config, what: str) -> None:
