@@ -346,3 +346,28 @@ def test_an_env_py_connecting_to_the_developers_database_is_told_about_env_py(
     assert "alembic's env.py opened a connection of its own" in outcome(result), outcome(result)
     assert "a test tried to connect" not in outcome(result)
     assert not (project / "notes.sqlite3").exists()
+
+
+def test_an_endpoint_that_leaves_its_writes_to_the_dependency_is_told_which_setting(
+    tmp_path: Path,
+) -> None:
+    # The endpoint only flushes: the app's own dependency would commit after it. Without
+    # session_dependency_commits=True the harness's override only closes the session.
+    project = copy_of_sample(tmp_path)
+    _replace(
+        project / "notes/app.py",
+        "            await session.commit()\n        except Integ",
+        "            await session.flush()\n        except Integ",
+    )
+    result = run_pytest(project, "-k", "round_trips")
+    assert result.returncode == pytest.ExitCode.TESTS_FAILED, outcome(result)
+    told = "a request returned with writes its session never committed (flushed writes)"
+    assert told in result.stdout, outcome(result)
+    assert "session_dependency_commits=True" in result.stdout
+    _replace(
+        project / "notes/testing.py",
+        "PROJECT = Project(\n",
+        "PROJECT = Project(\n    session_dependency_commits=True,\n",
+    )
+    committing = run_pytest(project, "-k", "round_trips")
+    assert committing.returncode == 0, outcome(committing)
