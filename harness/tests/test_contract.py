@@ -371,3 +371,35 @@ def test_an_endpoint_that_leaves_its_writes_to_the_dependency_is_told_which_sett
     )
     committing = run_pytest(project, "-k", "round_trips")
     assert committing.returncode == 0, outcome(committing)
+
+
+FAILING_REVISION = '''"""A revision that fails half-way."""
+
+from alembic import op
+
+revision = "0002"
+down_revision = "0001"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    op.execute("UPDATE no_such_table SET x = 1")
+
+
+def downgrade() -> None:
+    pass
+'''
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_migrations_that_fail_stop_the_run_with_one_message(tmp_path: Path, engine: str) -> None:
+    project = copy_of_sample(tmp_path)
+    (project / "alembic/versions/0002_fails.py").write_text(FAILING_REVISION)
+    result = run_pytest(project, "--db", engine)
+    assert result.returncode == pytest.ExitCode.INTERRUPTED, outcome(result)
+    assert f"the migrations failed on {'sqlite' if engine == 'sqlite' else 'postgresql'} at " in (
+        result.stdout
+    ), outcome(result)
+    assert "Interrupted: the migrated schema could not be built (the error above)" in result.stdout
+    assert result.stdout.count("ERROR at setup of") == 1, outcome(result)
