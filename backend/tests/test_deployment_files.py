@@ -194,7 +194,7 @@ def test_ci_runs_the_parity_suite_as_shards_that_cache_the_migrated_schema() -> 
     run = next(step["run"] for step in job["steps"] if "tests-postgres" in step.get("run", ""))
     assert f"--splits {len(shards)} --group" in run
     cache = next(s for s in job["steps"] if s.get("uses", "").startswith("actions/cache@"))
-    assert cache["with"]["path"] == ".pytest_cache/d/backend-schema"
+    assert cache["with"]["path"] == ".pytest_cache/d/dbharness-schema"
     # The files the harness's schema key hashes (harness/src/pytest_dbharness/schema.py), and the tools' pins.
     for source in ("alembic.ini", "alembic/versions/*.py", "uv.lock"):
         assert f"'{source}'" in cache["with"]["key"], source

@@ -107,7 +107,7 @@ def test_the_next_run_removes_the_places_of_a_run_that_is_gone_and_no_other() ->
     gone = scratch_base().parent / f"{PLACE_PREFIX}{_pid_of_an_ended_process()}-test"
     live = scratch_base().parent / f"{PLACE_PREFIX}{os.getpid()}-test"
     for place in (gone, live):
-        (place / "backend-testing-0").mkdir(parents=True, exist_ok=True)
+        (place / "dbharness-0").mkdir(parents=True, exist_ok=True)
     try:
         sweep_places_of_ended_runs()
         assert not gone.exists()

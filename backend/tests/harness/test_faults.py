@@ -148,7 +148,7 @@ def _assert_nothing_left(runs: list[dict[str, str]]) -> None:
 
 
 def _assert_no_partial_cache_entries(cache_dir: Path) -> None:
-    schema_cache = cache_dir / "d" / "backend-schema"
+    schema_cache = cache_dir / "d" / "dbharness-schema"
     assert list(schema_cache.iterdir()), "the runs cached no schema"
     assert [path.name for path in schema_cache.iterdir() if ".partial-" in path.name] == []
 

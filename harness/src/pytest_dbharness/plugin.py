@@ -186,9 +186,9 @@ class XdistHooks:
 @pytest.hookimpl(trylast=True)
 def pytest_plugin_registered(plugin: Any, manager: pytest.PytestPluginManager) -> None:
     if getattr(plugin, "__name__", "") == "xdist.plugin" and not manager.has_plugin(
-        "backend-xdist"
+        "dbharness-xdist"
     ):
-        manager.register(XdistHooks(), "backend-xdist")
+        manager.register(XdistHooks(), "dbharness-xdist")
 
 
 def pytest_report_header(config: pytest.Config) -> list[str]:

@@ -22,7 +22,7 @@ import pytest
 from _pytest.config.findpaths import determine_setup
 
 # The destinations of the options whose value is an existing path.
-PATH_OPTION_DESTS = ("backend_pg_ctl",)
+PATH_OPTION_DESTS = ("dbharness_pg_ctl",)
 
 
 def reroot(config: pytest.Config, args: list[str]) -> None:

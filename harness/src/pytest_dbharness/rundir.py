@@ -27,7 +27,7 @@ SCRATCH_ENV = "DBHARNESS_SCRATCH_DIR"
 def scratch_base() -> Path:
     """``$DBHARNESS_SCRATCH_DIR`` when set; else ``/dev/shm`` when it has room to spare
     (several times faster here), else the temp dir."""
-    mine = f"backend-testing-{os.getuid()}"
+    mine = f"dbharness-{os.getuid()}"
     if os.environ.get(SCRATCH_ENV):
         return Path(os.environ[SCRATCH_ENV]) / mine
     shm = Path("/dev/shm")  # noqa: S108 - a per-user directory inside it, created 0755 by us

@@ -127,7 +127,7 @@ def pytest_configure(config: pytest.Config) -> None:
     if split is not None:
         config.pluginmanager.unregister(split)
         config.stash[_ours_key] = ours = Sharding(config, dict(split.cached_durations))
-        config.pluginmanager.register(ours, "backend-sharding")
+        config.pluginmanager.register(ours, "dbharness-sharding")
 
 
 def _storing(config: pytest.Config) -> bool:

@@ -34,7 +34,7 @@ from pytest_dbharness.backends.postgres_servers import (
 )
 from pytest_dbharness.schema import SchemaBuildError, migrate, schema_key
 
-LOCAL_TEMPLATE = "backend_template"
+LOCAL_TEMPLATE = "dbharness_template"
 
 
 class PostgresController(Controller):

@@ -25,16 +25,16 @@ from pytest_dbharness.backends.postgres_servers import ServerAddress
 
 # A namespace for the harness's advisory locks ("BT"), above the run id's 32 bits.
 _LOCK_NAMESPACE = 0x4254
-MARK = "backend-tests run {run_id} created {created}"
-_MARKED = re.compile(r"^backend-tests run (?P<run_id>[0-9a-f]{8}) created (?P<created>\d+)$")
-KEPT = "backend-tests: migrated template at revision {revision}, kept"
-_KEPT = re.compile(r"^backend-tests: migrated template at revision (?P<revision>\S+), kept$")
+MARK = "pytest-dbharness run {run_id} created {created}"
+_MARKED = re.compile(r"^pytest-dbharness run (?P<run_id>[0-9a-f]{8}) created (?P<created>\d+)$")
+KEPT = "pytest-dbharness: migrated template at revision {revision}, kept"
+_KEPT = re.compile(r"^pytest-dbharness: migrated template at revision (?P<revision>\S+), kept$")
 SWEEP_MIN_AGE_S = 60
 
 
 def cached_template_name(schema_key: str) -> str:
     """Outside the ``test_<run id>_`` names, so no run's teardown or sweep drops it."""
-    return f"backend_template_{schema_key}"
+    return f"dbharness_template_{schema_key}"
 
 
 def run_lock_key(run_id: str) -> int:
