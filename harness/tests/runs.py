@@ -50,3 +50,19 @@ def copy_of_sample(tmp_path: Path) -> Path:
 
 def outcome(result: subprocess.CompletedProcess[str]) -> str:
     return result.stdout + "\n" + result.stderr
+
+
+def replace_in(path: Path, old: str, new: str) -> None:
+    """Change one thing of a copied project: ``old``, which must be there, becomes ``new``."""
+    text = path.read_text()
+    assert old in text, f"{path} no longer holds {old!r}"
+    path.write_text(text.replace(old, new))
+
+
+def env_py_ignoring_the_connection(project: Path) -> None:
+    """The copy's env.py as Alembic's async template comes: it always connects by itself."""
+    replace_in(
+        project / "alembic/env.py",
+        '    connection = config.attributes.get("connection")\n',
+        "    connection = None\n",
+    )

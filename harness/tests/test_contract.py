@@ -6,20 +6,22 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from runs import SAMPLE_PROJECT, SAMPLE_TESTS, copy_of_sample, outcome, run_pytest
+from runs import (
+    SAMPLE_PROJECT,
+    SAMPLE_TESTS,
+    copy_of_sample,
+    env_py_ignoring_the_connection,
+    outcome,
+    replace_in,
+    run_pytest,
+)
 
 ENGINES = ["sqlite", "postgres"]
 
 
-def _replace(path: Path, old: str, new: str) -> None:
-    text = path.read_text()
-    assert old in text, f"{path} no longer holds {old!r}"
-    path.write_text(text.replace(old, new))
-
-
 def test_a_project_without_a_session_dependency_is_told_which_to_give(tmp_path: Path) -> None:
     project = copy_of_sample(tmp_path)
-    _replace(project / "notes/testing.py", "    session_dependency=get_session,\n", "")
+    replace_in(project / "notes/testing.py", "    session_dependency=get_session,\n", "")
     result = run_pytest(project)
     assert result.returncode == 4, outcome(result)  # pytest's usage error
     assert "give exactly one of sessionmaker_dependency=" in outcome(result), outcome(result)
@@ -48,7 +50,7 @@ def test_a_harness_project_that_names_nothing_says_which_part_is_wrong(
 
 def test_a_project_module_that_fails_to_import_says_so_not_where_to_look(tmp_path: Path) -> None:
     project = copy_of_sample(tmp_path)
-    _replace(
+    replace_in(
         project / "notes/testing.py",
         "from pathlib import Path\n",
         "from pathlib import Path\n\nimport a_driver_nobody_installed\n",
@@ -64,7 +66,7 @@ def test_a_lifespan_that_fails_at_startup_says_so_and_how_to_go_without_it(
     tmp_path: Path,
 ) -> None:
     project = copy_of_sample(tmp_path)
-    _replace(
+    replace_in(
         project / "notes/app.py",
         '        yield {"served_by": "notes"}\n',
         '        raise ConnectionError("no cache server here")\n        yield {}\n',
@@ -74,7 +76,7 @@ def test_a_lifespan_that_fails_at_startup_says_so_and_how_to_go_without_it(
     told = "the app's lifespan failed at startup (ConnectionError: no cache server here)"
     assert told in outcome(result), outcome(result)
     assert "run_lifespan=False" in outcome(result)
-    _replace(
+    replace_in(
         project / "notes/testing.py",
         "PROJECT = Project(\n",
         "PROJECT = Project(\n    run_lifespan=False,\n",
@@ -88,12 +90,12 @@ def test_a_lifespan_that_fails_at_startup_says_so_and_how_to_go_without_it(
 
 def test_an_engine_factory_without_options_is_told_to_accept_them(tmp_path: Path) -> None:
     project = copy_of_sample(tmp_path)
-    _replace(
+    replace_in(
         project / "notes/db.py",
         "def make_engine(url: str, **options: Any)",
         "def make_engine(url: str)",
     )
-    _replace(
+    replace_in(
         project / "notes/db.py", "create_async_engine(url, **options)", "create_async_engine(url)"
     )
     result = run_pytest(project)
@@ -108,12 +110,8 @@ def test_an_env_py_that_ignores_the_harness_connection_is_stopped_at_once(
     project = copy_of_sample(tmp_path)
     # Alembic's async template as it comes: it always connects by itself, here to a server that
     # would never answer (the harness must stop it before it tries).
-    _replace(
-        project / "alembic/env.py",
-        '    connection = config.attributes.get("connection")\n',
-        "    connection = None\n",
-    )
-    _replace(
+    env_py_ignoring_the_connection(project)
+    replace_in(
         project / "alembic.ini",
         "sqlite+aiosqlite:///./notes.sqlite3",
         "postgresql+asyncpg://nobody@192.0.2.1:5432/unreachable",
@@ -130,7 +128,7 @@ def test_an_engine_that_autocommits_stops_the_run_before_tests_leak(tmp_path: Pa
     # shows that an engine factory without the workaround isolates).
     engine = "postgres"
     project = copy_of_sample(tmp_path)
-    _replace(
+    replace_in(
         project / "notes/db.py",
         "create_async_engine(url, **options)",
         'create_async_engine(url, **{"isolation_level": "AUTOCOMMIT", **options})',
@@ -139,112 +137,6 @@ def test_an_engine_that_autocommits_stops_the_run_before_tests_leak(tmp_path: Pa
     assert result.returncode != 0, outcome(result)
     assert "does not really begin transactions" in outcome(result), outcome(result)
     assert "Interrupted" in outcome(result), outcome(result)
-
-
-ESCAPING_JOB = """
-import pytest
-from sqlalchemy import text
-from test_notes import new_author, new_note, note_count
-
-pytestmark = pytest.mark.asyncio
-
-
-async def test_a_job_writes_on_the_apps_own_engine(client):
-    author = await new_author(client, "edsger")
-    note = await new_note(client, author["id"], "original")
-    await client.post(f"/notes/{note['id']}/copies")
-
-
-async def test_a_test_commits_the_shared_connection_itself(client, db_session):
-    author = await new_author(client, "barbara")
-    await new_note(client, author["id"], "kept, if the commit went through")
-    await (await db_session.connection()).commit()
-
-
-async def test_a_test_sends_its_own_commit(client, db_session):
-    author = await new_author(client, "frances")
-    await new_note(client, author["id"], "kept, if the COMMIT went through")
-    await db_session.execute(text("COMMIT"))
-
-
-async def test_the_next_test_finds_nothing_it_left(client):
-    assert await note_count(client) == 0
-"""
-
-
-@pytest.mark.parametrize("engine", ENGINES)
-def test_a_rolled_back_test_writing_around_its_sessions_is_stopped_and_leaks_nothing(
-    tmp_path: Path, engine: str
-) -> None:
-    # The background job opens its own session on the engine the app keeps on app.state: its
-    # commit would be real, and the row would stay for the next test. So would everything the
-    # test wrote if it committed the shared connection itself.
-    project = copy_of_sample(tmp_path)
-    (project / "tests/test_escaping_job.py").write_text(ESCAPING_JOB)
-    result = run_pytest(project, "--db", engine, "tests/test_escaping_job.py")
-    assert result.returncode == pytest.ExitCode.TESTS_FAILED, outcome(result)
-    assert "3 failed, 1 passed" in result.stdout, outcome(result)
-    told = "a rolled-back test wrote to the worker's database through an engine the harness"
-    assert told in result.stdout, outcome(result)
-    assert "INSERT INTO notes" in result.stdout
-    assert "(at test_escaping_job.py:12)" in result.stdout, outcome(result)
-    # The test's own transaction, ended by the test: refused too, before it reached the database.
-    assert "a rolled-back test committed the worker's connection itself" in result.stdout
-    assert "a rolled-back test sent 'COMMIT' on the worker's shared connection" in result.stdout
-    # Committed, the same test commits for real, and the clean-up empties what it wrote.
-    only = "apps_own_engine or finds_nothing"  # the job's test, and the check after it
-    committed = run_pytest(
-        project, "--db", engine, "--isolation", "commit", "tests/test_escaping_job.py", "-k", only
-    )
-    assert committed.returncode == 0, outcome(committed)
-
-
-SEEDED_AT_STARTUP = """
-import pytest
-import pytest_asyncio
-from notes.models import Author
-from sqlalchemy import select
-
-pytestmark = pytest.mark.asyncio(loop_scope="session")
-
-
-@pytest_asyncio.fixture(scope="module", loop_scope="session")
-async def reader(module_db_session):
-    module_db_session.add(Author(name="a module's reader"))
-    await module_db_session.commit()
-
-
-async def test_a_test_of_the_module_that_does_not_use_the_app(reader, db_session):
-    # A later test of the module uses the app: it started before the module's data was built.
-    names = await db_session.scalars(select(Author.name).order_by(Author.name))
-    assert list(names) == ["a module's reader", "seeded at startup"]
-
-
-async def test_what_the_lifespan_wrote_is_there(reader, client, db_session):
-    names = await db_session.scalars(select(Author.name).order_by(Author.name))
-    assert list(names) == ["a module's reader", "seeded at startup"]
-    assert (await client.get("/served-by")).json() == {"served_by": "notes"}
-"""
-
-
-@pytest.mark.parametrize("engine", ENGINES)
-def test_a_lifespan_writing_on_the_apps_own_engine_at_startup_is_let_through(
-    tmp_path: Path, engine: str
-) -> None:
-    # A server's start, outside every test, and before a module's data when a test of the module
-    # uses the app: what it writes stays for the run, as in production.
-    project = copy_of_sample(tmp_path)
-    _replace(
-        project / "notes/app.py",
-        '        yield {"served_by": "notes"}\n',
-        "        async with app.state.sessionmaker() as session:\n"
-        '            session.add(Author(name="seeded at startup"))\n'
-        "            await session.commit()\n"
-        '        yield {"served_by": "notes"}\n',
-    )
-    (project / "tests/test_seeded.py").write_text(SEEDED_AT_STARTUP)
-    result = run_pytest(project, "--db", engine, "tests/test_seeded.py")
-    assert result.returncode == 0, outcome(result)
 
 
 def test_an_unknown_clock_setting_stops_the_run_naming_the_choices() -> None:
@@ -281,7 +173,7 @@ def test_a_driver_the_run_cannot_use_stops_it_naming_the_setting(
     tmp_path: Path, drivers: str, told: str
 ) -> None:
     project = copy_of_sample(tmp_path)
-    _replace(project / "notes/testing.py", '{"postgresql": "asyncpg"}', drivers)
+    replace_in(project / "notes/testing.py", '{"postgresql": "asyncpg"}', drivers)
     result = run_pytest(project, "--db", "postgres")
     assert result.returncode == 4, outcome(result)  # pytest's usage error, before any server
     assert told in outcome(result), outcome(result)
@@ -301,7 +193,7 @@ def test_a_project_module_whose_own_code_fails_says_so_and_where(
 ) -> None:
     project = copy_of_sample(tmp_path)
     insert = "def (:\n" if "Syntax" in told else 'raise RuntimeError("no settings here")\n'
-    _replace(project / "notes/testing.py", broken, insert + broken)
+    replace_in(project / "notes/testing.py", broken, insert + broken)
     result = run_pytest(project)
     assert result.returncode == 4, outcome(result)
     assert told in outcome(result), outcome(result)
@@ -324,19 +216,15 @@ def test_an_env_py_connecting_to_the_developers_database_is_told_about_env_py(
     # default database, which the harness also refuses to tests; the message must be about
     # env.py, not about a test.
     project = copy_of_sample(tmp_path)
-    _replace(
-        project / "alembic/env.py",
-        '    connection = config.attributes.get("connection")\n',
-        "    connection = None\n",
-    )
-    _replace(
+    env_py_ignoring_the_connection(project)
+    replace_in(
         project / "alembic/env.py",
         "    asyncio.run(run_async_migrations())\n",
         "    from sqlalchemy import create_engine\n\n"
         '    with create_engine("sqlite:///./notes.sqlite3").connect() as connection:\n'
         "        do_run_migrations(connection)\n",
     )
-    _replace(
+    replace_in(
         project / "notes/testing.py",
         "PROJECT = Project(\n",
         'PROJECT = Project(\n    configured_database_url=lambda: "sqlite+aiosqlite:///./notes.sqlite3",\n',
@@ -354,7 +242,7 @@ def test_an_endpoint_that_leaves_its_writes_to_the_dependency_is_told_which_sett
     # The endpoint only flushes: the app's own dependency would commit after it. Without
     # session_dependency_commits=True the harness's override only closes the session.
     project = copy_of_sample(tmp_path)
-    _replace(
+    replace_in(
         project / "notes/app.py",
         "            await session.commit()\n        except Integ",
         "            await session.flush()\n        except Integ",
@@ -364,7 +252,7 @@ def test_an_endpoint_that_leaves_its_writes_to_the_dependency_is_told_which_sett
     told = "a request returned with writes its session never committed (flushed writes)"
     assert told in result.stdout, outcome(result)
     assert "session_dependency_commits=True" in result.stdout
-    _replace(
+    replace_in(
         project / "notes/testing.py",
         "PROJECT = Project(\n",
         "PROJECT = Project(\n    session_dependency_commits=True,\n",
