@@ -259,6 +259,8 @@ async def test_a_statement_ending_the_tests_transaction_is_refused(
     with stopped_by_the_harness(request) as message:
         await db_session.execute(text(statement))
     assert "that would end the test's transaction" in message[0]
+    kept_or_lost = "would be gone" if statement == "ROLLBACK" else "would stay for every later"
+    assert kept_or_lost in message[0]
     assert await user_count(db_session) == 1  # the transaction is still the test's
 
 
