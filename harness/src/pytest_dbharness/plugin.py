@@ -36,7 +36,7 @@ from pytest_dbharness import blocker
 from pytest_dbharness.backends import ENGINES, only_marker
 from pytest_dbharness.event_loop import use_one_loop
 from pytest_dbharness.fixtures import outside_writes
-from pytest_dbharness.fixtures.clock import CLOCK_CHOICES, CLOCK_INI, summary_lines
+from pytest_dbharness.fixtures.clock import CLOCK_CHOICES, CLOCK_INI, clock_choice, summary_lines
 from pytest_dbharness.harness import WORKERINPUT_KEY, Harness, harness_key
 from pytest_dbharness.modes import CLOCK_READ, isolation_mode
 from pytest_dbharness.options import (
@@ -114,7 +114,7 @@ def pytest_configure(config: pytest.Config) -> None:
         options = read_options(config)
     except HarnessConfigError as error:
         raise pytest.UsageError(str(error)) from None
-    clock = str(config.getini(CLOCK_INI) or "report").strip().lower()
+    clock = clock_choice(config)
     if clock not in CLOCK_CHOICES:
         raise pytest.UsageError(
             f"{CLOCK_INI} = {clock!r} in the pytest ini: choose one of {', '.join(CLOCK_CHOICES)}"
