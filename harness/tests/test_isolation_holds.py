@@ -4,12 +4,23 @@ what the app's lifespan writes at a server's start stays for the run."""
 
 from __future__ import annotations
 
+import subprocess
 from pathlib import Path
 
 import pytest
 from runs import copy_of_sample, outcome, replace_in, run_pytest
 
 ENGINES = ["sqlite", "postgres"]
+WROTE_AROUND = "a rolled-back test wrote to the worker's database through an engine the harness"
+
+
+def run_added(
+    project: Path, module: str, engine: str, *args: str
+) -> subprocess.CompletedProcess[str]:
+    """Add the test module ``module`` (a constant of this file) to the copied project, run it."""
+    name = f"test_{module.lower()}.py"
+    (project / "tests" / name).write_text(globals()[module])
+    return run_pytest(project, "--db", engine, f"tests/{name}", *args)
 
 
 ESCAPING_JOB = """
@@ -51,12 +62,10 @@ def test_a_rolled_back_test_writing_around_its_sessions_is_stopped_and_leaks_not
     # commit would be real, and the row would stay for the next test. So would everything the
     # test wrote if it committed the shared connection itself.
     project = copy_of_sample(tmp_path)
-    (project / "tests/test_escaping_job.py").write_text(ESCAPING_JOB)
-    result = run_pytest(project, "--db", engine, "tests/test_escaping_job.py")
+    result = run_added(project, "ESCAPING_JOB", engine)
     assert result.returncode == pytest.ExitCode.TESTS_FAILED, outcome(result)
     assert "3 failed, 1 passed" in result.stdout, outcome(result)
-    told = "a rolled-back test wrote to the worker's database through an engine the harness"
-    assert told in result.stdout, outcome(result)
+    assert WROTE_AROUND in result.stdout, outcome(result)
     assert "INSERT INTO notes" in result.stdout
     assert "(at test_escaping_job.py:12)" in result.stdout, outcome(result)
     # The test's own transaction, ended by the test: refused too, before it reached the database.
@@ -64,10 +73,59 @@ def test_a_rolled_back_test_writing_around_its_sessions_is_stopped_and_leaks_not
     assert "a rolled-back test sent 'COMMIT' on the worker's shared connection" in result.stdout
     # Committed, the same test commits for real, and the clean-up empties what it wrote.
     only = "apps_own_engine or finds_nothing"  # the job's test, and the check after it
-    committed = run_pytest(
-        project, "--db", engine, "--isolation", "commit", "tests/test_escaping_job.py", "-k", only
-    )
+    committed = run_added(project, "ESCAPING_JOB", engine, "--isolation", "commit", "-k", only)
     assert committed.returncode == 0, outcome(committed)
+
+
+SEEDING_FIXTURE = """
+import pytest
+import pytest_asyncio
+from notes.models import Author
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+pytestmark = pytest.mark.asyncio(loop_scope="session")
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def author_on_its_own_engine(db_engine):
+    # A fixture seeding as many projects' do: a session of its own, committed.
+    async with AsyncSession(db_engine) as session:
+        session.add(Author(name="seeded by a fixture"))
+        await session.commit()
+
+
+async def test_seeded_before_the_isolation(author_on_its_own_engine, client):
+    assert (await client.get("/served-by")).status_code == 200
+
+
+async def test_seeded_after_the_isolation(client, author_on_its_own_engine):
+    assert (await client.get("/served-by")).status_code == 200
+
+
+async def test_the_next_test_finds_no_author(db_session):
+    assert await db_session.scalar(select(func.count()).select_from(Author)) == 0
+"""
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_a_fixture_seeding_on_an_engine_of_its_own_is_treated_alike_in_any_order(
+    tmp_path: Path, engine: str
+) -> None:
+    # Rolled back, the fixture's commit would stay for every later test; whether the test's
+    # isolation had begun when it ran depended on the order of the test's arguments. Refused in
+    # both orders now. Committed, both pass, and the clean-up empties what the fixture wrote even
+    # in the worker's first committed test (the write log is in place before any fixture runs).
+    project = copy_of_sample(tmp_path)
+    rolled_back = run_added(project, "SEEDING_FIXTURE", engine)
+    assert rolled_back.returncode == pytest.ExitCode.TESTS_FAILED, outcome(rolled_back)
+    assert "1 passed, 2 errors" in rolled_back.stdout, outcome(rolled_back)
+    assert WROTE_AROUND in rolled_back.stdout, outcome(rolled_back)
+    for test in ("test_seeded_before_the_isolation", "test_seeded_after_the_isolation"):
+        assert f"ERROR at setup of {test}" in rolled_back.stdout, outcome(rolled_back)
+    committed = run_added(project, "SEEDING_FIXTURE", engine, "--isolation", "commit")
+    assert committed.returncode == 0, outcome(committed)
+    assert "3 passed" in committed.stdout, outcome(committed)
 
 
 SEEDED_AT_STARTUP = """

@@ -35,7 +35,6 @@ from pytest_asyncio import is_async_test
 from pytest_dbharness import blocker
 from pytest_dbharness.backends import ENGINES, only_marker
 from pytest_dbharness.event_loop import use_one_loop
-from pytest_dbharness.fixtures import outside_writes
 from pytest_dbharness.fixtures.clock import CLOCK_CHOICES, CLOCK_INI, clock_choice, summary_lines
 from pytest_dbharness.harness import WORKERINPUT_KEY, Harness, harness_key
 from pytest_dbharness.modes import CLOCK_READ, isolation_mode
@@ -51,6 +50,8 @@ from pytest_dbharness.rooting import reroot
 from pytest_dbharness.stops import BOARD, as_failure, call_failed_key
 
 pytest_plugins = [
+    # First: its autouse fixture is then the first function-scoped one set up, the last torn down.
+    "pytest_dbharness.fixtures.outside_writes",
     "pytest_dbharness.fixtures.database",
     "pytest_dbharness.fixtures.scoped",
     "pytest_dbharness.fixtures.app",
@@ -286,8 +287,7 @@ def pytest_runtest_call(item: pytest.Item) -> Iterator[None]:
     test asserted on) or swallowed it. Environment variables the test changed are put back."""
     environment = dict(os.environ)
     try:
-        with outside_writes.test_body():
-            outcome = yield
+        outcome = yield
     except BaseException:
         item.stash[call_failed_key] = True
         _fail_if_stopped()
