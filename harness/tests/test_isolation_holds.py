@@ -128,6 +128,55 @@ def test_a_fixture_seeding_on_an_engine_of_its_own_is_treated_alike_in_any_order
     assert "3 passed" in committed.stdout, outcome(committed)
 
 
+LEFT_RUNNING = """
+import asyncio
+
+import pytest
+from test_notes import new_author, note_count
+
+pytestmark = pytest.mark.asyncio
+
+
+async def test_a_request_leaves_a_job_running(client):
+    author = await new_author(client, "leaves a job behind")
+    assert (await client.post(f"/authors/{author['id']}/copy-later")).status_code == 202
+
+
+async def test_the_next_test_sees_nothing_of_it(client):
+    await asyncio.sleep(0.3)  # past the moment the job writes
+    assert await note_count(client) == 0
+"""
+
+# An endpoint that starts a task and returns without awaiting it: the job writes 0.1 s later.
+FIRE_AND_FORGET = """
+    @app.post("/authors/{author_id}/copy-later", status_code=202)
+    async def copy_later(author_id: int) -> dict[str, str]:
+        async def job() -> None:
+            await asyncio.sleep(0.1)
+            await write_copy(app, author_id, "written later", "")
+
+        app.state.jobs = getattr(app.state, "jobs", set()) | {asyncio.create_task(job())}
+        return {"queued": "a copy"}
+
+    @app.get("/served-by")"""
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_a_task_a_test_leaves_running_ends_with_that_test(tmp_path: Path, engine: str) -> None:
+    # The next test used to be the one running the job: rolled back, its write was refused in
+    # the wrong test (and reported nowhere); committed, it landed in the next test's data.
+    project = copy_of_sample(tmp_path)
+    replace_in(project / "notes/app.py", '\n    @app.get("/served-by")', FIRE_AND_FORGET)
+    replace_in(project / "notes/app.py", "import uuid\n", "import asyncio\nimport uuid\n")
+    rolled_back = run_added(project, "LEFT_RUNNING", engine)
+    assert rolled_back.returncode == pytest.ExitCode.TESTS_FAILED, outcome(rolled_back)
+    assert "2 passed, 1 error" in rolled_back.stdout, outcome(rolled_back)
+    assert "ERROR at teardown of test_a_request_leaves_a_job_running" in rolled_back.stdout
+    assert WROTE_AROUND in rolled_back.stdout, outcome(rolled_back)
+    committed = run_added(project, "LEFT_RUNNING", engine, "--isolation", "commit")
+    assert committed.returncode == 0, outcome(committed)
+
+
 SEEDED_AT_STARTUP = """
 import pytest
 import pytest_asyncio

@@ -10,7 +10,7 @@ from contextlib import contextmanager
 import httpx
 import pytest
 from pytest_dbharness.backends import app_engine
-from pytest_dbharness.fixtures import outside_writes, rolled_back
+from pytest_dbharness.fixtures import isolation, outside_writes
 from pytest_dbharness.stops import BOARD
 from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
@@ -392,7 +392,7 @@ def test_requests_left_running_by_a_stopped_gather_end_with_their_test(
     # harness must end them with their test, or they would run into the next test's transaction.
     # The inner run is in this process: a shorter wait before cancelling (1 s) spares the test
     # waiting out the sleep it leaves running.
-    monkeypatch.setattr(rolled_back, "STRAY_TASK_SECONDS", 0.1)
+    monkeypatch.setattr(isolation, "STRAY_TASK_SECONDS", 0.1)
     write_inner_tests(
         pytester,
         """

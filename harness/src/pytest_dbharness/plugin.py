@@ -26,7 +26,7 @@ import gc
 _COLLECTOR_WAS_ON = gc.isenabled()
 gc.disable()
 import os
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from typing import Any
 
 import pytest
@@ -248,12 +248,33 @@ def pytest_runtest_protocol(item: pytest.Item) -> Iterator[None]:
         BOARD.finish()
 
 
-def pytest_runtest_setup(item: pytest.Item) -> None:
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_setup(item: pytest.Item) -> Generator[None, Any, Any]:
     skipped = skipped_here(item)
     if skipped is not None:
         reason, counted_under, only = skipped
         item.user_properties.append((counted_under, only))
         pytest.skip(reason)
+    # A stop a fixture's code swallowed (in a task of its own, say) fails the set-up.
+    return (yield from _failing_if_stopped())
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_teardown(item: pytest.Item) -> Generator[None, Any, Any]:
+    # A stop while the test's end waited for the tasks it left running (a job an endpoint started
+    # and did not await), or in a fixture's teardown that swallowed it: the test's, not the next's.
+    return (yield from _failing_if_stopped())
+
+
+def _failing_if_stopped() -> Generator[None, Any, Any]:
+    """One phase of the test (a hook wrapper's yield), failed with a stop recorded in it."""
+    try:
+        outcome = yield
+    except BaseException:
+        BOARD.to_fail_with()  # taken: the phase failed, with the stop or with what followed it
+        raise
+    _fail_if_stopped()
+    return outcome
 
 
 def skipped_here(item: pytest.Item) -> tuple[str, str, str] | None:

@@ -36,6 +36,8 @@ class Stop:
     lineno: int = 0
     # Set by the harness's own tests that expect the stop and go on to check its message.
     acknowledged: bool = False
+    # Set when the plugin has failed the test with it (after one of the test's phases).
+    reported: bool = False
 
     @property
     def where(self) -> str:
@@ -58,8 +60,13 @@ class StopBoard:
         self.item, self.stop = None, None
 
     def to_fail_with(self) -> Stop | None:
-        """After the call: the stop to fail the test with (not one a test acknowledged)."""
-        return None if self.stop is None or self.stop.acknowledged else self.stop
+        """After a phase of the test: the stop to fail it with (not one a test acknowledged, nor
+        one it was failed with already)."""
+        stop = self.stop
+        if stop is None or stop.acknowledged or stop.reported:
+            return None
+        stop.reported = True
+        return stop
 
     def record(self, message: str) -> Stop:
         """Note the first stop of the current test (later ones follow from it)."""
