@@ -291,3 +291,18 @@ def test_migrations_that_fail_stop_the_run_with_one_message(tmp_path: Path, engi
     ), outcome(result)
     assert "Interrupted: the migrated schema could not be built (the error above)" in result.stdout
     assert result.stdout.count("ERROR at setup of") == 1, outcome(result)
+
+
+def test_two_unmerged_heads_are_named_with_the_merge_to_run(tmp_path: Path) -> None:
+    # Two branches that each added a revision on 0001: Alembic's own error says to pick a target;
+    # the harness names the heads and the command that joins them (on SQLite: no engine involved).
+    project = copy_of_sample(tmp_path)
+    for head in ("0002a", "0002b"):
+        revision = FAILING_REVISION.replace('"0002"', f'"{head}"').replace(
+            'op.execute("UPDATE no_such_table SET x = 1")', "pass"
+        )
+        (project / f"alembic/versions/{head}_branch.py").write_text(revision)
+    result = run_pytest(project)
+    assert result.returncode == pytest.ExitCode.INTERRUPTED, outcome(result)
+    assert "the migrations have 2 heads (" in result.stdout, outcome(result)
+    assert "`alembic merge -m 'merge heads' 0002" in result.stdout, outcome(result)

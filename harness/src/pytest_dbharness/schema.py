@@ -52,6 +52,15 @@ def describe_failure(error: BaseException, engine: str) -> str:
 
     if isinstance(error, EnvPyIgnoresConnection | ProjectError):
         return str(error)
+    heads = unmerged_heads(error)
+    if heads:
+        return (
+            f"the migrations have {len(heads)} heads ({', '.join(heads)}), so there is no one "
+            f"head to upgrade {engine} to: two revisions were made on the same parent (two "
+            "branches that each added one, say). Merge them into one head: `alembic merge -m "
+            f"'merge heads' {' '.join(heads)}`. Tests that need the migrated schema cannot run "
+            "until then"
+        )
     revision = failing_revision(error)
     where = f" at revision {revision}" if revision else ""
     reason = str(getattr(error, "orig", None) or error).strip().splitlines()
@@ -61,6 +70,17 @@ def describe_failure(error: BaseException, engine: str) -> str:
         f"upgrade head` on an empty {engine} database, or the project's migration tests with "
         f"--db {engine_for_dialect(engine)}"
     )
+
+
+def unmerged_heads(error: BaseException | None) -> list[str]:
+    """The heads Alembic found when it needed one (its ``MultipleHeads``, wherever it is chained)."""
+    from alembic.script.revision import MultipleHeads
+
+    while error is not None:
+        if isinstance(error, MultipleHeads):
+            return list(error.heads)
+        error = error.__cause__ or error.__context__
+    return []
 
 
 def failing_revision(error: BaseException) -> str | None:
