@@ -26,14 +26,21 @@ def test_the_history_has_one_head_and_no_unmerged_branch() -> None:
     )
 
 
+# A revision file's `revision = "…"` line, typed (`alembic revision`'s template) or not (by hand).
+REVISION_LINE = re.compile(r"""^revision(?:\s*:\s*str)?\s*=\s*["'](\w+)["']""", re.MULTILINE)
+
+
 def test_every_revision_is_reachable_from_head() -> None:
     reachable = {script.revision for script in revisions_base_to_head()}
     on_disk = {
         match.group(1)
         for path in Path(script_directory().versions).glob("*.py")
-        if (match := re.search(r'^revision: str = "(\w+)"', path.read_text(), re.MULTILINE))
+        if (match := REVISION_LINE.search(path.read_text()))
     }
-    assert on_disk == reachable, f"revisions not on the path to head: {on_disk - reachable}"
+    assert on_disk == reachable, (
+        f"revision files not on the path to head: {sorted(on_disk - reachable)}; revisions "
+        f'whose file has no `revision = "…"` line: {sorted(reachable - on_disk)}'
+    )
 
 
 def test_every_model_is_on_the_metadata_alembic_compares() -> None:
