@@ -26,7 +26,7 @@ from typing import Any
 
 import port_for
 import pytest
-from pytest_dbharness.rundir import SCRATCH_ENV, process_alive, scratch_base
+from pytest_dbharness.rundir import SCRATCH_ENV, RunDirectory, process_alive, scratch_base
 
 from backend.tests.fixtures.head_start import HEAD, Ahead, for_test
 from backend.tests.harness.conftest import admin_url_of
@@ -209,6 +209,26 @@ def test_a_process_that_exited_is_not_alive_before_it_is_reaped() -> None:
         child.wait()
     assert not process_alive(child.pid)
     assert process_alive(os.getpid())
+
+
+def test_a_run_starts_while_another_runs_directory_vanishes_under_its_sweep(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Runs at once on one machine: the sweep lists a run directory (one without its owner file
+    # yet, judged by its age), and its run ends and removes it before the sweep looks at it. That
+    # stopped the starting run with "cannot write its scratch files … (No such file or
+    # directory)"; the vanished directory is not the sweep's business.
+    base = tmp_path / "scratch"
+    base.mkdir()
+    vanished = base / "run-0000dead"
+    real_glob = Path.glob
+
+    def listed_then_gone(self: Path, pattern: str) -> Any:
+        return [vanished] if self == base and pattern == "run-*" else real_glob(self, pattern)
+
+    monkeypatch.setattr(Path, "glob", listed_then_gone)
+    started = RunDirectory.create(base)
+    assert (started.path / "owner.pid").read_text() == str(os.getpid())
 
 
 # --- A port already taken ------------------------------------------------------------------------

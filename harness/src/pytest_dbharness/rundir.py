@@ -60,7 +60,8 @@ class RunDirectory:
         base = self.path.parent
         try:
             base.mkdir(mode=0o755, parents=True, exist_ok=True)
-            sweep_leftovers(base)
+            with contextlib.suppress(OSError):  # best effort: the next run sweeps again
+                sweep_leftovers(base)
             self.path.mkdir(mode=0o755)
             (self.path / "owner.pid").write_text(str(os.getpid()))
         except OSError as error:
@@ -120,8 +121,12 @@ def _owner_alive(run_path: Path) -> bool:
     try:
         return process_alive(int((run_path / "owner.pid").read_text().strip()))
     except (OSError, ValueError):
-        # No readable owner file: a run still being created, or debris; judge by age.
+        pass
+    # No readable owner file: a run still being created, or debris; judge by age.
+    try:
         return time.time() - run_path.stat().st_mtime < 60
+    except FileNotFoundError:
+        return True  # gone meanwhile (its run ended, or another sweep claimed it): not ours
 
 
 def stop_orphaned_server(data_dir: Path) -> None:
