@@ -12,6 +12,7 @@ import hashlib
 import os
 import pwd
 import re
+import secrets
 import signal
 import subprocess
 import time
@@ -379,3 +380,37 @@ def test_runs_sweeping_the_same_dead_run_at_once_each_go_on(
     assert name not in postgres_external.sweep_dead_runs(_address(admin_url), f"5eed{tag}")
     assert raced == [dead]
     assert name not in _databases_starting(admin_url, "test_")
+
+
+def test_an_external_server_keeps_the_newest_templates_and_never_one_a_run_uses(
+    admin_url: str,
+) -> None:
+    from pytest_dbharness.backends.postgres_external import (
+        KEPT,
+        _template_lock_key,
+        prune_kept_templates,
+    )
+
+    # Four schema keys' templates, newer than any real one: "1" the oldest, "4" the newest.
+    names = {n: f"dbharness_template_{secrets.token_hex(8)}" for n in "1234"}
+    later = int(time.time()) + 10_000
+    with _connect(admin_url) as connection:
+        for n, name in names.items():
+            connection.execute(f'CREATE DATABASE "{name}"')
+            comment = KEPT.format(revision="0001", kept_at=later + int(n))
+            connection.execute(f"COMMENT ON DATABASE \"{name}\" IS '{comment}'")
+    run_using_the_oldest = _connect(admin_url)
+    try:
+        key = _template_lock_key(names["1"])
+        run_using_the_oldest.execute("SELECT pg_advisory_lock_shared(%s)", (key,))
+        dropped = prune_kept_templates(_address(admin_url), keep=2)
+        assert names["2"] in dropped
+        left = _databases_starting(admin_url, "dbharness_template_")
+        # The two newest stay; so does the oldest, which a run still clones from.
+        assert {names["1"], names["3"], names["4"]} <= left
+        assert names["2"] not in left
+    finally:
+        run_using_the_oldest.close()
+        with _connect(admin_url) as connection:
+            for name in names.values():
+                connection.execute(f'DROP DATABASE IF EXISTS "{name}"')

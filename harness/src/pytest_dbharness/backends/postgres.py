@@ -23,8 +23,10 @@ from pytest_dbharness.backends.postgres_external import (
     hold_run_lock,
     kept_template,
     mark,
+    prune_kept_templates,
     publish_template,
     sweep_dead_runs,
+    use_template,
 )
 from pytest_dbharness.backends.postgres_servers import (
     ExternalServer,
@@ -114,12 +116,15 @@ class PostgresController(Controller):
             f" (swept {len(swept)} left by dead runs)" if swept else ""
         )
         cached = cached_template_name(schema_key())
+        # In use by this run before it is looked at: another run's pruning leaves it alone.
+        use_template(self.run_lock, cached)
         # Its revision is read from its comment: a session on it would stop other runs' clones.
         exists, revision = kept_template(address, cached)
         if revision is not None and not self.options.rebuild_schema:
             report.cache = f"hit (database {cached})"
             report.revision = revision
             return address, report, cached
+        use_template(self.run_lock, cached, using=False)  # to replace it, it must not be held
         # Exists without a revision: kept by an older harness, which let sessions hold it.
         report.cache = f"{'rebuilt' if exists else 'miss'} (database {cached})"
         template = f"test_{run_id}_template"
@@ -128,6 +133,11 @@ class PostgresController(Controller):
             template = publish_template(
                 address, template, cached, run_id=run_id, revision=report.revision, replace=exists
             )
+            use_template(self.run_lock, template)
+            with report.phase("prune"):
+                pruned = prune_kept_templates(address)
+            if pruned:
+                report.location += f" (dropped {len(pruned)} older kept templates)"
         return address, report, template
 
     def teardown(self) -> None:

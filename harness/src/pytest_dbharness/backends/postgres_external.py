@@ -10,6 +10,12 @@ with their creation time. While a run lives, its controller holds a session advi
 its run id; the server releases it when that session ends, however the run ended (SIGKILL included).
 A later run drops the marked databases of runs whose lock is free and that are older than a minute,
 and never a database still in use (no FORCE), nor one without the mark (older harness versions).
+
+Kept templates do not pile up as the migrations change (a new schema key, a new template): when a
+run publishes one, it drops the kept templates beyond the newest ``KEEP_TEMPLATES`` that no run
+is using. A run uses a template from the moment it finds or publishes it until its end: it holds
+a shared advisory lock keyed by the template's schema key on its run-lock session, and the drop
+takes that lock exclusively first, so a template another run may still clone from stays.
 """
 
 from __future__ import annotations
@@ -23,18 +29,43 @@ from psycopg import sql
 
 from pytest_dbharness.backends.postgres_servers import ServerAddress
 
-# A namespace for the harness's advisory locks ("BT"), above the run id's 32 bits.
+# Namespaces for the harness's advisory locks, above the 32 bits of a run id or schema key: a run
+# ("BT"), and a kept template in use ("TP").
 _LOCK_NAMESPACE = 0x4254
+_TEMPLATE_LOCK_NAMESPACE = 0x5450
 MARK = "pytest-dbharness run {run_id} created {created}"
 _MARKED = re.compile(r"^pytest-dbharness run (?P<run_id>[0-9a-f]{8}) created (?P<created>\d+)$")
-KEPT = "pytest-dbharness: migrated template at revision {revision}, kept"
-_KEPT = re.compile(r"^pytest-dbharness: migrated template at revision (?P<revision>\S+), kept$")
+KEPT = "pytest-dbharness: migrated template at revision {revision}, kept at {kept_at}"
+# Without the time: kept by a harness that did not prune (it is the first to go).
+_KEPT = re.compile(
+    r"^pytest-dbharness: migrated template at revision (?P<revision>\S+), kept(?: at (?P<at>\d+))?$"
+)
 SWEEP_MIN_AGE_S = 60
+# How many kept templates (schema keys) an external server holds: the newest ones.
+KEEP_TEMPLATES = 3
+_TEMPLATE_PREFIX = "dbharness_template_"
 
 
 def cached_template_name(schema_key: str) -> str:
     """Outside the ``test_<run id>_`` names, so no run's teardown or sweep drops it."""
-    return f"dbharness_template_{schema_key}"
+    return f"{_TEMPLATE_PREFIX}{schema_key}"
+
+
+def _template_lock_key(template: str) -> int | None:
+    """The advisory lock of a kept template in use; None for a name the harness did not make."""
+    key = template.removeprefix(_TEMPLATE_PREFIX)[:8]
+    if not template.startswith(_TEMPLATE_PREFIX) or not re.fullmatch(r"[0-9a-f]{8}", key):
+        return None
+    return (_TEMPLATE_LOCK_NAMESPACE << 32) | int(key, 16)
+
+
+def use_template(run_lock: psycopg.Connection[Any], template: str, *, using: bool = True) -> None:
+    """Note, until the run ends (its run-lock session closes), that it clones from ``template``;
+    with ``using=False``, that it no longer does (to replace it)."""
+    key = _template_lock_key(template)
+    if key is not None:
+        function = "pg_advisory_lock_shared" if using else "pg_advisory_unlock_shared"
+        run_lock.execute(sql.SQL("SELECT {}(%s)").format(sql.Identifier(function)), (key,))
 
 
 def run_lock_key(run_id: str) -> int:
@@ -73,14 +104,12 @@ def publish_template(
         )
         connection.execute(
             sql.SQL("COMMENT ON DATABASE {} IS {}").format(
-                built_name, sql.Literal(KEPT.format(revision=revision))
+                built_name, sql.Literal(KEPT.format(revision=revision, kept_at=int(time.time())))
             )
         )
         try:
-            if replace:
-                connection.execute(
-                    sql.SQL("DROP DATABASE IF EXISTS {}").format(sql.Identifier(cached))
-                )
+            if replace and not _drop_unused_template(connection, cached):
+                raise psycopg.errors.ObjectInUse  # another run clones from it: keep this run's
             connection.execute(
                 sql.SQL("ALTER DATABASE {} RENAME TO {}").format(built_name, sql.Identifier(cached))
             )
@@ -106,6 +135,40 @@ def kept_template(address: ServerAddress, cached: str) -> tuple[bool, str | None
         return False, None
     kept = _KEPT.match(row[0] or "")
     return True, kept["revision"] if kept else None
+
+
+def prune_kept_templates(address: ServerAddress, keep: int = KEEP_TEMPLATES) -> list[str]:
+    """Drop the kept templates beyond the newest ``keep`` that no run uses; return their names."""
+    dropped: list[str] = []
+    with address.connect() as connection:
+        rows = connection.execute(
+            "SELECT datname, shobj_description(oid, 'pg_database') FROM pg_database"
+        ).fetchall()
+        kept = []
+        for name, comment in rows:
+            found = _KEPT.match(comment or "")
+            if found is not None and name.startswith(_TEMPLATE_PREFIX):
+                kept.append((int(found["at"] or 0), name))
+        for _kept_at, name in sorted(kept, reverse=True)[keep:]:
+            if _drop_unused_template(connection, name):
+                dropped.append(name)
+    return dropped
+
+
+def _drop_unused_template(connection: psycopg.Connection[Any], name: str) -> bool:
+    key = _template_lock_key(name)
+    if key is None:
+        return False
+    row = connection.execute("SELECT pg_try_advisory_lock(%s)", (key,)).fetchone()
+    if not (row and row[0]):
+        return False  # a run clones from it
+    try:
+        connection.execute(sql.SQL("DROP DATABASE IF EXISTS {}").format(sql.Identifier(name)))
+    except psycopg.errors.ObjectInUse:
+        return False  # held after all
+    finally:
+        connection.execute("SELECT pg_advisory_unlock(%s)", (key,))
+    return True
 
 
 def sweep_dead_runs(address: ServerAddress, own_run_id: str) -> list[str]:
