@@ -25,6 +25,10 @@ def clean_env(**overrides: str) -> dict[str, str]:
     return env
 
 
+# The start of the harness's refusal of a write around a rolled-back test's isolation.
+WROTE_AROUND = "a rolled-back test wrote to the worker's database through an engine the harness"
+
+
 def run_pytest(
     project: Path, *args: str, timeout: float = 300, **env: str
 ) -> subprocess.CompletedProcess[str]:
@@ -37,6 +41,15 @@ def run_pytest(
         timeout=timeout,
         check=False,
     )
+
+
+def run_added(
+    project: Path, module: tuple[str, str], engine: str, *args: str
+) -> subprocess.CompletedProcess[str]:
+    """Add the test module ``(file name, source)`` to the copied project and run it on ``engine``."""
+    name, source = module
+    (project / "tests" / name).write_text(source)
+    return run_pytest(project, "--db", engine, f"tests/{name}", *args)
 
 
 def copy_of_sample(tmp_path: Path) -> Path:

@@ -4,26 +4,17 @@ what the app's lifespan writes at a server's start stays for the run."""
 
 from __future__ import annotations
 
-import subprocess
 from pathlib import Path
 
 import pytest
-from runs import copy_of_sample, outcome, replace_in, run_pytest
+from runs import WROTE_AROUND, copy_of_sample, outcome, replace_in, run_added, run_pytest
 
 ENGINES = ["sqlite", "postgres"]
-WROTE_AROUND = "a rolled-back test wrote to the worker's database through an engine the harness"
 
 
-def run_added(
-    project: Path, module: str, engine: str, *args: str
-) -> subprocess.CompletedProcess[str]:
-    """Add the test module ``module`` (a constant of this file) to the copied project, run it."""
-    name = f"test_{module.lower()}.py"
-    (project / "tests" / name).write_text(globals()[module])
-    return run_pytest(project, "--db", engine, f"tests/{name}", *args)
-
-
-ESCAPING_JOB = """
+ESCAPING_JOB = (
+    "test_escaping_job.py",
+    """
 import pytest
 from sqlalchemy import text
 from test_notes import new_author, new_note, note_count
@@ -51,7 +42,8 @@ async def test_a_test_sends_its_own_commit(client, db_session):
 
 async def test_the_next_test_finds_nothing_it_left(client):
     assert await note_count(client) == 0
-"""
+""",
+)
 
 
 @pytest.mark.parametrize("engine", ENGINES)
@@ -62,7 +54,7 @@ def test_a_rolled_back_test_writing_around_its_sessions_is_stopped_and_leaks_not
     # commit would be real, and the row would stay for the next test. So would everything the
     # test wrote if it committed the shared connection itself.
     project = copy_of_sample(tmp_path)
-    result = run_added(project, "ESCAPING_JOB", engine)
+    result = run_added(project, ESCAPING_JOB, engine)
     assert result.returncode == pytest.ExitCode.TESTS_FAILED, outcome(result)
     assert "3 failed, 1 passed" in result.stdout, outcome(result)
     assert WROTE_AROUND in result.stdout, outcome(result)
@@ -73,11 +65,13 @@ def test_a_rolled_back_test_writing_around_its_sessions_is_stopped_and_leaks_not
     assert "a rolled-back test sent 'COMMIT' on the worker's shared connection" in result.stdout
     # Committed, the same test commits for real, and the clean-up empties what it wrote.
     only = "apps_own_engine or finds_nothing"  # the job's test, and the check after it
-    committed = run_added(project, "ESCAPING_JOB", engine, "--isolation", "commit", "-k", only)
+    committed = run_added(project, ESCAPING_JOB, engine, "--isolation", "commit", "-k", only)
     assert committed.returncode == 0, outcome(committed)
 
 
-SEEDING_FIXTURE = """
+SEEDING_FIXTURE = (
+    "test_seeding_fixture.py",
+    """
 import pytest
 import pytest_asyncio
 from notes.models import Author
@@ -105,7 +99,8 @@ async def test_seeded_after_the_isolation(client, author_on_its_own_engine):
 
 async def test_the_next_test_finds_no_author(db_session):
     assert await db_session.scalar(select(func.count()).select_from(Author)) == 0
-"""
+""",
+)
 
 
 @pytest.mark.parametrize("engine", ENGINES)
@@ -117,90 +112,60 @@ def test_a_fixture_seeding_on_an_engine_of_its_own_is_treated_alike_in_any_order
     # both orders now. Committed, both pass, and the clean-up empties what the fixture wrote even
     # in the worker's first committed test (the write log is in place before any fixture runs).
     project = copy_of_sample(tmp_path)
-    rolled_back = run_added(project, "SEEDING_FIXTURE", engine)
+    rolled_back = run_added(project, SEEDING_FIXTURE, engine)
     assert rolled_back.returncode == pytest.ExitCode.TESTS_FAILED, outcome(rolled_back)
     assert "1 passed, 2 errors" in rolled_back.stdout, outcome(rolled_back)
     assert WROTE_AROUND in rolled_back.stdout, outcome(rolled_back)
     for test in ("test_seeded_before_the_isolation", "test_seeded_after_the_isolation"):
         assert f"ERROR at setup of {test}" in rolled_back.stdout, outcome(rolled_back)
-    committed = run_added(project, "SEEDING_FIXTURE", engine, "--isolation", "commit")
+    committed = run_added(project, SEEDING_FIXTURE, engine, "--isolation", "commit")
     assert committed.returncode == 0, outcome(committed)
     assert "3 passed" in committed.stdout, outcome(committed)
 
 
-LEFT_RUNNING = """
-import asyncio
-
+WIDE_SEED = (
+    "test_wide_seed.py",
+    """
 import pytest
-from test_notes import new_author, note_count
+import pytest_asyncio
+from notes.models import Author
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
 
-pytestmark = pytest.mark.asyncio
-
-
-async def test_a_request_leaves_a_job_running(client):
-    author = await new_author(client, "leaves a job behind")
-    assert (await client.post(f"/authors/{author['id']}/copy-later")).status_code == 202
+pytestmark = pytest.mark.asyncio(loop_scope="session")
 
 
-async def test_the_next_test_sees_nothing_of_it(client):
-    await asyncio.sleep(0.3)  # past the moment the job writes
-    assert await note_count(client) == 0
-"""
+@pytest_asyncio.fixture(scope="module", loop_scope="session")
+async def authors_for_the_module(db_engine):
+    async with AsyncSession(db_engine) as session:
+        session.add(Author(name="seeded for the module"))
+        await session.commit()
 
-# An endpoint that starts a task and returns without awaiting it: the job writes 0.1 s later.
-FIRE_AND_FORGET = """
-    @app.post("/authors/{author_id}/copy-later", status_code=202)
-    async def copy_later(author_id: int) -> dict[str, str]:
-        async def job() -> None:
-            await asyncio.sleep(0.1)
-            await write_copy(app, author_id, "written later", "")
 
-        app.state.jobs = getattr(app.state, "jobs", set()) | {asyncio.create_task(job())}
-        return {"queued": "a copy"}
+async def test_uses_the_modules_authors(authors_for_the_module, db_session):
+    pass
 
-    @app.get("/served-by")"""
+
+async def test_the_next_test_finds_no_author(db_session):
+    assert await db_session.scalar(select(func.count()).select_from(Author)) == 0
+""",
+)
 
 
 @pytest.mark.parametrize("engine", ENGINES)
-def test_a_task_a_test_leaves_running_ends_with_that_test(tmp_path: Path, engine: str) -> None:
-    # The next test used to be the one running the job: rolled back, its write was refused in
-    # the wrong test (and reported nowhere); committed, it landed in the next test's data.
-    project = copy_of_sample(tmp_path)
-    replace_in(project / "notes/app.py", '\n    @app.get("/served-by")', FIRE_AND_FORGET)
-    replace_in(project / "notes/app.py", "import uuid\n", "import asyncio\nimport uuid\n")
-    rolled_back = run_added(project, "LEFT_RUNNING", engine)
-    assert rolled_back.returncode == pytest.ExitCode.TESTS_FAILED, outcome(rolled_back)
-    assert "2 passed, 1 error" in rolled_back.stdout, outcome(rolled_back)
-    assert "ERROR at teardown of test_a_request_leaves_a_job_running" in rolled_back.stdout
-    assert WROTE_AROUND in rolled_back.stdout, outcome(rolled_back)
-    committed = run_added(project, "LEFT_RUNNING", engine, "--isolation", "commit")
-    assert committed.returncode == 0, outcome(committed)
-
-
-GATHERED = """
-import asyncio
-
-import pytest
-
-pytestmark = pytest.mark.asyncio
-
-
-async def test_requests_sent_at_once(client):
-    await asyncio.gather(*(client.post("/authors", json={"name": f"at once {n}"}) for n in range(3)))
-"""
-
-
-@pytest.mark.parametrize("engine", ENGINES)
-def test_a_stopped_gather_says_so_once_without_sqlalchemys_warnings(
+def test_a_wider_scoped_fixture_seeding_on_an_engine_of_its_own_is_refused_in_both_isolations(
     tmp_path: Path, engine: str
 ) -> None:
-    # The requests the failed gather left behind commit savepoints the harness has moved in the
-    # chain: on PostgreSQL each one made SQLAlchemy warn (sys:1: SAWarning: nested transaction
-    # already deassociated from connection) under a stop that already says what to do.
-    result = run_added(copy_of_sample(tmp_path), "GATHERED", engine)
-    assert result.returncode == pytest.ExitCode.TESTS_FAILED, outcome(result)
-    assert "requests were in flight at once in a rolled-back test" in result.stdout
-    assert "SAWarning" not in result.stdout, outcome(result)
+    # Rolled back, the module's rows would stay for every later module; with real commits, the
+    # first test that writes the table would empty them under the module's other tests.
+    project = copy_of_sample(tmp_path)
+    for isolation in ("rollback", "commit"):
+        result = run_added(project, WIDE_SEED, engine, "--isolation", isolation)
+        assert result.returncode == pytest.ExitCode.TESTS_FAILED, outcome(result)
+        assert "1 passed, 1 error" in result.stdout, outcome(result)
+        told = "the module-scoped fixture authors_for_the_module wrote to the worker's database"
+        assert told in result.stdout, outcome(result)
+        assert "module_db_session" in result.stdout
 
 
 SEEDED_AT_STARTUP = """

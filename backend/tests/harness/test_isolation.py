@@ -309,6 +309,14 @@ from sqlalchemy import func, select, text
 @pytest.mark.parametrize("clock", [func.now(), func.current_timestamp(), func.current_date()])
 async def test_reads_the_clock(db_session, clock):
     assert await db_session.scalar(select(clock)) is not None
+    await db_session.commit()  # in production, the next read is another transaction's
+    assert await db_session.scalar(select(clock)) is not None
+
+
+async def test_reads_the_clock_twice_in_one_transaction(db_session):
+    # One time in production too: nothing to say.
+    assert await db_session.scalar(select(func.now())) is not None
+    assert await db_session.scalar(select(func.now())) is not None
 
 
 async def test_reads_no_clock(db_session):
@@ -321,16 +329,17 @@ def test_sql_reading_the_transaction_clock_is_reported_at_the_end_of_the_run(
 ) -> None:
     write_inner_tests(pytester, CLOCK_TESTS)
     result = run_inner(pytester, *on_this_engine)
-    result.assert_outcomes(passed=4)
+    result.assert_outcomes(passed=5)
     result.stdout.fnmatch_lines(
         [
             "*transaction clock*",
-            "3 rolled-back tests read the transaction's clock, which stands still*",
-            "*test_reads_the_clock?clock0?: *",
+            "3 rolled-back tests read the transaction's clock again after a commit*",
+            "*test_reads_the_clock?clock0?: * (after a commit; first read by *",
             "*--isolation commit*harness_transaction_clock = stop*",
         ]
     )
     assert "test_reads_no_clock:" not in result.stdout.str()
+    assert "test_reads_the_clock_twice_in_one_transaction:" not in result.stdout.str()
 
 
 def test_the_ini_can_make_reading_the_transaction_clock_stop_the_test(
@@ -338,8 +347,10 @@ def test_the_ini_can_make_reading_the_transaction_clock_stop_the_test(
 ) -> None:
     write_inner_tests(pytester, CLOCK_TESTS)
     result = run_inner(pytester, *on_this_engine, "-o", "harness_transaction_clock=stop")
-    result.assert_outcomes(passed=1, failed=3)
-    result.stdout.fnmatch_lines(["*a statement reads the transaction's clock: * in: SELECT*"])
+    result.assert_outcomes(passed=2, failed=3)
+    result.stdout.fnmatch_lines(
+        ["*a statement reads the transaction's clock: * in: SELECT* (after a commit; first read*"]
+    )
 
 
 MANY_CLOCK_READERS = """
@@ -350,6 +361,8 @@ from sqlalchemy import func, select, text
 @pytest.mark.parametrize("n", range(12))
 async def test_reads_the_clock(db_session, n):
     assert await db_session.scalar(select(func.now())) is not None
+    await db_session.commit()
+    assert await db_session.scalar(select(func.now())) is not None
 """
 
 
@@ -359,7 +372,7 @@ def test_a_long_clock_report_names_ten_tests_and_the_ini_can_turn_it_off(
     write_inner_tests(pytester, MANY_CLOCK_READERS)
     result = run_inner(pytester, *on_this_engine)
     result.assert_outcomes(passed=12)
-    result.stdout.fnmatch_lines(["12 rolled-back tests read the transaction's clock*"])
+    result.stdout.fnmatch_lines(["12 rolled-back tests read the transaction's clock again*"])
     named = [line for line in result.stdout.lines if "::test_reads_the_clock[" in line]
     assert len(named) == 10, result.stdout.str()
     result.stdout.fnmatch_lines(["  … and 2 more (-v lists them all)"])
@@ -375,7 +388,7 @@ def test_a_clock_read_in_commit_isolation_is_not_reported(
 ) -> None:
     write_inner_tests(pytester, CLOCK_TESTS)
     result = run_inner(pytester, *on_this_engine, "--isolation", "commit")
-    result.assert_outcomes(passed=4)
+    result.assert_outcomes(passed=5)
     assert "transaction clock" not in result.stdout.str()
 
 

@@ -245,8 +245,10 @@ async def test_the_next_test_is_unharmed(world, db_session):
     ("body", "message", "options"),
     [
         (
-            'await module_db_session.execute(text("SELECT CURRENT_TIMESTAMP"))',
-            "*a statement reads the transaction's clock: CURRENT_TIMESTAMP*",
+            'await module_db_session.execute(text("SELECT CURRENT_TIMESTAMP"))\n'
+            "    await module_db_session.commit()\n"
+            '    await module_db_session.execute(text("SELECT CURRENT_TIMESTAMP"))',
+            "*a statement reads the transaction's clock: CURRENT_TIMESTAMP in: SELECT CURRENT_TIMESTAMP (after a commit; first read by CURRENT_TIMESTAMP*",
             ("-o", "harness_transaction_clock=stop"),
         ),
         (
@@ -291,6 +293,8 @@ def test_a_scoped_fixture_reading_the_clock_is_reported_in_the_summary(
 @pytest.fixture(scope="module")
 async def world(module_db_session):
     await module_db_session.execute(text("SELECT CURRENT_TIMESTAMP"))
+    await module_db_session.commit()
+    await module_db_session.execute(text("SELECT CURRENT_TIMESTAMP"))
 
 
 async def test_uses_it(world, db_session):
@@ -302,7 +306,7 @@ async def test_uses_it(world, db_session):
     result.stdout.fnmatch_lines(
         [
             "*transaction clock*",
-            "*test_inner.py::test_uses_it: module_db_session: CURRENT_TIMESTAMP*",
+            "*test_inner.py::test_uses_it: module_db_session: CURRENT_TIMESTAMP*after a commit*",
         ]
     )
 

@@ -271,7 +271,9 @@ def _failing_if_stopped() -> Generator[None, Any, Any]:
     try:
         outcome = yield
     except BaseException:
-        BOARD.to_fail_with()  # taken: the phase failed, with the stop or with what followed it
+        # A stop that SQLAlchemy or the fixture carried up (or what followed from it): the phase
+        # fails with the stop's message at the line, as a test's call does, not the traceback.
+        _fail_if_stopped()
         raise
     _fail_if_stopped()
     return outcome
