@@ -116,6 +116,8 @@ def test_a_test_that_breaks_the_connection_is_failed_and_the_connection_replaced
             "was invalidated*The harness replaced the connection*",
         ]
     )
+    # It left no task running: the advice about awaiting what a test starts is not its.
+    assert "Await everything the test starts" not in result.stdout.str()
 
 
 def test_settings_app_state_overrides_and_environment_are_restored(
