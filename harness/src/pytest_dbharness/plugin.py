@@ -256,21 +256,24 @@ def pytest_runtest_setup(item: pytest.Item) -> Generator[None, Any, Any]:
         item.user_properties.append((counted_under, only))
         pytest.skip(reason)
     # A stop a fixture's code swallowed (in a task of its own, say) fails the set-up.
-    return (yield from _failing_if_stopped())
+    return (yield from _failing_if_stopped(item))
 
 
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_teardown(item: pytest.Item) -> Generator[None, Any, Any]:
     # A stop while the test's end waited for the tasks it left running (a job an endpoint started
     # and did not await), or in a fixture's teardown that swallowed it: the test's, not the next's.
-    return (yield from _failing_if_stopped())
+    return (yield from _failing_if_stopped(item))
 
 
-def _failing_if_stopped() -> Generator[None, Any, Any]:
-    """One phase of the test (a hook wrapper's yield), failed with a stop recorded in it."""
+def _failing_if_stopped(item: pytest.Item, *, call: bool = False) -> Generator[None, Any, Any]:
+    """One phase of the test (a hook wrapper's yield), failed with a stop recorded in it; a
+    failed call is noted on the item (a teardown problem then warns instead of failing again)."""
     try:
         outcome = yield
     except BaseException:
+        if call:
+            item.stash[call_failed_key] = True
         # A stop that SQLAlchemy or the fixture carried up (or what followed from it): the phase
         # fails with the stop's message at the line, as a test's call does, not the traceback.
         _fail_if_stopped()
@@ -304,21 +307,15 @@ def skipped_here(item: pytest.Item) -> tuple[str, str, str] | None:
 
 
 @pytest.hookimpl(wrapper=True)
-def pytest_runtest_call(item: pytest.Item) -> Iterator[None]:
+def pytest_runtest_call(item: pytest.Item) -> Generator[None, Any, Any]:
     """One route out for the harness's stops: a stopped test fails with the stop's message, at
     the test's line, whatever carried the stop up (an exception group, a failed commit, a 500 the
     test asserted on) or swallowed it. Environment variables the test changed are put back."""
     environment = dict(os.environ)
     try:
-        outcome = yield
-    except BaseException:
-        item.stash[call_failed_key] = True
-        _fail_if_stopped()
-        raise
+        return (yield from _failing_if_stopped(item, call=True))
     finally:
         _restore_environment(environment)
-    _fail_if_stopped()
-    return outcome
 
 
 def _fail_if_stopped() -> None:

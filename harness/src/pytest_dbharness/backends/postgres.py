@@ -25,6 +25,7 @@ from pytest_dbharness.backends.postgres_external import (
     mark,
     prune_kept_templates,
     publish_template,
+    stop_using_template,
     sweep_dead_runs,
     use_template,
 )
@@ -124,7 +125,7 @@ class PostgresController(Controller):
             report.cache = f"hit (database {cached})"
             report.revision = revision
             return address, report, cached
-        use_template(self.run_lock, cached, using=False)  # to replace it, it must not be held
+        stop_using_template(self.run_lock, cached)  # to replace it, it must not be held
         # Exists without a revision: kept by an older harness, which let sessions hold it.
         report.cache = f"{'rebuilt' if exists else 'miss'} (database {cached})"
         template = f"test_{run_id}_template"

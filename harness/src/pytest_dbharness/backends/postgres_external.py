@@ -59,13 +59,18 @@ def _template_lock_key(template: str) -> int | None:
     return (_TEMPLATE_LOCK_NAMESPACE << 32) | int(key, 16)
 
 
-def use_template(run_lock: psycopg.Connection[Any], template: str, *, using: bool = True) -> None:
-    """Note, until the run ends (its run-lock session closes), that it clones from ``template``;
-    with ``using=False``, that it no longer does (to replace it)."""
+def use_template(run_lock: psycopg.Connection[Any], template: str) -> None:
+    """Note, until the run ends (its run-lock session closes), that it clones from ``template``."""
     key = _template_lock_key(template)
     if key is not None:
-        function = "pg_advisory_lock_shared" if using else "pg_advisory_unlock_shared"
-        run_lock.execute(sql.SQL("SELECT {}(%s)").format(sql.Identifier(function)), (key,))
+        run_lock.execute("SELECT pg_advisory_lock_shared(%s)", (key,))
+
+
+def stop_using_template(run_lock: psycopg.Connection[Any], template: str) -> None:
+    """The run no longer clones from ``template`` (it is about to replace it)."""
+    key = _template_lock_key(template)
+    if key is not None:
+        run_lock.execute("SELECT pg_advisory_unlock_shared(%s)", (key,))
 
 
 def run_lock_key(run_id: str) -> int:
@@ -141,11 +146,8 @@ def prune_kept_templates(address: ServerAddress, keep: int = KEEP_TEMPLATES) -> 
     """Drop the kept templates beyond the newest ``keep`` that no run uses; return their names."""
     dropped: list[str] = []
     with address.connect() as connection:
-        rows = connection.execute(
-            "SELECT datname, shobj_description(oid, 'pg_database') FROM pg_database"
-        ).fetchall()
         kept = []
-        for name, comment in rows:
+        for name, comment in _databases_and_comments(connection):
             found = _KEPT.match(comment or "")
             if found is not None and name.startswith(_TEMPLATE_PREFIX):
                 kept.append((int(found["at"] or 0), name))
@@ -153,6 +155,13 @@ def prune_kept_templates(address: ServerAddress, keep: int = KEEP_TEMPLATES) -> 
             if _drop_unused_template(connection, name):
                 dropped.append(name)
     return dropped
+
+
+def _databases_and_comments(connection: psycopg.Connection[Any]) -> list[tuple[str, str | None]]:
+    rows = connection.execute(
+        "SELECT datname, shobj_description(oid, 'pg_database') FROM pg_database"
+    ).fetchall()
+    return [(str(name), comment) for name, comment in rows]
 
 
 def _drop_unused_template(connection: psycopg.Connection[Any], name: str) -> bool:
@@ -175,11 +184,8 @@ def sweep_dead_runs(address: ServerAddress, own_run_id: str) -> list[str]:
     """Drop the marked databases of runs that ended without dropping them; return their names."""
     dropped: list[str] = []
     with address.connect() as connection:
-        rows = connection.execute(
-            "SELECT datname, shobj_description(oid, 'pg_database') FROM pg_database"
-        ).fetchall()
         dead: dict[str, list[str]] = {}
-        for name, comment in rows:
+        for name, comment in _databases_and_comments(connection):
             marked = _MARKED.match(comment or "")
             if marked is None or marked["run_id"] == own_run_id:
                 continue
