@@ -19,14 +19,17 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
-from fastapi import FastAPI
 from sqlalchemy import MetaData
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import NoSuchModuleError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-if TYPE_CHECKING:  # Alembic is imported when the harness migrates: a cached run never needs it
+# Alembic is imported when the harness migrates (a cached run never needs it); FastAPI by the
+# project's own module and the app fixtures (the plugin of a project that names no harness_project
+# never imports it).
+if TYPE_CHECKING:
     from alembic.config import Config
+    from fastapi import FastAPI
 
 INI_NAME = "harness_project"
 # The async driver the harness uses for a dialect when the project names none.
