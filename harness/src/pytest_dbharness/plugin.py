@@ -108,9 +108,10 @@ def pytest_configure(config: pytest.Config) -> None:
         return
     project = load_project(config)
     # Imported here: the plugin of a project that names no harness_project imports no FastAPI.
-    from pytest_dbharness import fastapi_overrides
+    from pytest_dbharness import alembic_scripts, fastapi_overrides
 
     fastapi_overrides.install()
+    alembic_scripts.install()
     try:
         options = read_options(config)
     except HarnessConfigError as error:
