@@ -1,6 +1,7 @@
 """A task a test leaves running ends with that test, on the second project: the job an endpoint
-starts and does not await, the requests a stopped ``asyncio.gather`` leaves behind, and a task
-still running a second after its test (cancelled, with a warning)."""
+starts and does not await, the requests a stopped ``asyncio.gather`` leaves behind, a task still
+running a second after its test (cancelled, with a warning), and the same for ``live_server``'s
+calls (its ``BackgroundTasks`` run after the response)."""
 
 from __future__ import annotations
 
@@ -115,4 +116,65 @@ def test_a_task_still_running_a_second_after_its_test_is_cancelled_with_a_warnin
     result = run_added(copy_of_sample(tmp_path), SLOW_JOB, "sqlite")
     assert result.returncode == 0, outcome(result)
     assert "the test left 1 task(s) running, still unfinished 1 s after its end" in result.stdout
+    assert "cancelled, so what they had left to do never happened" in result.stdout
+
+
+LIVE_JOB = (
+    "test_live_job.py",
+    """
+import asyncio
+
+import httpx
+import pytest
+from notes.models import Note
+from sqlalchemy import func, select
+
+
+def test_a_live_request_leaves_its_background_job(live_server):
+    with httpx.Client(base_url=live_server.url, headers={"host": "localhost"}) as client:
+        author = client.post("/authors", json={"name": "in the background"}).json()
+        note = client.post("/notes", json={"author_id": author["id"], "title": "original"}).json()
+        assert client.post(f"/notes/{note['id']}/copies").status_code == 202
+
+
+@pytest.mark.asyncio
+async def test_the_next_test_sees_nothing_of_it(db_session):
+    await asyncio.sleep(JOB_SECONDS + 0.3)  # past the moment the job writes
+    assert await db_session.scalar(select(func.count()).select_from(Note)) == 0
+""",
+)
+
+
+def live_job_taking(tmp_path: Path, seconds: float) -> tuple[Path, tuple[str, str]]:
+    """The copy whose background job (``BackgroundTasks``) waits ``seconds`` before it writes."""
+    project = copy_of_sample(tmp_path)
+    replace_in(
+        project / "notes/app.py",
+        "    async with app.state.sessionmaker() as session:\n        session.add(Note(",
+        f"    await asyncio.sleep({seconds})\n"
+        "    async with app.state.sessionmaker() as session:\n        session.add(Note(",
+    )
+    replace_in(project / "notes/app.py", "import uuid\n", "import asyncio\nimport uuid\n")
+    name, source = LIVE_JOB
+    return project, (name, f"JOB_SECONDS = {seconds}\n{source}")
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_a_live_servers_background_job_ends_with_its_test(tmp_path: Path, engine: str) -> None:
+    # The server answers before the job runs, and the clean-up came right after the test: the
+    # job's note landed in the next test (or, rolled back, its write was refused there).
+    project, module = live_job_taking(tmp_path, 0.3)
+    result = run_added(project, module, engine)
+    assert result.returncode == 0, outcome(result)
+    assert "2 passed" in result.stdout, outcome(result)
+    assert "cancelled" not in result.stdout, outcome(result)
+
+
+def test_a_live_servers_call_still_running_a_second_after_its_test_is_cancelled_with_a_warning(
+    tmp_path: Path,
+) -> None:
+    project, module = live_job_taking(tmp_path, 5)
+    result = run_added(project, module, "sqlite")
+    assert result.returncode == 0, outcome(result)
+    assert "live_server was still running 1 call(s) 1 s after the test ended" in result.stdout
     assert "cancelled, so what they had left to do never happened" in result.stdout
