@@ -1,6 +1,7 @@
 """What one test does never reaches the next, on the second project: writes around the test's
-sessions (an engine of the app's own, the test's own COMMIT) are refused before they land, and
-what the app's lifespan writes at a server's start stays for the run."""
+sessions (an engine of the app's own, the test's own COMMIT) are refused before they land, what
+the app's lifespan writes at a server's start stays for the run, and a request from
+``fastapi.testclient.TestClient`` on asyncpg stops its test without breaking the next."""
 
 from __future__ import annotations
 
@@ -214,3 +215,45 @@ def test_a_lifespan_writing_on_the_apps_own_engine_at_startup_is_let_through(
     (project / "tests/test_seeded.py").write_text(SEEDED_AT_STARTUP)
     result = run_pytest(project, "--db", engine, "tests/test_seeded.py")
     assert result.returncode == 0, outcome(result)
+
+
+THROUGH_TESTCLIENT = (
+    "test_through_testclient.py",
+    """
+import pytest
+from fastapi.testclient import TestClient
+from test_notes import note_count
+
+
+def test_a_sync_test_through_fastapis_testclient(app):
+    with TestClient(app, base_url="http://localhost") as client:
+        assert client.post("/authors", json={"name": "from a thread"}).status_code == 201
+
+
+@pytest.mark.asyncio
+async def test_the_next_test_runs_on_a_usable_connection(client):
+    assert await note_count(client) == 0
+""",
+)
+
+
+@pytest.mark.parametrize("isolation", ["rollback", "commit"])
+def test_testclient_on_asyncpg_stops_its_test_and_spares_the_next(
+    tmp_path: Path, isolation: str
+) -> None:
+    # TestClient runs the app on a loop of its own; asyncpg's connections belong to the loop
+    # that opened them. The request failed half-way ('attached to a different loop'), the
+    # worker's connection was left unusable, and with commits the next test waited forever.
+    result = run_added(
+        copy_of_sample(tmp_path), THROUGH_TESTCLIENT, "postgres", "--isolation", isolation
+    )
+    assert result.returncode == pytest.ExitCode.TESTS_FAILED, outcome(result)
+    assert "1 failed, 1 passed" in result.stdout, outcome(result)
+    assert "a request reached the app on another event loop than the test's" in result.stdout
+    assert "`client` fixture" in result.stdout, outcome(result)
+
+
+def test_testclient_on_aiosqlite_uses_the_tests_isolation(tmp_path: Path) -> None:
+    result = run_added(copy_of_sample(tmp_path), THROUGH_TESTCLIENT, "sqlite")
+    assert result.returncode == 0, outcome(result)
+    assert "2 passed" in result.stdout, outcome(result)
