@@ -151,7 +151,8 @@ def _revision_after(revision: str | None) -> str:
     for script in ScriptDirectory.from_config(alembic_config()).walk_revisions():
         parents = script.down_revision
         if parents == revision or (isinstance(parents, tuple) and revision in parents):
-            return f"{script.revision} ({(script.doc or '').splitlines()[0]})"
+            message = (script.doc or "").strip().splitlines()  # a revision may have none
+            return f"{script.revision} ({message[0]})" if message else script.revision
     return f"after {revision}"
 
 

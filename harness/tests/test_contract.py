@@ -289,11 +289,27 @@ def test_migrations_that_fail_stop_the_run_with_one_message(tmp_path: Path, engi
     (project / "alembic/versions/0002_fails.py").write_text(FAILING_REVISION)
     result = run_pytest(project, "--db", engine)
     assert result.returncode == pytest.ExitCode.INTERRUPTED, outcome(result)
-    assert f"the migrations failed on {'sqlite' if engine == 'sqlite' else 'postgresql'} at " in (
+    dialect = "sqlite" if engine == "sqlite" else "postgresql"
+    assert f"the migrations failed on {dialect} at revision 0002 (A revision that fails" in (
         result.stdout
     ), outcome(result)
     assert "Interrupted: the migrated schema could not be built (the error above)" in result.stdout
     assert result.stdout.count("ERROR at setup of") == 1, outcome(result)
+    # The header says it once, on the schema's line (it used to add a second one above it).
+    assert result.stdout.count("database schema: ") == 1, outcome(result)
+    assert "database schema: NOT BUILT (cache " in result.stdout, outcome(result)
+
+
+def test_a_failing_revision_without_a_docstring_is_named_by_its_id(tmp_path: Path) -> None:
+    # Naming the revision read its docstring's first line: a file without one (hand-written, or
+    # made with an empty message) turned the migration's error into an INTERNALERROR.
+    project = copy_of_sample(tmp_path)
+    without_docstring = FAILING_REVISION.replace('"""A revision that fails half-way."""\n', "")
+    (project / "alembic/versions/0002_fails.py").write_text(without_docstring)
+    result = run_pytest(project)
+    assert result.returncode == pytest.ExitCode.INTERRUPTED, outcome(result)
+    assert "the migrations failed on sqlite at revision 0002: no such table" in result.stdout
+    assert "INTERNALERROR" not in outcome(result), outcome(result)
 
 
 def test_two_unmerged_heads_are_named_with_the_merge_to_run(tmp_path: Path) -> None:
@@ -309,3 +325,13 @@ def test_two_unmerged_heads_are_named_with_the_merge_to_run(tmp_path: Path) -> N
     assert result.returncode == pytest.ExitCode.INTERRUPTED, outcome(result)
     assert "the migrations have 2 heads (" in result.stdout, outcome(result)
     assert "`alembic merge -m 'merge heads' 0002" in result.stdout, outcome(result)
+
+
+def test_a_misspelt_harness_key_stops_the_run_naming_the_right_one(tmp_path: Path) -> None:
+    # The plugin stayed inactive, and each of the suite's tests failed on its own.
+    project = copy_of_sample(tmp_path)
+    replace_in(project / "pyproject.toml", "harness_project =", "harness_projekt =")
+    result = run_pytest(project)
+    assert result.returncode == pytest.ExitCode.USAGE_ERROR, outcome(result)
+    assert "did you mean 'harness_project' (pytest-dbharness)?" in result.stderr, outcome(result)
+    assert "error" not in result.stdout.lower(), outcome(result)

@@ -24,7 +24,12 @@ from alembic import command
 from pytest_dbharness.backends import migration_engine
 from pytest_dbharness.backends.hooks import engine_hook
 from pytest_dbharness.project import current_project
-from pytest_dbharness.schema import current_revision, failing_revision, run_alembic
+from pytest_dbharness.schema import (
+    current_revision,
+    failing_revision,
+    revision_title,
+    run_alembic,
+)
 
 T = TypeVar("T")
 Schema = dict[str, Any]
@@ -43,7 +48,7 @@ def describe(revision: str | None) -> str:
     if revision is None:
         return "base"
     script = script_directory().get_revision(revision)
-    return f"{revision} ({script.doc.splitlines()[0]})" if script is not None else revision
+    return revision_title(script) if script is not None else revision
 
 
 class MigrationDriver:

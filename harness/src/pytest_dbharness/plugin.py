@@ -45,7 +45,14 @@ from pytest_dbharness.options import (
     add_options,
     read_options,
 )
-from pytest_dbharness.project import add_ini, configured_project, current_project, load_project
+from pytest_dbharness.project import (
+    INI_NAME,
+    add_ini,
+    configured_project,
+    current_project,
+    load_project,
+    refuse_misspelt_ini_keys,
+)
 from pytest_dbharness.rooting import reroot
 from pytest_dbharness.stops import BOARD, as_failure, call_failed_key
 
@@ -103,6 +110,7 @@ def pytest_configure(config: pytest.Config) -> None:
             "markers",
             f"{only_marker(name)}(reason): only meaningful on {engine.label}; skipped on the others",
         )
+    refuse_misspelt_ini_keys(config, [INI_NAME, CLOCK_INI])
     if not configured_project(config):
         _collector_back_on()
         return
@@ -206,13 +214,17 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
     phases = ", ".join(f"{name} {seconds:.2f}s" for name, seconds in report.phases.items())
     schema_problem = harness.provisioned.template_error
     driver = current_project().driver_for(ENGINES[harness.options.engine].dialect)
+    cache = f"cache {report.cache}" + (f" ({harness.schema_cache})" if harness.schema_cache else "")
+    schema = (
+        f"NOT BUILT ({cache}): {schema_problem}"
+        if schema_problem
+        else f"revision {report.revision}, {cache}"
+    )
     return [
         f"database: {report.engine}, {report.server}, the app's driver {driver}, "
         f"isolation {harness.options.isolation}",
-        *([f"database schema: NOT BUILT: {schema_problem}"] if schema_problem else []),
         f"database server: {report.location}",
-        f"database schema: revision {report.revision}, cache {report.cache}"
-        + (f" ({harness.schema_cache})" if harness.schema_cache else ""),
+        f"database schema: {schema}",
         f"database start-up: {phases or 'nothing to do'}",
     ]
 

@@ -208,6 +208,24 @@ def add_ini(parser: pytest.Parser) -> None:
 _current: Project | None = None
 
 
+def refuse_misspelt_ini_keys(config: pytest.Config, harness_keys: list[str]) -> None:
+    """Stop the run at an unknown ini key that is close to one of the harness's: a misspelt
+    ``harness_project`` would leave the plugin inactive, and every test would fail on its own."""
+    unknown = getattr(config, "_get_unknown_ini_keys", None)  # pytest's own check uses it
+    if unknown is None:
+        return
+    import difflib
+
+    for key in sorted(unknown()):
+        close = difflib.get_close_matches(key, harness_keys, n=1, cutoff=0.75)
+        if close:
+            raise pytest.UsageError(
+                f"the pytest ini sets {key!r}, which no plugin knows: did you mean {close[0]!r} "
+                "(pytest-dbharness)? Rename it in the ini file"
+                f"{f' ({config.inipath})' if config.inipath else ''}."
+            )
+
+
 def configured_project(config: pytest.Config) -> str:
     """The ini's ``module:ATTRIBUTE`` naming the project, or "" when the plugin is not in use."""
     return str(config.getini(INI_NAME) or "").strip()

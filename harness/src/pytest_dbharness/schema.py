@@ -8,7 +8,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from importlib.metadata import version
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import event
 from sqlalchemy.engine import Connection, make_url
@@ -16,6 +16,9 @@ from sqlalchemy.engine import Engine as SyncEngine
 
 from pytest_dbharness import blocker
 from pytest_dbharness.project import ProjectError, current_project
+
+if TYPE_CHECKING:  # Alembic is imported where a migration runs
+    from alembic.script import Script
 
 # Alembic is imported in the functions that migrate, not here: a run whose schema is cached (the
 # key below needs no Alembic when the project gives migrations_dir) never pays for its imports.
@@ -83,6 +86,19 @@ def unmerged_heads(error: BaseException | None) -> list[str]:
     return []
 
 
+def revision_message(script: Script) -> str:
+    """The first line of a revision file's docstring (its message), or "" if it has none: a
+    hand-written file, or one made with an empty message."""
+    lines = (script.doc or "").strip().splitlines()
+    return lines[0] if lines else ""
+
+
+def revision_title(script: Script) -> str:
+    """``0002 (add notes)``, or ``0002`` for a revision without a message."""
+    message = revision_message(script)
+    return f"{script.revision} ({message})" if message else script.revision
+
+
 def failing_revision(error: BaseException) -> str | None:
     """The revision whose file the error was raised in, read from the traceback."""
     from alembic.script import ScriptDirectory
@@ -94,7 +110,7 @@ def failing_revision(error: BaseException) -> str | None:
     while traceback is not None:
         script = by_path.get(Path(traceback.tb_frame.f_code.co_filename).resolve())
         if script is not None:
-            found = f"{script.revision} ({(script.doc or '').splitlines()[0]})"
+            found = revision_title(script)
         traceback = traceback.tb_next
     if found is None and error.__cause__ is not None:
         return failing_revision(error.__cause__)

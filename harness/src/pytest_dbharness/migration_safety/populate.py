@@ -106,7 +106,7 @@ def _insert(
         # No parameters: a % in the SQL is the modulo operator, not a placeholder.
         connection.exec_driver_sql(insert.replace("%", "%%"))
     except DBAPIError as error:
-        reason = str(error.orig).strip().splitlines()[0]
+        reason = (str(error.orig).strip().splitlines() or [type(error.orig).__name__])[0]
         raise PopulationError(
             f"generated rows for {table.name} were refused: {reason}; give the offending "
             f'column values as SQL expressions of n, values={{"{table.name}.COLUMN": "..."}}'

@@ -13,6 +13,7 @@ from pytest_dbharness.migration_safety.observe import WRITE_BLOCKING, strongest
 from pytest_dbharness.migration_safety.rules import lock_name
 from pytest_dbharness.migration_safety.trace import RevisionTrace, trace_history
 from pytest_dbharness.migration_safety.verdict import Verdict, judge
+from pytest_dbharness.schema import revision_message
 
 
 @dataclass(frozen=True)
@@ -82,7 +83,7 @@ def check_history(
 
 def _row(verdict: Verdict) -> tuple[str, ...]:
     script, trace = verdict.script, verdict.trace
-    name = f"{script.revision} {(script.doc or '').splitlines()[0][:40]}"
+    name = f"{script.revision} {revision_message(script)[:40]}".rstrip()
     lint_cell = (
         f"{len(verdict.lint)} finding{'s' if len(verdict.lint) != 1 else ''}"
         if verdict.lint
