@@ -300,6 +300,47 @@ def test_migrations_that_fail_stop_the_run_with_one_message(tmp_path: Path, engi
     assert "database schema: NOT BUILT (cache " in result.stdout, outcome(result)
 
 
+BROKEN_REVISIONS = {
+    "a syntax error": (
+        'revision = "0002"\ndown_revision = "0001"\n\ndef upgrade(:\n    pass\n',
+        "failed on sqlite in 0002_broken.py: SyntaxError: invalid syntax (0002_broken.py, line 4)",
+    ),
+    "a parent that is missing": (
+        'revision = "0002"\ndown_revision = "9999"\n\ndef upgrade():\n    pass\n',
+        "failed on sqlite: a revision's down_revision is '9999', and no revision file in the "
+        "history has that id",
+    ),
+    "no revision id": (
+        "def upgrade():\n    pass\n",
+        "failed on sqlite: Could not determine revision id from filename 0002_broken.py",
+    ),
+    "an error in its Python": (
+        'revision = "0002"\ndown_revision = "0001"\n\ndef upgrade():\n    undefined_helper()\n',
+        "failed on sqlite at revision 0002: NameError: name 'undefined_helper' is not defined",
+    ),
+    "a call to sys.exit": (
+        'import sys\n\nrevision = "0002"\ndown_revision = "0001"\n\ndef upgrade():\n'
+        "    sys.exit(3)\n",
+        "failed on sqlite at revision 0002: a revision called sys.exit(3)",
+    ),
+}
+
+
+@pytest.mark.parametrize("broken", BROKEN_REVISIONS.values(), ids=BROKEN_REVISIONS.keys())
+def test_a_revision_alembic_cannot_run_stops_the_run_saying_what_is_wrong(
+    tmp_path: Path, broken: tuple[str, str]
+) -> None:
+    # Each of these was an INTERNALERROR: describing the failure loaded the history again (or
+    # let SystemExit through), and that raised in turn.
+    source, told = broken
+    project = copy_of_sample(tmp_path)
+    (project / "alembic/versions/0002_broken.py").write_text(source)
+    result = run_pytest(project)
+    assert result.returncode == pytest.ExitCode.INTERRUPTED, outcome(result)
+    assert f"the migrations {told}" in result.stdout, outcome(result)
+    assert "INTERNALERROR" not in outcome(result), outcome(result)
+
+
 def test_a_failing_revision_without_a_docstring_is_named_by_its_id(tmp_path: Path) -> None:
     # Naming the revision read its docstring's first line: a file without one (hand-written, or
     # made with an empty message) turned the migration's error into an INTERNALERROR.

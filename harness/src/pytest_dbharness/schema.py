@@ -43,7 +43,7 @@ def migrate(url: str) -> str:
     """Upgrade the database at ``url`` to head; return the revision it ends at."""
     try:
         return asyncio.run(_migrate(url))
-    except Exception as error:
+    except (Exception, SystemExit) as error:  # a revision that calls sys.exit() fails too
         engine = make_url(url).get_backend_name()
         raise SchemaBuildError(describe_failure(error, engine)) from error
 
@@ -66,13 +66,41 @@ def describe_failure(error: BaseException, engine: str) -> str:
         )
     revision = failing_revision(error)
     where = f" at revision {revision}" if revision else ""
-    reason = str(getattr(error, "orig", None) or error).strip().splitlines()
+    if isinstance(error, SyntaxError) and revision == Path(error.filename or "").name:
+        where = f" in {revision}"  # a file Alembic could not load: no revision id is known
     return (
-        f"the migrations failed on {engine}{where}: {reason[0] if reason else type(error).__name__}. "
+        f"the migrations failed on {engine}{where}: {failure_reason(error).rstrip('.')}. "
         f"Tests that need the migrated schema cannot run; the whole traceback: run `alembic "
         f"upgrade head` on an empty {engine} database, or the project's migration tests with "
         f"--db {engine_for_dialect(engine)}"
     )
+
+
+def failure_reason(error: BaseException) -> str:
+    """The first line of what went wrong: the database's own message for a refused statement,
+    the exception's type and message for an error in a revision's Python."""
+    from alembic.util import CommandError
+
+    if isinstance(error, KeyError) and _last_frame_in(error, "alembic/script/revision.py"):
+        # Alembic warns of it, then fails building its revision map on the missing key.
+        return (
+            f"a revision's down_revision is {error.args[0]!r}, and no revision file in the "
+            "history has that id: fix the down_revision, or restore the missing file"
+        )
+    if isinstance(error, SystemExit):
+        return f"a revision called sys.exit({error.code!r})"
+    orig = getattr(error, "orig", None)
+    lines = str(orig or error).strip().splitlines()
+    if orig is not None or isinstance(error, CommandError):
+        return lines[0] if lines else type(orig or error).__name__
+    return f"{type(error).__name__}: {lines[0]}" if lines else type(error).__name__
+
+
+def _last_frame_in(error: BaseException, path_end: str) -> bool:
+    traceback = error.__traceback__
+    while traceback is not None and traceback.tb_next is not None:
+        traceback = traceback.tb_next
+    return traceback is not None and traceback.tb_frame.f_code.co_filename.endswith(path_end)
 
 
 def unmerged_heads(error: BaseException | None) -> list[str]:
@@ -103,8 +131,12 @@ def failing_revision(error: BaseException) -> str | None:
     """The revision whose file the error was raised in, read from the traceback."""
     from alembic.script import ScriptDirectory
 
-    scripts = ScriptDirectory.from_config(current_project().alembic_config())
-    by_path = {Path(script.path).resolve(): script for script in scripts.walk_revisions()}
+    try:
+        scripts = ScriptDirectory.from_config(current_project().alembic_config())
+        by_path = {Path(script.path).resolve(): script for script in scripts.walk_revisions()}
+    except Exception:  # the history itself does not load: that is the error to report
+        filename = getattr(error, "filename", None)  # a SyntaxError's file
+        return Path(filename).name if isinstance(error, SyntaxError) and filename else None
     traceback = error.__traceback__
     found = None
     while traceback is not None:
