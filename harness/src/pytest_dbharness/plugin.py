@@ -17,6 +17,7 @@ interrupts.install()
 rewriting.rewrite_only_the_projects()
 
 import gc
+import importlib
 
 # Python's cyclic collector stays off while pytest imports the project and collects its tests:
 # start-up makes objects by the hundred thousand and frees few, so every collection it triggers
@@ -26,6 +27,7 @@ import gc
 _COLLECTOR_WAS_ON = gc.isenabled()
 gc.disable()
 import os
+import sys
 from collections.abc import Generator, Iterator
 from typing import Any
 
@@ -56,7 +58,11 @@ from pytest_dbharness.project import (
 from pytest_dbharness.rooting import reroot
 from pytest_dbharness.stops import BOARD, as_failure, call_failed_key
 
-pytest_plugins = [
+# The plugin's fixture and hook modules, registered right after it, in this order (as
+# ``pytest_plugins`` would: see ``pytest_plugin_registered``). Not in ``pytest_plugins``, since
+# pytest 9 first looks each name there up among the entry points of every installed distribution
+# (3.5 ms a name with this project's 98), in every process and every in-process pytester run.
+SUBPLUGINS = (
     # First: its autouse fixture is then the first function-scoped one set up, the last torn down.
     "pytest_dbharness.fixtures.outside_writes",
     "pytest_dbharness.fixtures.database",
@@ -64,7 +70,7 @@ pytest_plugins = [
     "pytest_dbharness.fixtures.app",
     "pytest_dbharness.fixtures.live_server",
     "pytest_dbharness.sharding",
-]
+)
 
 # Set on the skip report of a test that only means something on another engine (the summary counts
 # them; user properties reach the controller from xdist workers).
@@ -193,8 +199,18 @@ class XdistHooks:
         node.workerinput[WORKERINPUT_KEY] = harness.to_workerinput()
 
 
+def _register_subplugins(manager: pytest.PytestPluginManager) -> None:
+    """What ``pytest_plugins`` does, less the entry-point search, and not marking this package's
+    modules for assertion rewriting (see rewriting.py; marking an imported one warns)."""
+    for name in SUBPLUGINS:
+        if not manager.is_blocked(name) and manager.get_plugin(name) is None:
+            manager.register(importlib.import_module(name), name)
+
+
 @pytest.hookimpl(trylast=True)
 def pytest_plugin_registered(plugin: Any, manager: pytest.PytestPluginManager) -> None:
+    if plugin is sys.modules[__name__]:
+        _register_subplugins(manager)
     if getattr(plugin, "__name__", "") == "xdist.plugin" and not manager.has_plugin(
         "dbharness-xdist"
     ):

@@ -15,7 +15,7 @@ import sys
 from typing import Any
 
 # This harness's own package, which pytest would mark again as it imports the fixture modules the
-# plugin names in ``pytest_plugins``.
+# plugin registers (``SUBPLUGINS``, which it leaves unmarked itself).
 OWN_PACKAGE = __name__.partition(".")[0]
 
 
