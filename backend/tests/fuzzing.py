@@ -40,8 +40,8 @@ BASE_URL = "http://testserver"
 # The budget per caller: requests per operation (24 operations), and seconds. Each operation gets
 # its requests in rounds of ROUND_EXAMPLES, every operation one round after the other; the first
 # round always runs in full (every operation and caller is reached), a later one only if, at the
-# pace of the rounds before it, it ends within the caller's 1 s (round_fits). In the suite: at most 20 per
-# operation; `nox -s fuzz` (and CI) runs 150 per operation with no time limit
+# pace of the rounds before it, it ends within the caller's 1 s (round_fits). In the suite: at
+# most 20 per operation; `nox -s fuzz` (and CI) runs 150 per operation with no time limit
 # (BACKEND_FUZZ_SECONDS=0). The first round alone is 117 requests per caller.
 EXAMPLES_PER_OPERATION = int(os.environ.get("BACKEND_FUZZ_EXAMPLES", "20"))
 SECONDS_PER_CALLER = float(os.environ.get("BACKEND_FUZZ_SECONDS", "1"))

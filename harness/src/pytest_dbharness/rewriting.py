@@ -14,8 +14,8 @@ from __future__ import annotations
 import sys
 from typing import Any
 
-# This harness's own package, which pytest would mark again as it imports the fixture modules the
-# plugin registers (``SUBPLUGINS``, which it leaves unmarked itself).
+# This harness's own package, which pytest would mark again whenever a ``pytest_plugins`` line or a
+# ``-p`` option names one of its modules (the plugin registers its own, ``SUBPLUGINS``, unmarked).
 OWN_PACKAGE = __name__.partition(".")[0]
 
 
