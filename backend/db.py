@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import (
 
 from backend.core.json_document import dumps_document
 from backend.core.search import SQLITE_SEARCH_LOWER, search_lower
+from backend.core.sqlite_writers import WRITERS
 from backend.secrets_files import private_sqlite_file
 
 SQLITE_BUSY_TIMEOUT_MS = 5000
@@ -54,8 +55,12 @@ def configure_sqlite(engine: AsyncEngine) -> None:
     and then writes fails at once ("database is locked") when another connection committed in
     between, because SQLite cannot upgrade a stale snapshot and does not wait for that; the busy
     timeout only applies to a lock taken before the transaction has read anything. Readers keep
-    a deferred BEGIN and stay concurrent with the writer under WAL.
+    a deferred BEGIN and stay concurrent with the writer under WAL. Before its BEGIN IMMEDIATE, a
+    writer of a database file waits in line behind this process's other writers of that file
+    (``backend.core.sqlite_writers``), until its connection is back in the pool.
     """
+    database = engine.url.database or ""
+    in_line = database not in ("", ":memory:")
 
     @event.listens_for(engine.sync_engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
@@ -79,7 +84,21 @@ def configure_sqlite(engine: AsyncEngine) -> None:
             # sqlite3 module (isolation_level ""); take them back.
             dbapi_connection.isolation_level = None
         writes = options.get(SQLITE_WRITE_LOCK, False)
-        connection.exec_driver_sql("BEGIN IMMEDIATE" if writes else "BEGIN")
+        if not writes:
+            connection.exec_driver_sql("BEGIN")
+            return
+        pooled = connection.connection
+        if in_line:
+            WRITERS.wait_for_turn(database, pooled, SQLITE_BUSY_TIMEOUT_MS / 1000)
+        try:
+            connection.exec_driver_sql("BEGIN IMMEDIATE")
+        except BaseException:
+            WRITERS.give_up_turn(pooled.record_info)
+            raise
+
+    @event.listens_for(engine.sync_engine, "checkin")
+    def _on_checkin(_dbapi_connection: Any, record: Any) -> None:
+        WRITERS.give_up_turn(record.record_info)
 
 
 def create_sessionmaker(bind: Any) -> async_sessionmaker[AsyncSession]:

@@ -1,0 +1,98 @@
+"""On SQLite, this process's writers of one file take turns in the order they asked (first come,
+first served), give their turn up however their unit of work ends, and one that waits past the
+busy timeout is refused as busy (a 503), never left waiting for good.
+
+On an engine of its own, on a file of its own: the order is the point, so no other writer may
+be in the line.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from backend import db
+from backend.core.errors import is_busy
+from backend.db import create_engine, create_sessionmaker, unit_of_work_options
+
+pytestmark = pytest.mark.sqlite_only(
+    reason="SQLite has one writer at a time; PostgreSQL's writers do not wait for each other"
+)
+
+WRITERS = 8
+# Long enough for every later writer to be waiting in line before the first one commits.
+HELD_SECONDS = 0.3
+
+
+@pytest.fixture
+async def sessions(tmp_path: Path) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
+    engine: AsyncEngine = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'line.sqlite3'}")
+    async with engine.begin() as connection:
+        await connection.execute(text("CREATE TABLE turn (id INTEGER PRIMARY KEY, writer INT)"))
+    yield create_sessionmaker(engine)
+    await engine.dispose()
+
+
+async def write(
+    sessions: async_sessionmaker[AsyncSession], writer: int, *, hold: float = 0, fail: bool = False
+) -> None:
+    """One unit of work that writes, as a request's: it takes its turn when it begins."""
+    async with sessions(**unit_of_work_options(sessions, writes=True)) as session:
+        await session.execute(text("INSERT INTO turn (writer) VALUES (:w)"), {"w": writer})
+        await asyncio.sleep(hold)
+        if fail:
+            raise RuntimeError("the unit of work fails")
+        await session.commit()
+
+
+async def turns(sessions: async_sessionmaker[AsyncSession]) -> list[int]:
+    async with sessions() as session:
+        return list((await session.scalars(text("SELECT writer FROM turn ORDER BY id"))).all())
+
+
+async def test_writers_take_their_turns_in_the_order_they_asked(
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    first = asyncio.create_task(write(sessions, 0, hold=HELD_SECONDS))
+    later = []
+    for writer in range(1, WRITERS):
+        await asyncio.sleep(0.02)  # each asks after the one before it
+        later.append(asyncio.create_task(write(sessions, writer)))
+    await asyncio.gather(first, *later)
+
+    # SQLite's busy handler, polling, let them in in no particular order.
+    assert await turns(sessions) == list(range(WRITERS))
+
+
+async def test_a_unit_of_work_that_fails_gives_its_turn_up(
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    failing = asyncio.create_task(write(sessions, 0, hold=0.1, fail=True))
+    await asyncio.sleep(0.02)
+    await asyncio.wait_for(write(sessions, 1), timeout=db.SQLITE_BUSY_TIMEOUT_MS / 1000 / 2)
+
+    with pytest.raises(RuntimeError, match="fails"):
+        await failing
+    assert await turns(sessions) == [1]
+
+
+async def test_a_writer_that_waits_past_the_busy_timeout_is_refused_as_busy_and_the_line_goes_on(
+    sessions: async_sessionmaker[AsyncSession], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(db, "SQLITE_BUSY_TIMEOUT_MS", 100)
+    holder = asyncio.create_task(write(sessions, 0, hold=0.5))
+    await asyncio.sleep(0.02)
+
+    with pytest.raises(OperationalError) as refused:
+        await write(sessions, 1)
+    assert is_busy(refused.value)  # what the app answers with a 503 and Retry-After
+
+    await holder
+    await asyncio.wait_for(write(sessions, 2), timeout=1)
+    assert await turns(sessions) == [0, 2]
