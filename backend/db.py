@@ -89,7 +89,7 @@ def configure_sqlite(engine: AsyncEngine) -> None:
             return
         pooled = connection.connection
         if in_line:
-            WRITERS.wait_for_turn(database, pooled, SQLITE_BUSY_TIMEOUT_MS / 1000)
+            WRITERS.wait_for_turn(database, pooled)
         try:
             connection.exec_driver_sql("BEGIN IMMEDIATE")
         except BaseException:

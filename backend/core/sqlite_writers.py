@@ -10,8 +10,9 @@ unit of work 430-630 ms, against 52-58 ms in line; the same throughput.)
 So a unit of work that writes first takes its place in an ``asyncio.Lock`` of its file and event
 loop (asyncio's locks wake their waiters first come, first served), then begins IMMEDIATE, and
 gives the place up when its connection goes back to the pool, that is, once its COMMIT or
-ROLLBACK has run. It waits in line at most the busy timeout, then is refused as SQLite would
-refuse it ("database is locked": a 503 to retry). Other processes on the same file (``backend
+ROLLBACK has run. It waits in line at most its connection's busy timeout (``PRAGMA
+busy_timeout``, read once per connection), then is refused as SQLite would refuse it ("database
+is locked": a 503 to retry). Other processes on the same file (``backend
 serve --workers 2``) still meet in SQLite's busy handler.
 """
 
@@ -28,6 +29,8 @@ from sqlalchemy.exc import OperationalError
 # Where a pool entry keeps its place in line: ``record_info`` outlives an invalidation (``info``
 # is emptied by one), and the pool's checkin event gets the same entry.
 _PLACE = "backend_sqlite_writer_place"
+# Where a connection keeps its busy timeout, in seconds (``info``: a new connection reads it again).
+_PATIENCE = "backend_sqlite_busy_timeout"
 
 
 class _Place:
@@ -60,12 +63,13 @@ class WriterLines:
             by_loop = self._lines.setdefault(database, weakref.WeakKeyDictionary())
             return by_loop.setdefault(loop, asyncio.Lock())
 
-    def wait_for_turn(self, database: str, pooled: Any, seconds: float) -> None:
+    def wait_for_turn(self, database: str, pooled: Any) -> None:
         """Take a place in ``database``'s line for the pooled connection (an engine's ``begin``
         event, in SQLAlchemy's greenlet): at once if it holds one already, else when its turn
-        comes, or ``OperationalError`` after ``seconds``."""
+        comes, or ``OperationalError`` after the connection's busy timeout."""
         if _PLACE in pooled.record_info:
             return  # a second transaction on a connection not yet returned to the pool
+        seconds = _busy_timeout(pooled)
         loop = asyncio.get_running_loop()
         lock = self._line(database, loop)
 
@@ -88,6 +92,18 @@ class WriterLines:
         place = record_info.pop(_PLACE, None) if record_info is not None else None
         if place is not None:
             place.give_up()
+
+
+def _busy_timeout(pooled: Any) -> float:
+    """The seconds SQLite itself would wait for the lock on this connection: an engine may set
+    its own (a short one, say, for a request that must not wait)."""
+    seconds = pooled.info.get(_PATIENCE)
+    if seconds is None:
+        cursor = pooled.dbapi_connection.cursor()
+        cursor.execute("PRAGMA busy_timeout")
+        seconds = pooled.info[_PATIENCE] = cursor.fetchone()[0] / 1000
+        cursor.close()
+    return float(seconds)
 
 
 WRITERS = WriterLines()

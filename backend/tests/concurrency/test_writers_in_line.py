@@ -1,6 +1,6 @@
 """On SQLite, this process's writers of one file take turns in the order they asked (first come,
 first served), give their turn up however their unit of work ends, and one that waits past the
-busy timeout is refused as busy (a 503), never left waiting for good.
+busy timeout (its connection's) is refused as busy (a 503), never left waiting for good.
 
 On an engine of its own, on a file of its own: the order is the point, so no other writer may
 be in the line.
@@ -11,9 +11,10 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import event, text
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
@@ -82,15 +83,25 @@ async def test_a_unit_of_work_that_fails_gives_its_turn_up(
     assert await turns(sessions) == [1]
 
 
-async def test_a_writer_that_waits_past_the_busy_timeout_is_refused_as_busy_and_the_line_goes_on(
-    sessions: async_sessionmaker[AsyncSession], monkeypatch: pytest.MonkeyPatch
+async def test_a_writer_that_waits_past_its_busy_timeout_is_refused_as_busy_and_the_line_goes_on(
+    sessions: async_sessionmaker[AsyncSession], tmp_path: Path
 ) -> None:
-    monkeypatch.setattr(db, "SQLITE_BUSY_TIMEOUT_MS", 100)
+    impatient = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'line.sqlite3'}")
+
+    # After the app's own connect hook: this engine's writers wait 0.1 s, not 5.
+    @event.listens_for(impatient.sync_engine, "connect")
+    def _short_busy_timeout(dbapi_connection: Any, _record: Any) -> None:
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA busy_timeout=100")
+        cursor.close()
+
     holder = asyncio.create_task(write(sessions, 0, hold=0.5))
     await asyncio.sleep(0.02)
-
-    with pytest.raises(OperationalError) as refused:
-        await write(sessions, 1)
+    try:
+        with pytest.raises(OperationalError) as refused:
+            await asyncio.wait_for(write(create_sessionmaker(impatient), 1), timeout=0.4)
+    finally:
+        await impatient.dispose()
     assert is_busy(refused.value)  # what the app answers with a 503 and Retry-After
 
     await holder
