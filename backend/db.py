@@ -96,9 +96,11 @@ def configure_sqlite(engine: AsyncEngine) -> None:
             WRITERS.give_up_turn(pooled.record_info)
             raise
 
-    @event.listens_for(engine.sync_engine, "checkin")
-    def _on_checkin(_dbapi_connection: Any, record: Any) -> None:
-        WRITERS.give_up_turn(record.record_info)
+    if in_line:
+
+        @event.listens_for(engine.sync_engine, "checkin")
+        def _on_checkin(_dbapi_connection: Any, record: Any) -> None:
+            WRITERS.give_up_turn(record.record_info)
 
 
 def create_sessionmaker(bind: Any) -> async_sessionmaker[AsyncSession]:

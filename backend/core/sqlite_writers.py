@@ -5,7 +5,8 @@ retried by SQLite's busy handler, which sleeps between tries (1, 2, 5, 10 … up
 hears that the lock was freed: under a burst of writes, a writer that lost a few tries sleeps
 while later ones get in, and its request can wait past the busy timeout and be answered 503 while
 the file is free most of that time. (Measured here with 15 concurrent writers: p99 of a write
-unit of work 430-630 ms, against 52-58 ms in line; the same throughput.)
+unit of work 460-560 ms, against 43-53 ms in line, and the burst done sooner; docs/deployment.md
+has the load figures.)
 
 So a unit of work that writes first takes its place in an ``asyncio.Lock`` of its file and event
 loop (asyncio's locks wake their waiters first come, first served), then begins IMMEDIATE, and
@@ -55,8 +56,7 @@ class WriterLines:
 
     def __init__(self) -> None:
         self._guard = threading.Lock()
-        self._lines: dict[str, weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock]]
-        self._lines = {}
+        self._lines: dict[str, weakref.WeakKeyDictionary[Any, asyncio.Lock]] = {}
 
     def _line(self, database: str, loop: asyncio.AbstractEventLoop) -> asyncio.Lock:
         with self._guard:
