@@ -121,8 +121,9 @@ def markdown(run: Run) -> str:
         f"**The run**: {run.date}, commit `{run.commit}`, {run.machine}; 1-minute load "
         f"{_load(run.load)}. **Y** = {run.y_seconds:.3f} s: the median of {run.y_samples} "
         f"samples of `sum(i*i for i in range({plan.YARDSTICK_RANGE:_}))` in a fresh "
-        "interpreter, taken before, between and after the timed commands; each figure is also "
-        "given in Y, which follows the machine's speed at the time.",
+        "interpreter, taken before, between and after the timed commands (lowest "
+        f"{run.y_range[0]:.3f} s, highest {run.y_range[1]:.3f} s); each figure is also given in "
+        "Y, which follows the machine's speed at the time.",
         "",
         "| " + " | ".join(HEADERS) + " |",
         "|" + "---|" * len(HEADERS),

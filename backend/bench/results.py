@@ -41,6 +41,8 @@ class Run:
     machine: str
     y_seconds: float
     y_samples: int
+    # The lowest and highest sample: how far the machine's speed drifted during the run.
+    y_range: tuple[float, float]
     load: tuple[float, float]
     figures: list[Measured] = field(default_factory=list)
     # Computed at the end of the run: simulated makespan per engine label and shard count.
@@ -92,6 +94,7 @@ def read_run(pyperf_json: Path, record_json: Path | None = None) -> Run:
     timed = [b for b in benchmarks if not b.get_name().startswith(YARDSTICK)]
     if not yardsticks or not timed:
         raise ValueError(f"{pyperf_json} holds no yardstick or no timed command: not a bench run")
+    y_values = [value for benchmark in yardsticks for value in benchmark.get_values()]
     metadata = suite.get_metadata()  # what every benchmark's runs share: machine, commit
     loads = [load for benchmark in benchmarks for load in _loads(benchmark)] or [0.0]
     dates = suite.get_dates()
@@ -99,8 +102,9 @@ def read_run(pyperf_json: Path, record_json: Path | None = None) -> Run:
         date=dates[0].date().isoformat() if dates else "?",
         commit=str(metadata.get("commit", "?")),
         machine=_machine(metadata),
-        y_seconds=statistics.median(value for b in yardsticks for value in b.get_values()),
-        y_samples=sum(b.get_nvalue() for b in yardsticks),
+        y_seconds=statistics.median(y_values),
+        y_samples=len(y_values),
+        y_range=(min(y_values), max(y_values)),
         load=(min(loads), max(loads)),
         figures=[_measured(benchmark) for benchmark in timed],
     )

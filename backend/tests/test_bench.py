@@ -70,6 +70,7 @@ def test_a_run_reads_back_with_its_yardstick_load_date_and_commit(tmp_path: Path
     run = read_run(write_run(tmp_path / "pyperf.json"))
     assert run.y_seconds == pytest.approx(0.5)  # median of 0.4, 0.5, 0.5, 0.6
     assert (run.date, run.commit, run.y_samples) == ("2026-12-01", "abc1234", 4)
+    assert run.y_range == (0.4, 0.6)
     assert run.load == (0.5, 1.5)
     assert "2 cores (Test CPU)" in run.machine
     suite = run.figure(f"suite, {FAST}, serial")
@@ -98,6 +99,7 @@ def test_every_figure_on_the_page_carries_its_run(tmp_path: Path) -> None:
     assert len(table) == 1 + 2 + 2  # the headers, two figures, two makespans
     for row in table[1:]:
         assert row.rstrip(" |").endswith("2026-12-01, abc1234"), row
+    assert "(lowest 0.400 s, highest 0.600 s)" in section  # how much Y drifted in the run
     assert "Y** = 0.500 s" in section and "commit `abc1234`" in section
     assert "MISSED" not in section and "target" not in section.lower()
     assert f"one test, {FAST} (some tests failed in it)" in section
