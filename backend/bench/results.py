@@ -39,16 +39,27 @@ class Run:
     date: str
     commit: str
     machine: str
-    y_seconds: float
-    y_samples: int
-    # The lowest and highest sample: how far the machine's speed drifted during the run.
-    y_range: tuple[float, float]
+    y_values: list[float]  # every yardstick sample, in seconds
     load: tuple[float, float]
     figures: list[Measured] = field(default_factory=list)
     # Computed at the end of the run: simulated makespan per engine label and shard count.
     makespans: dict[str, dict[str, float]] = field(default_factory=dict)
     # Figures whose timed runs had failing tests (pytest's exit code 1): timed, and said so.
     failed: list[str] = field(default_factory=list)
+
+    @property
+    def y_seconds(self) -> float:
+        """Y: the median sample."""
+        return statistics.median(self.y_values)
+
+    @property
+    def y_samples(self) -> int:
+        return len(self.y_values)
+
+    @property
+    def y_range(self) -> tuple[float, float]:
+        """The lowest and highest sample: how far the machine's speed drifted during the run."""
+        return min(self.y_values), max(self.y_values)
 
     def in_y(self, seconds: float) -> float:
         return seconds / self.y_seconds
@@ -94,7 +105,6 @@ def read_run(pyperf_json: Path, record_json: Path | None = None) -> Run:
     timed = [b for b in benchmarks if not b.get_name().startswith(YARDSTICK)]
     if not yardsticks or not timed:
         raise ValueError(f"{pyperf_json} holds no yardstick or no timed command: not a bench run")
-    y_values = [value for benchmark in yardsticks for value in benchmark.get_values()]
     metadata = suite.get_metadata()  # what every benchmark's runs share: machine, commit
     loads = [load for benchmark in benchmarks for load in _loads(benchmark)] or [0.0]
     dates = suite.get_dates()
@@ -102,9 +112,7 @@ def read_run(pyperf_json: Path, record_json: Path | None = None) -> Run:
         date=dates[0].date().isoformat() if dates else "?",
         commit=str(metadata.get("commit", "?")),
         machine=_machine(metadata),
-        y_seconds=statistics.median(y_values),
-        y_samples=len(y_values),
-        y_range=(min(y_values), max(y_values)),
+        y_values=[value for benchmark in yardsticks for value in benchmark.get_values()],
         load=(min(loads), max(loads)),
         figures=[_measured(benchmark) for benchmark in timed],
     )
