@@ -142,6 +142,16 @@ def _interrupt(process: subprocess.Popen[str], sig: int, scratch: Path) -> str:
     return output
 
 
+# While pytest imports the conftests: the plugin's handler is in place, and pytest already
+# captures file descriptors 1 and 2 (its capture begins before it looks for conftests).
+IMPORTING_STALL = """
+import os, time
+from pathlib import Path
+
+(Path(os.environ["INNER_MARK_DIR"]) / "importing").touch()
+time.sleep(600)  # until signalled: it may be started at the outer run's start
+"""
+
 # After the plugin's own pytest_configure, which has launched the server: still start-up.
 CONFIGURED_STALL = """
 import os, time
@@ -180,6 +190,12 @@ def _stop(stalled: Stalled) -> None:
     shutil.rmtree(stalled.scratch, ignore_errors=True)
 
 
+def _importing_conftests(directory: Path, engine: str) -> Stalled:
+    write_tests(directory, "def test_never_runs():\n    pass\n")
+    (directory / "conftest.py").write_text(IMPORTING_STALL)
+    return _stalled(directory, engine, "importing")
+
+
 def _at_configure(directory: Path, engine: str) -> Stalled:
     write_tests(directory, "def test_never_runs():\n    pass\n")
     (directory / "conftest.py").write_text(CONFIGURED_STALL)
@@ -207,6 +223,12 @@ def _taken(key: str, stall: Any, tmp_path: Path, engine: str) -> Iterator[Stalle
 
 
 @pytest.fixture
+def importing_conftests(tmp_path: Path, engine: str) -> Iterator[Stalled]:
+    """A run stalled while pytest imports its conftest: started ahead of the run or now."""
+    yield from _taken("early stall importing conftests", _importing_conftests, tmp_path, engine)
+
+
+@pytest.fixture
 def at_configure(tmp_path: Path, engine: str) -> Iterator[Stalled]:
     """A run stalled after the plugin's pytest_configure (its server launched): started ahead of
     the run (``HEAD_START``) or now."""
@@ -229,6 +251,18 @@ def test_the_plugin_takes_over_and_stops_the_server_it_launched_at_start_up(
     # Were the early handler still in place, the run's files would be left behind.
     output = _interrupt(process, signal.SIGTERM, scratch)
     assert "interrupted by SIGTERM during start-up" in output, output
+
+
+@pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="reads /proc (Linux)")
+def test_a_signal_while_pytest_imports_the_conftests_is_said_on_the_terminal(
+    importing_conftests: Stalled,
+) -> None:
+    process = importing_conftests.process
+    _wait_for(importing_conftests.project / "importing", process)
+    # Written where pytest's capture had put file descriptor 2, the line was lost with the
+    # capture at the exit: exit code 2 and no output at all (seen in a fresh-clone CI run).
+    output = _interrupt(process, signal.SIGINT, importing_conftests.scratch)
+    assert "interrupted by SIGINT during start-up" in output, output
 
 
 REPORTED_TESTS = """
@@ -275,6 +309,13 @@ def test_a_run_interrupted_mid_test_still_reports_the_tests_that_finished(
 # Started at a serial run's first test (fixtures/head_start.py): each run's second of imports and
 # its server's launch on the idle second core; each then waits where its test interrupts it.
 HEAD_START = {
+    "early stall importing conftests": Ahead(
+        needed_by=for_test(
+            "test_a_signal_while_pytest_imports_the_conftests_is_said_on_the_terminal"
+        ),
+        start=_ahead(_importing_conftests),
+        stop=_stop,
+    ),
     "early stall at configure": Ahead(
         needed_by=for_test(
             "test_the_plugin_takes_over_and_stops_the_server_it_launched_at_start_up"

@@ -45,6 +45,9 @@ class RunProgress:
     cleanups: list[Callable[[], None]] = field(default_factory=list)
     # The runs configured in this process, outermost first (pytester runs nest inside one).
     runs: list[RunPhases] = field(default_factory=list)
+    # The outermost run before its pytest_configure: pytest already captures fd 1 and 2 while it
+    # imports the conftests, and the one line must not go to that capture (lost at the exit).
+    starting: RunPhases | None = None
     exit_status: int | None = None  # set once the outermost run has ended and reported
     pid: int = field(default_factory=os.getpid)  # the process whose handlers these are
 
@@ -97,9 +100,10 @@ def _interrupted(signum: int, _frame: FrameType | None) -> None:
     for other in _SIGNALS:
         with contextlib.suppress(ValueError, OSError):
             signal.signal(other, _interrupted_again)
-    if progress.runs:
+    outermost = progress.runs[0] if progress.runs else progress.starting
+    if outermost is not None:
         with contextlib.suppress(BaseException):
-            progress.runs[0].release_terminal()
+            outermost.release_terminal()
     for cleanup in reversed(progress.cleanups):
         with contextlib.suppress(BaseException):
             cleanup()
@@ -173,6 +177,13 @@ class RunPhases:
         if self.phase == "during the tests":
             return f"during the tests ({self.finished_tests} finished)"
         return self.phase
+
+    def pytest_load_initial_conftests(self, early_config: pytest.Config) -> None:
+        # pytest's capture has begun (its hook wraps this one): from here on a signal must
+        # release the terminal before it speaks. An inner run's outer run already does.
+        self.config = early_config
+        if not progress.runs:
+            progress.starting = self
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_configure(self, config: pytest.Config) -> None:
