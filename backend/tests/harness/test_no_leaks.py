@@ -147,6 +147,40 @@ def test_settings_app_state_overrides_and_environment_are_restored(
     result.assert_outcomes(passed=2)
 
 
+def test_the_harness_keeps_nothing_of_a_test_once_the_next_one_runs(
+    pytester: pytest.Pytester, on_this_engine: list[str], outer_isolation: str
+) -> None:
+    # What isolated a test (its savepoints, the tasks running when it began and their results)
+    # stayed on the test's item and in a reference cycle until the end of the run: a long
+    # suite's memory grew with every test, and each asyncio.all_tasks() walked them all.
+    write_inner_tests(
+        pytester,
+        """
+        import gc
+        import weakref
+
+        KEPT = []
+
+
+        async def test_one(db_isolation, client):
+            gc.disable()  # until the next test has looked: only references keep objects alive
+            assert (await client.get("/health")).status_code == 200
+            KEPT.append(weakref.ref(db_isolation))
+
+
+        async def test_two_finds_it_gone(client):
+            try:
+                # The app's dependency serves the last test's sessions until this request's.
+                assert (await client.get("/health")).status_code == 200
+                assert KEPT[0]() is None
+            finally:
+                gc.enable()
+        """,
+    )
+    result = run_inner(pytester, *on_this_engine, "--isolation", outer_isolation)  # in file order
+    result.assert_outcomes(passed=2)
+
+
 def _developers_database(path: Path) -> bytes:
     with sqlite3.connect(path) as connection:
         connection.execute("CREATE TABLE precious (note TEXT)")
