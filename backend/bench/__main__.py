@@ -21,12 +21,13 @@ from pathlib import Path
 import pyperf
 from pytest_dbharness.backends import ENGINES
 
-from backend.bench import plan, report, shards
+from backend.bench import junit, plan, report, shards
 from backend.bench.results import read_run, write_record
 from backend.config import PROJECT_ROOT
 
 OUTPUT = Path("bench-results/pyperf.json")
 LOGS = OUTPUT.parent.resolve() / "logs"
+JUNIT = OUTPUT.parent.resolve() / "junit"
 EXIT_LINE = "bench: exit status "
 DOCS_PAGE = PROJECT_ROOT / "docs" / "speed-or-parity.md"
 DOCS_DATA = PROJECT_ROOT / "docs" / "bench"
@@ -82,18 +83,46 @@ def measure(runner: pyperf.Runner, uv: str, only: str) -> None:
         runner.bench_func(plan.yardstick_name(number), plan.yardstick)
 
 
+def _slug(name: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")
+
+
 def log_of(name: str) -> Path:
-    return LOGS / (re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-") + ".log")
+    return LOGS / f"{_slug(name)}.log"
+
+
+def junit_of(name: str) -> Path:
+    return JUNIT / f"{_slug(name)}.xml"
 
 
 def logged(figure: plan.Figure) -> list[str]:
     """The command, its output kept in ``bench-results/logs/`` (pyperf keeps none), through a
     shell that costs a few milliseconds. pytest's exit code 1 (some tests failed) still times the
-    whole suite: the run is recorded, and the report says which figures had failures."""
+    whole suite: the run is recorded, and the report says which figures had failures. A suite run
+    also writes pytest's JUnit file (through ``PYTEST_ADDOPTS``, so that the command timed is the
+    one typed), from which the engines are compared on the tests both ran (``junit.py``)."""
     LOGS.mkdir(parents=True, exist_ok=True)
     log = shlex.quote(str(log_of(figure.name)))
-    script = f'"$@" > {log} 2>&1; s=$?; echo "{EXIT_LINE}$s" >> {log}; [ "$s" -le 1 ]'
+    junit_option = ""
+    if figure.kind == plan.SUITE:
+        JUNIT.mkdir(parents=True, exist_ok=True)
+        junit_option = "PYTEST_ADDOPTS=" + shlex.quote(f"--junitxml={junit_of(figure.name)}") + " "
+    script = f'{junit_option}"$@" > {log} 2>&1; s=$?; echo "{EXIT_LINE}$s" >> {log}; [ "$s" -le 1 ]'
     return ["sh", "-c", script, "sh", *figure.command]
+
+
+def compare_engines() -> dict[str, junit.Shared]:
+    """Each parity engine's suite against the fast lane's, on the tests both ran."""
+    fast_xml = junit_of(f"suite, {ENGINES[plan.default_engine()].label}, serial")
+    compared = {}
+    for engine in plan.parity_engines():
+        label = ENGINES[engine].label
+        parity_xml = junit_of(f"suite, {label}, serial")
+        if fast_xml.exists() and parity_xml.exists():
+            shared = junit.compare(junit.test_times(fast_xml), junit.test_times(parity_xml))
+            if shared is not None:
+                compared[label] = shared
+    return compared
 
 
 def failed_figures(names: list[str]) -> list[str]:
@@ -146,7 +175,8 @@ def finish(output: Path, publish: bool) -> int:
             if start_up is not None and durations:
                 run.makespans[label] = shards.makespans(durations, start_up.seconds)
         run.failed = failed_figures([figure.name for figure in run.figures])
-        write_record(record, run.makespans, run.commit, run.failed)
+        run.shared = compare_engines()
+        write_record(record, run.makespans, run.commit, run.failed, run.shared)
     print("\n" + report.text(run) + "\n\nThe issue's targets (bench output only):")
     print(report.scoreboard_text(run))
     if publish:

@@ -68,10 +68,31 @@ def scoreboard(run: Run) -> list[Target]:
 
 def scoreboard_text(run: Run) -> str:
     verdicts = {True: "met", False: "MISSED", None: "not measured"}
-    return "\n".join(
+    lines = [
         f"{verdicts[target.met]:>12}: {target.name}: {target.measured}"
         for target in scoreboard(run)
-    )
+    ]
+    lines += [
+        f"{'for reading':>12}: {label} on the {shared.tests} tests both engines ran: "
+        f"{shared.ratio:.2f}x (JUnit times; the target compares the whole runs)"
+        for label, shared in run.shared.items()
+    ]
+    return "\n".join(lines)
+
+
+def shared_paragraphs(run: Run) -> list[str]:
+    """The engines compared on the tests both ran (``junit.py``), one paragraph per parity engine."""
+    fast = ENGINES[plan.default_engine()].label
+    return [
+        f"On the {shared.tests} tests both engines ran, pytest's own times (each suite run's "
+        "JUnit file: set-up, call and teardown) add up to "
+        f"{shared.fast_seconds:.1f} s on {fast} and {shared.parity_seconds:.1f} s on {label}: "
+        f"{shared.ratio:.2f}x. {label} also ran {shared.parity_only[0]} tests of its own "
+        f"({shared.parity_only[1]:.1f} s) and {fast} {shared.fast_only[0]} "
+        f"({shared.fast_only[1]:.1f} s); the whole runs above include those, with start-up and "
+        "collection."
+        for label, shared in run.shared.items()
+    ]
 
 
 def _load(load: tuple[float, float]) -> str:
@@ -133,6 +154,7 @@ def markdown(run: Run) -> str:
         "makespan adds a shard's start-up to the slowest shard's recorded test durations "
         "(`nox -s durations`), split as `--splits N` splits them.",
         "",
+        *(line for paragraph in shared_paragraphs(run) for line in (paragraph, "")),
         DOCS_END,
     ]
     return "\n".join(lines) + "\n"

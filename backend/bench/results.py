@@ -17,6 +17,7 @@ from typing import Any
 
 import pyperf
 
+from backend.bench.junit import Shared
 from backend.bench.plan import YARDSTICK
 
 
@@ -46,6 +47,8 @@ class Run:
     makespans: dict[str, dict[str, float]] = field(default_factory=dict)
     # Figures whose timed runs had failing tests (pytest's exit code 1): timed, and said so.
     failed: list[str] = field(default_factory=list)
+    # Each parity engine's suite against the fast lane's on the tests both ran, by engine label.
+    shared: dict[str, Shared] = field(default_factory=dict)
 
     @property
     def y_seconds(self) -> float:
@@ -119,6 +122,9 @@ def read_run(pyperf_json: Path, record_json: Path | None = None) -> Run:
     if record_json is not None and record_json.exists():
         record = json.loads(record_json.read_text())
         run.makespans, run.failed = record["makespans"], record.get("failed", [])
+        run.shared = {
+            label: Shared.from_record(shared) for label, shared in record.get("shared", {}).items()
+        }
     return run
 
 
@@ -129,10 +135,19 @@ def _machine(metadata: dict[str, Any]) -> str:
 
 
 def write_record(
-    path: Path, makespans: dict[str, dict[str, float]], commit: str, failed: list[str]
+    path: Path,
+    makespans: dict[str, dict[str, float]],
+    commit: str,
+    failed: list[str],
+    shared: dict[str, Shared] | None = None,
 ) -> None:
     """What the bench computed from the run, beside pyperf's file."""
-    record = {"commit": commit, "makespans": makespans, "failed": failed}
+    record = {
+        "commit": commit,
+        "makespans": makespans,
+        "failed": failed,
+        "shared": {label: each.as_record() for label, each in (shared or {}).items()},
+    }
     path.write_text(json.dumps(record, indent=2) + "\n")
 
 

@@ -11,7 +11,8 @@ import pyperf
 import pytest
 from pytest_dbharness.backends import ENGINES
 
-from backend.bench import plan, report, shards
+from backend.bench import __main__ as bench_main
+from backend.bench import junit, plan, report, shards
 from backend.bench.results import read_run, write_record
 
 FAST = ENGINES[plan.default_engine()].label
@@ -113,3 +114,64 @@ def test_the_page_keeps_what_is_outside_the_generated_section(tmp_path: Path) ->
     page.write_text("no markers")
     with pytest.raises(ValueError, match="no <!-- bench -->"):
         report.update_page(page, "x")
+
+
+def _junit(path: Path, cases: dict[str, float], skipped: tuple[str, ...] = ()) -> Path:
+    """A JUnit file as pytest writes it: one testcase per test, a skipped one marked so."""
+    rows = []
+    for name, seconds in cases.items():
+        module, _, test = name.partition("::")
+        skip = (
+            '<skipped type="pytest.skip" message="other engine only"/>' if name in skipped else ""
+        )
+        rows.append(
+            f'<testcase classname="{module}" name="{test}" time="{seconds}">{skip}</testcase>'
+        )
+    path.write_text(
+        f'<testsuites><testsuite name="pytest">{"".join(rows)}</testsuite></testsuites>'
+    )
+    return path
+
+
+def test_the_engines_are_compared_on_the_tests_both_ran(tmp_path: Path) -> None:
+    fast = _junit(
+        tmp_path / "fast.xml",
+        {"t::test_a": 1.0, "t::test_b": 2.0, "t::test_fast_only": 0.5, "t::test_pg_only": 0.01},
+        skipped=("t::test_pg_only",),
+    )
+    parity = _junit(
+        tmp_path / "parity.xml",
+        {"t::test_a": 1.5, "t::test_b": 2.5, "t::test_pg_only": 4.0, "t::test_fast_only": 0.0},
+        skipped=("t::test_fast_only",),
+    )
+    shared = junit.compare(junit.test_times(fast), junit.test_times(parity))
+    assert shared is not None
+    assert (shared.tests, shared.fast_seconds, shared.parity_seconds) == (2, 3.0, 4.0)
+    assert shared.ratio == pytest.approx(4 / 3)
+    assert (shared.fast_only, shared.parity_only) == ((1, 0.5), (1, 4.0))
+    assert junit.compare({"t::x": 1.0}, {"t::y": 1.0}) is None  # nothing in common: no ratio
+
+
+def test_the_comparison_is_kept_with_the_run_and_printed_beside_the_target(tmp_path: Path) -> None:
+    output = write_run(tmp_path / "pyperf.json")
+    shared = {"PostgreSQL": junit.Shared(929, 53.6, 69.0, (6, 1.0), (39, 11.3))}
+    write_record(tmp_path / "record.json", {}, "abc1234", [], shared)
+    run = read_run(output, tmp_path / "record.json")  # what --report-only reads back
+    assert run.shared == shared
+    assert "PostgreSQL on the 929 tests both engines ran: 1.29x" in report.scoreboard_text(run)
+    section = report.markdown(run)
+    assert "add up to 53.6 s on " in section and "69.0 s on PostgreSQL: 1.29x" in section
+    assert "39 tests of its own (11.3 s)" in section
+
+
+def test_a_suite_run_writes_its_junit_file_and_times_the_command_as_typed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(bench_main, "LOGS", tmp_path / "logs")
+    monkeypatch.setattr(bench_main, "JUNIT", tmp_path / "junit")
+    suite = next(figure for figure in plan.figures("uv") if figure.kind == plan.SUITE)
+    command = bench_main.logged(suite)
+    assert command[-len(suite.command) :] == list(suite.command)
+    assert f"PYTEST_ADDOPTS=--junitxml={tmp_path}/junit/suite-" in command[2]
+    one = next(figure for figure in plan.figures("uv") if figure.kind == plan.ONE)
+    assert "junitxml" not in bench_main.logged(one)[2]
