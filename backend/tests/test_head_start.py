@@ -1,6 +1,6 @@
 """The head start (fixtures/head_start.py): what a serial run's tests will wait on starts at its first
-test, for the tests that will run only; their tests take it; the next run removes the scratch
-places of a run that ended without removing them."""
+test, for the tests that will run only, below the run's own priority; their tests take it; the next
+run removes the scratch places of a run that ended without removing them."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from pytest_dbharness.rundir import scratch_base
 
 from backend.tests.fixtures.head_start import (
     HEAD,
+    NICENESS,
     PLACE_PREFIX,
     Ahead,
     for_test,
@@ -27,6 +28,9 @@ from backend.tests.harness.inner import result_of, start_inner, write_tests
 # A module of the inner run naming two things to start ahead: one for a test that runs, one for a
 # test this run skips (a PostgreSQL-only test on SQLite). Each writes a file when started.
 AHEAD_TESTS = """
+import os
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -35,11 +39,14 @@ import pytest
 from backend.tests.fixtures.head_start import HEAD, Ahead
 
 MARKS = Path(__file__).parent
+NICENESS_OF_A_CHILD = [sys.executable, "-c", "import os; print(os.nice(0))"]
 
 
 def _start(name):
     def start(config, directory, items):
         (MARKS / f"{name}.started").write_text(" ".join(item.name for item in items))
+        child = subprocess.run(NICENESS_OF_A_CHILD, capture_output=True, text=True, check=True)
+        (MARKS / f"{name}.niceness").write_text(child.stdout)
         return f"{name} for {len(items)} tests"
 
     return start
@@ -52,6 +59,7 @@ HEAD_START = {
 
 
 def test_first():
+    (MARKS / "run.niceness").write_text(str(os.nice(0)))
     time.sleep(0.2)  # the thread starts "taken" meanwhile
 
 
@@ -101,6 +109,10 @@ def test_what_tests_of_the_run_name_starts_ahead_and_nothing_for_a_skipped_test(
     started = directory / "taken.started"
     assert started.read_text() == "test_takes_what_was_started test_takes_nothing_the_second_time"
     assert not (directory / "skipped.started").exists()
+    # What the thread starts runs below the run's own priority (Linux caps niceness at 19).
+    run_niceness = int((directory / "run.niceness").read_text())
+    started_niceness = int((directory / "taken.niceness").read_text())
+    assert started_niceness == min(19, run_niceness + NICENESS)
 
 
 def test_the_next_run_removes_the_places_of_a_run_that_is_gone_and_no_other() -> None:
