@@ -111,14 +111,16 @@ def logged(figure: plan.Figure) -> list[str]:
     return ["sh", "-c", script, "sh", *figure.command]
 
 
-def compare_engines() -> dict[str, junit.Shared]:
-    """Each parity engine's suite against the fast lane's, on the tests both ran."""
-    fast_xml = junit_of(f"suite, {ENGINES[plan.default_engine()].label}, serial")
+def compare_engines(timed: list[str]) -> dict[str, junit.Shared]:
+    """Each parity engine's suite against the fast lane's, on the tests both ran, for the suites
+    this run timed (``timed``: its figures' names)."""
+    fast = f"suite, {ENGINES[plan.default_engine()].label}, serial"
     compared = {}
     for engine in plan.parity_engines():
         label = ENGINES[engine].label
-        parity_xml = junit_of(f"suite, {label}, serial")
-        if fast_xml.exists() and parity_xml.exists():
+        parity = f"suite, {label}, serial"
+        fast_xml, parity_xml = junit_of(fast), junit_of(parity)
+        if {fast, parity} <= set(timed) and fast_xml.exists() and parity_xml.exists():
             shared = junit.compare(junit.test_times(fast_xml), junit.test_times(parity_xml))
             if shared is not None:
                 compared[label] = shared
@@ -146,6 +148,7 @@ def _manager_prepares() -> None:
     output = Path(sys.argv[sys.argv.index("--output") + 1]) if "--output" in sys.argv else OUTPUT
     output.parent.mkdir(parents=True, exist_ok=True)
     output.unlink(missing_ok=True)
+    shutil.rmtree(JUNIT, ignore_errors=True)  # an earlier run's, which this run may not replace
     for name in [
         name for name in os.environ if name.startswith(("DBHARNESS_", "BACKEND_TEST_", "PYTEST_"))
     ]:
@@ -175,7 +178,7 @@ def finish(output: Path, publish: bool) -> int:
             if start_up is not None and durations:
                 run.makespans[label] = shards.makespans(durations, start_up.seconds)
         run.failed = failed_figures([figure.name for figure in run.figures])
-        run.shared = compare_engines()
+        run.shared = compare_engines([figure.name for figure in run.figures])
         write_record(record, run.makespans, run.commit, run.failed, run.shared)
     print("\n" + report.text(run) + "\n\nThe issue's targets (bench output only):")
     print(report.scoreboard_text(run))

@@ -175,3 +175,15 @@ def test_a_suite_run_writes_its_junit_file_and_times_the_command_as_typed(
     assert f"PYTEST_ADDOPTS=--junitxml={tmp_path}/junit/suite-" in command[2]
     one = next(figure for figure in plan.figures("uv") if figure.kind == plan.ONE)
     assert "junitxml" not in bench_main.logged(one)[2]
+
+
+def test_only_the_suites_this_run_timed_are_compared(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(bench_main, "JUNIT", tmp_path)
+    fast, parity = f"suite, {FAST}, serial", f"suite, {ENGINES['postgres'].label}, serial"
+    for name in (fast, parity):  # left by an earlier run, say
+        _junit(bench_main.junit_of(name), {"t::test_a": 1.0})
+    assert bench_main.compare_engines([f"one test, {FAST}"]) == {}  # `--only "one test"`
+    compared = bench_main.compare_engines([fast, parity])
+    assert compared[ENGINES["postgres"].label].tests == 1
