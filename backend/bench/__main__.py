@@ -114,16 +114,15 @@ def logged(figure: plan.Figure) -> list[str]:
 def compare_engines(timed: list[str]) -> dict[str, junit.Shared]:
     """Each parity engine's suite against the fast lane's, on the tests both ran, for the suites
     this run timed (``timed``: its figures' names)."""
-    fast = f"suite, {ENGINES[plan.default_engine()].label}, serial"
+    fast = plan.suite_name(plan.default_engine())
     compared = {}
     for engine in plan.parity_engines():
-        label = ENGINES[engine].label
-        parity = f"suite, {label}, serial"
+        parity = plan.suite_name(engine)
         fast_xml, parity_xml = junit_of(fast), junit_of(parity)
         if {fast, parity} <= set(timed) and fast_xml.exists() and parity_xml.exists():
             shared = junit.compare(junit.test_times(fast_xml), junit.test_times(parity_xml))
             if shared is not None:
-                compared[label] = shared
+                compared[ENGINES[engine].label] = shared
     return compared
 
 

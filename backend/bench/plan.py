@@ -48,6 +48,11 @@ def parity_engines() -> list[str]:
     return [name for name in ENGINES if name != default_engine()]
 
 
+def suite_name(engine: str) -> str:
+    """The name of an engine's serial suite figure: its row in the report, its log, its JUnit."""
+    return f"suite, {ENGINES[engine].label}, serial"
+
+
 def _pytest(uv: str, engine: str, *args: str) -> tuple[str, ...]:
     db = () if engine == default_engine() else ("--db", engine)
     return (uv, "run", "pytest", *db, *args)
@@ -59,7 +64,7 @@ def figures(uv: str) -> list[Figure]:
     label = ENGINES[fast].label
     plan = [
         Figure(f"one test, {label}", _pytest(uv, fast, "-q", ONE_TEST), fast, ONE),
-        Figure(f"suite, {label}, serial", _pytest(uv, fast, "-q"), fast, SUITE),
+        Figure(suite_name(fast), _pytest(uv, fast, "-q"), fast, SUITE),
     ]
     for engine in parity_engines():
         label = ENGINES[engine].label
@@ -67,7 +72,7 @@ def figures(uv: str) -> list[Figure]:
         # nothing changed): -R would skip the install and time a stale environment.
         lane = (uv, "run", "nox", "-r", "-s", f"tests-{engine}", "--", "-n", str(PARITY_WORKERS))
         plan += [
-            Figure(f"suite, {label}, serial", _pytest(uv, engine, "-q"), engine, SUITE),
+            Figure(suite_name(engine), _pytest(uv, engine, "-q"), engine, SUITE),
             Figure(f"parity lane, {label}: {' '.join(lane[2:])}", lane, engine, PARITY_LANE),
         ]
     for engine in ENGINES:

@@ -31,7 +31,7 @@ class Target:
 
 def _fast(run: Run, kind: str) -> Measured | None:
     label = ENGINES[plan.default_engine()].label
-    names = {plan.ONE: f"one test, {label}", plan.SUITE: f"suite, {label}, serial"}
+    names = {plan.ONE: f"one test, {label}", plan.SUITE: plan.suite_name(plan.default_engine())}
     return run.figure(names[kind])
 
 
@@ -57,7 +57,7 @@ def scoreboard(run: Run) -> list[Target]:
     for engine in plan.parity_engines():
         label = ENGINES[engine].label
         name = f"{label} suite, serial ≤ {PARITY_RATIO_LIMIT:g}x {fast_label}'s, same run"
-        parity = run.figure(f"suite, {label}, serial")
+        parity = run.figure(plan.suite_name(engine))
         if parity is None or suite is None:
             targets.append(Target(name, "not measured", None))
             continue
