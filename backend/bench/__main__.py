@@ -21,13 +21,14 @@ from pathlib import Path
 import pyperf
 from pytest_dbharness.backends import ENGINES
 
-from backend.bench import junit, plan, report, shards
+from backend.bench import junit, own_cpu, plan, report, shards
 from backend.bench.results import read_run, write_record
 from backend.config import PROJECT_ROOT
 
 OUTPUT = Path("bench-results/pyperf.json")
 LOGS = OUTPUT.parent.resolve() / "logs"
 JUNIT = OUTPUT.parent.resolve() / "junit"
+OWN_CPU = OUTPUT.parent.resolve() / "own-cpu"
 EXIT_LINE = "bench: exit status "
 DOCS_PAGE = PROJECT_ROOT / "docs" / "speed-or-parity.md"
 DOCS_DATA = PROJECT_ROOT / "docs" / "bench"
@@ -95,19 +96,31 @@ def junit_of(name: str) -> Path:
     return JUNIT / f"{_slug(name)}.xml"
 
 
+def own_cpu_of(name: str) -> Path:
+    return OWN_CPU / f"{_slug(name)}.json"
+
+
 def logged(figure: plan.Figure) -> list[str]:
     """The command, its output kept in ``bench-results/logs/`` (pyperf keeps none), through a
     shell that costs a few milliseconds. pytest's exit code 1 (some tests failed) still times the
     whole suite: the run is recorded, and the report says which figures had failures. A suite run
     also writes pytest's JUnit file (through ``PYTEST_ADDOPTS``, so that the command timed is the
-    one typed), from which the engines are compared on the tests both ran (``junit.py``)."""
+    one typed), from which the engines are compared on the tests both ran (``junit.py``), and
+    loads ``own_cpu``, which writes the CPU the run's own process used (a serial run's floor)."""
     LOGS.mkdir(parents=True, exist_ok=True)
     log = shlex.quote(str(log_of(figure.name)))
-    junit_option = ""
+    suite_options = ""
     if figure.kind == plan.SUITE:
         JUNIT.mkdir(parents=True, exist_ok=True)
-        junit_option = "PYTEST_ADDOPTS=" + shlex.quote(f"--junitxml={junit_of(figure.name)}") + " "
-    script = f'{junit_option}"$@" > {log} 2>&1; s=$?; echo "{EXIT_LINE}$s" >> {log}; [ "$s" -le 1 ]'
+        OWN_CPU.mkdir(parents=True, exist_ok=True)
+        addopts = f"--junitxml={junit_of(figure.name)} -p {own_cpu.PLUGIN}"
+        suite_options = (
+            f"PYTEST_ADDOPTS={shlex.quote(addopts)} "
+            f"{own_cpu.FILE_ENV}={shlex.quote(str(own_cpu_of(figure.name)))} "
+        )
+    script = (
+        f'{suite_options}"$@" > {log} 2>&1; s=$?; echo "{EXIT_LINE}$s" >> {log}; [ "$s" -le 1 ]'
+    )
     return ["sh", "-c", script, "sh", *figure.command]
 
 
@@ -126,6 +139,17 @@ def compare_engines(timed: list[str]) -> dict[str, junit.Shared]:
     return compared
 
 
+def own_cpu_of_suites(timed: list[str]) -> dict[str, own_cpu.OwnCpu]:
+    """What each suite this run timed wrote of its own process's CPU (its last timed run's)."""
+    found = {}
+    for engine in [plan.default_engine(), *plan.parity_engines()]:
+        name = plan.suite_name(engine)
+        measured = own_cpu.read(own_cpu_of(name)) if name in timed else None
+        if measured is not None:
+            found[name] = measured
+    return found
+
+
 def failed_figures(names: list[str]) -> list[str]:
     """The figures whose last timed run ended with failing tests (pytest's exit code 1)."""
     failed = []
@@ -137,6 +161,16 @@ def failed_figures(names: list[str]) -> list[str]:
     return failed
 
 
+def _output_argument(argv: list[str]) -> Path:
+    """The file ``-o``/``--output`` names (pyperf's option, in any of its spellings)."""
+    for index, arg in enumerate(argv):
+        if arg in ("-o", "--output") and index + 1 < len(argv):
+            return Path(argv[index + 1])
+        if arg.startswith("--output="):
+            return Path(arg.removeprefix("--output="))
+    return OUTPUT
+
+
 def _manager_prepares() -> None:
     """Before pyperf parses the arguments: a fresh output file (pyperf refuses an existing one),
     and none of the harness's variables, which could point a timed run at another server."""
@@ -144,10 +178,11 @@ def _manager_prepares() -> None:
         return
     if not any(arg in ("-o", "--output") or arg.startswith("--output=") for arg in sys.argv):
         sys.argv[1:1] = ["--output", str(OUTPUT)]
-    output = Path(sys.argv[sys.argv.index("--output") + 1]) if "--output" in sys.argv else OUTPUT
+    output = _output_argument(sys.argv[1:])
     output.parent.mkdir(parents=True, exist_ok=True)
     output.unlink(missing_ok=True)
-    shutil.rmtree(JUNIT, ignore_errors=True)  # an earlier run's, which this run may not replace
+    for earlier in (JUNIT, OWN_CPU):  # an earlier run's files, which this run may not replace
+        shutil.rmtree(earlier, ignore_errors=True)
     for name in [
         name for name in os.environ if name.startswith(("DBHARNESS_", "BACKEND_TEST_", "PYTEST_"))
     ]:
@@ -178,7 +213,8 @@ def finish(output: Path, publish: bool) -> int:
                 run.makespans[label] = shards.makespans(durations, start_up.seconds)
         run.failed = failed_figures([figure.name for figure in run.figures])
         run.shared = compare_engines([figure.name for figure in run.figures])
-        write_record(record, run.makespans, run.commit, run.failed, run.shared)
+        run.own_cpu = own_cpu_of_suites([figure.name for figure in run.figures])
+        write_record(record, run.makespans, run.commit, run.failed, run.shared, run.own_cpu)
     print("\n" + report.text(run) + "\n\nThe issue's targets (bench output only):")
     print(report.scoreboard_text(run))
     if publish:

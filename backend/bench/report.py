@@ -77,7 +77,32 @@ def scoreboard_text(run: Run) -> str:
         f"{shared.ratio:.2f}x (JUnit times; the target compares the whole runs)"
         for label, shared in run.shared.items()
     ]
+    lines += [
+        f"{'for reading':>12}: {name}: its own process used {cpu.own_seconds:.1f} CPU-s = "
+        f"{run.in_y(cpu.own_seconds):.1f} Y, the least a serial run can take (the processes "
+        f"it waited for used {cpu.children_seconds:.1f} CPU-s beside it)"
+        for name, cpu in run.own_cpu.items()
+    ]
     return "\n".join(lines)
+
+
+def own_cpu_paragraph(run: Run) -> list[str]:
+    """The floor under each serial suite's wall time: its own process's CPU (``own_cpu.py``)."""
+    if not run.own_cpu:
+        return []
+    measured = "; ".join(
+        f"{name}: {cpu.own_seconds:.1f} CPU-s ({run.in_y(cpu.own_seconds):.1f} Y) in its own "
+        f"process, {cpu.children_seconds:.1f} CPU-s in the processes it waited for"
+        + (f", of a {figure.seconds:.2f} s run" if (figure := run.figure(name)) else "")
+        for name, cpu in run.own_cpu.items()
+    )
+    return [
+        "A serial run cannot end before its own pytest process has had its CPU (every thread: "
+        "the tests, an in-thread live server), however idle the other cores are; the processes "
+        "it starts (inner runs, servers started ahead or by a test) run beside it. The last timed "
+        f"run of each suite: {measured}. (A PostgreSQL server detached by `pg_ctl` is in "
+        "neither.)"
+    ]
 
 
 def shared_paragraphs(run: Run) -> list[str]:
@@ -155,6 +180,7 @@ def markdown(run: Run) -> str:
         "(`nox -s durations`), split as `--splits N` splits them.",
         "",
         *(line for paragraph in shared_paragraphs(run) for line in (paragraph, "")),
+        *(line for paragraph in own_cpu_paragraph(run) for line in (paragraph, "")),
         DOCS_END,
     ]
     return "\n".join(lines) + "\n"

@@ -18,6 +18,7 @@ from typing import Any
 import pyperf
 
 from backend.bench.junit import Shared
+from backend.bench.own_cpu import OwnCpu
 from backend.bench.plan import YARDSTICK
 
 
@@ -49,6 +50,8 @@ class Run:
     failed: list[str] = field(default_factory=list)
     # Each parity engine's suite against the fast lane's on the tests both ran, by engine label.
     shared: dict[str, Shared] = field(default_factory=dict)
+    # The CPU of each suite figure's own pytest process (a serial run's floor), by figure name.
+    own_cpu: dict[str, OwnCpu] = field(default_factory=dict)
 
     @property
     def y_seconds(self) -> float:
@@ -125,6 +128,9 @@ def read_run(pyperf_json: Path, record_json: Path | None = None) -> Run:
         run.shared = {
             label: Shared.from_record(shared) for label, shared in record.get("shared", {}).items()
         }
+        run.own_cpu = {
+            name: OwnCpu.from_record(cpu) for name, cpu in record.get("own_cpu", {}).items()
+        }
     return run
 
 
@@ -140,6 +146,7 @@ def write_record(
     commit: str,
     failed: list[str],
     shared: dict[str, Shared] | None = None,
+    own_cpu: dict[str, OwnCpu] | None = None,
 ) -> None:
     """What the bench computed from the run, beside pyperf's file."""
     record = {
@@ -147,6 +154,7 @@ def write_record(
         "makespans": makespans,
         "failed": failed,
         "shared": {label: each.as_record() for label, each in (shared or {}).items()},
+        "own_cpu": {name: cpu.as_record() for name, cpu in (own_cpu or {}).items()},
     }
     path.write_text(json.dumps(record, indent=2) + "\n")
 

@@ -12,7 +12,7 @@ import pytest
 from pytest_dbharness.backends import ENGINES
 
 from backend.bench import __main__ as bench_main
-from backend.bench import junit, plan, report, shards
+from backend.bench import junit, own_cpu, plan, report, shards
 from backend.bench.results import read_run, write_record
 
 FAST = ENGINES[plan.default_engine()].label
@@ -164,17 +164,25 @@ def test_the_comparison_is_kept_with_the_run_and_printed_beside_the_target(tmp_p
     assert "39 tests of its own (11.3 s)" in section
 
 
-def test_a_suite_run_writes_its_junit_file_and_times_the_command_as_typed(
+def _first_figure(kind: str) -> plan.Figure:
+    return next(figure for figure in plan.figures("uv") if figure.kind == kind)
+
+
+def test_a_suite_run_writes_its_junit_and_own_cpu_files_and_times_the_command_as_typed(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(bench_main, "LOGS", tmp_path / "logs")
     monkeypatch.setattr(bench_main, "JUNIT", tmp_path / "junit")
-    suite = next(figure for figure in plan.figures("uv") if figure.kind == plan.SUITE)
+    monkeypatch.setattr(bench_main, "OWN_CPU", tmp_path / "own-cpu")
+    suite, one = _first_figure(plan.SUITE), _first_figure(plan.ONE)
     command = bench_main.logged(suite)
     assert command[-len(suite.command) :] == list(suite.command)
-    assert f"PYTEST_ADDOPTS=--junitxml={tmp_path}/junit/suite-" in command[2]
-    one = next(figure for figure in plan.figures("uv") if figure.kind == plan.ONE)
-    assert "junitxml" not in bench_main.logged(one)[2]
+    script = command[2]
+    assert f"PYTEST_ADDOPTS='--junitxml={tmp_path}/junit/suite-" in script
+    assert f"-p {own_cpu.PLUGIN}" in script
+    assert f"{own_cpu.FILE_ENV}={bench_main.own_cpu_of(suite.name)}" in script
+    one_script = bench_main.logged(one)[2]
+    assert "junitxml" not in one_script and own_cpu.FILE_ENV not in one_script
 
 
 def test_only_the_suites_this_run_timed_are_compared(
@@ -187,3 +195,43 @@ def test_only_the_suites_this_run_timed_are_compared(
     assert bench_main.compare_engines([f"one test, {FAST}"]) == {}  # `--only "one test"`
     compared = bench_main.compare_engines([fast, parity])
     assert compared[ENGINES["postgres"].label].tests == 1
+
+
+def test_the_report_gives_a_suite_runs_own_process_cpu_in_y(tmp_path: Path) -> None:
+    output = write_run(tmp_path / "pyperf.json", suite_s=20.0)
+    measured = {f"suite, {FAST}, serial": own_cpu.OwnCpu(own_seconds=11.0, children_seconds=4.5)}
+    write_record(tmp_path / "record.json", {}, "abc1234", [], None, measured)
+    run = read_run(output, tmp_path / "record.json")  # what --report-only reads back
+    assert run.own_cpu == measured
+    y = run.in_y(11.0)
+    assert f"its own process used 11.0 CPU-s = {y:.1f} Y" in report.scoreboard_text(run)
+    assert f"11.0 CPU-s ({y:.1f} Y) in its own process, 4.5 CPU-s" in report.markdown(run)
+
+
+def test_the_own_cpu_plugin_writes_what_the_run_used(
+    pytester: pytest.Pytester, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pytester.makepyfile(test_spin="def test_spin():\n    sum(i * i for i in range(300_000))\n")
+    target = tmp_path / "cpu.json"
+    monkeypatch.setenv(own_cpu.FILE_ENV, str(target))
+    before = own_cpu.measured_now()
+    result = pytester.runpytest_inprocess(
+        "-p", own_cpu.PLUGIN, "-p", "no:dbharness", "-p", "no:asyncio", "-q"
+    )
+    result.assert_outcomes(passed=1)
+    written = own_cpu.read(target)
+    assert written is not None
+    # The process's counters at the end of the inner run: at least what they were before it.
+    assert written.own_seconds > before.own_seconds
+    assert written.children_seconds >= before.children_seconds
+    assert own_cpu.read(tmp_path / "never-written.json") is None
+
+
+@pytest.mark.parametrize(
+    "argv", [["-o", "elsewhere/run.json"], ["--output", "elsewhere/run.json"],
+             ["--processes", "1", "--output=elsewhere/run.json"]],
+)  # fmt: skip
+def test_the_output_file_is_found_however_pyperfs_option_is_spelt(argv: list[str]) -> None:
+    # Its folder is made before pyperf writes there: `-o` was once missed and pyperf then failed.
+    assert bench_main._output_argument(argv) == Path("elsewhere/run.json")
+    assert bench_main._output_argument(["--processes", "1"]) == bench_main.OUTPUT
