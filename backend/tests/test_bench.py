@@ -214,10 +214,11 @@ def test_the_own_cpu_plugin_writes_what_the_run_used(
     pytester.makepyfile(test_spin="def test_spin():\n    sum(i * i for i in range(300_000))\n")
     target = tmp_path / "cpu.json"
     monkeypatch.setenv(own_cpu.FILE_ENV, str(target))
+    # The plugin alone: loading every installed plugin would cost this run 2 s of imports
+    # (pytester forgets, after each run, the modules it imported).
+    monkeypatch.setenv("PYTEST_DISABLE_PLUGIN_AUTOLOAD", "1")
     before = own_cpu.measured_now()
-    result = pytester.runpytest_inprocess(
-        "-p", own_cpu.PLUGIN, "-p", "no:dbharness", "-p", "no:asyncio", "-q"
-    )
+    result = pytester.runpytest_inprocess("-p", own_cpu.PLUGIN, "-q")
     result.assert_outcomes(passed=1)
     written = own_cpu.read(target)
     assert written is not None

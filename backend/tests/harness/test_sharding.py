@@ -38,8 +38,13 @@ def test_alone():
 """
 
 
+def run_split(pytester: pytest.Pytester, *args: str) -> pytest.RunResult:
+    """An inner run with pytest-split, which inner runs load only when named."""
+    return run_inner(pytester, "-p", "pytest-split", *args)
+
+
 def shard_ids(pytester: pytest.Pytester, splits: int, group: int) -> list[str]:
-    result = run_inner(pytester, "--co", "--splits", str(splits), "--group", str(group))
+    result = run_split(pytester, "--co", "--splits", str(splits), "--group", str(group))
     assert result.ret == pytest.ExitCode.OK, output_of(result)
     return [line for line in result.stdout.lines if "::" in line and " " not in line]
 
@@ -50,7 +55,7 @@ def test_shards_are_disjoint_and_together_are_the_suite_in_any_collection_order(
 ) -> None:
     write_inner_tests(pytester, INNER_SUITE)
     pytester.makeconftest(SHUFFLING_CONFTEST)
-    everything = run_inner(pytester, "--co")
+    everything = run_split(pytester, "--co")
     suite = {line for line in everything.stdout.lines if "::" in line and " " not in line}
     shards = [shard_ids(pytester, splits, group) for group in range(1, splits + 1)]
     assert all(shards), shards
@@ -60,10 +65,10 @@ def test_shards_are_disjoint_and_together_are_the_suite_in_any_collection_order(
 
 def test_a_shard_beyond_the_number_of_tests_passes_and_says_why(pytester: pytest.Pytester) -> None:
     write_inner_tests(pytester, "def test_one():\n    pass\n\ndef test_two():\n    pass\n")
-    result = run_inner(pytester, "--splits", "3", "--group", "3")
+    result = run_split(pytester, "--splits", "3", "--group", "3")
     assert result.ret == pytest.ExitCode.OK, output_of(result)
     result.stdout.fnmatch_lines(["*shard 3/3: has no tests: the 2 collected went to the other*"])
-    ran = run_inner(pytester, "--splits", "3", "--group", "1")
+    ran = run_split(pytester, "--splits", "3", "--group", "1")
     assert ran.ret == pytest.ExitCode.OK and "1 passed" in ran.stdout.str(), output_of(ran)
 
 
@@ -74,13 +79,13 @@ def test_a_shard_the_durations_left_empty_passes_and_names_the_algorithm_that_fi
     write_inner_tests(pytester, "\n".join(f"def test_{n}():\n    pass\n" for n in "abcd"))
     durations = {f"test_inner.py::test_{n}": 0.1 for n in "bcd"} | {"test_inner.py::test_a": 10}
     (pytester.path / ".test_durations").write_text(json.dumps(durations))
-    result = run_inner(pytester, "--splits", "3", "--group", "3")
+    result = run_split(pytester, "--splits", "3", "--group", "3")
     assert result.ret == pytest.ExitCode.OK, output_of(result)
     result.stdout.fnmatch_lines(
         ["*shard 3/3: has no tests: the 4 collected went to the other shards (pytest-split's *"]
     )
     assert "--splitting-algorithm least_duration" in result.stdout.str()
-    filled = run_inner(
+    filled = run_split(
         pytester, "--splits", "3", "--group", "3", "--splitting-algorithm", "least_duration"
     )
     assert filled.ret == pytest.ExitCode.OK and "passed" in filled.stdout.str(), output_of(filled)
@@ -109,7 +114,7 @@ def test_recorded_durations_leave_the_session_fixtures_set_up_out(
         """,
     )
     durations = tmp_path / "durations.json"
-    result = run_inner(pytester, "--store-durations", f"--durations-path={durations}")
+    result = run_split(pytester, "--store-durations", f"--durations-path={durations}")
     assert result.ret == pytest.ExitCode.OK, output_of(result)
     recorded = json.loads(durations.read_text())
     first, last = (recorded[f"test_inner.py::test_{name}"] for name in ("first", "last"))
