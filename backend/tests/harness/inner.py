@@ -21,6 +21,8 @@ from pathlib import Path
 
 import psycopg  # noqa: F401 - imported before any pytester fixture: see below
 import pytest
+import pytest_asyncio.plugin
+import pytest_dbharness.plugin
 from pytest_dbharness.fixtures.live_server import die_with_parent
 from pytest_dbharness.rundir import SCRATCH_ENV, scratch_base
 
@@ -62,8 +64,10 @@ INNER_OPTIONS = [
 
 
 # What an in-process run loads (it autoloads nothing): the harness, and pytest-asyncio for
-# ``async def`` tests, as the project's own addopts and ini name them.
-IN_PROCESS_PLUGINS = ["-p", "dbharness", "-p", "asyncio"]
+# ``async def`` tests, as the project's own addopts and ini name them. Handed over as the modules
+# themselves: pytest looks a ``-p NAME`` up in the entry points of every installed distribution,
+# reading each one's metadata again in every inner run.
+IN_PROCESS_PLUGINS = (pytest_dbharness.plugin, pytest_asyncio.plugin)
 
 
 # A process run leaves out the entry-point plugins no inner run here uses: each costs an inner
@@ -102,7 +106,7 @@ def run_inner(pytester: pytest.Pytester, *args: str, **env: str) -> pytest.RunRe
         if "TMPDIR" in env:  # tempfile caches its choice: make this run choose again
             patch.setattr(tempfile, "tempdir", None)
         return pytester.runpytest_inprocess(
-            str(pytester.path), "-q", "-rs", *IN_PROCESS_PLUGINS, *INNER_OPTIONS, *args
+            str(pytester.path), "-q", "-rs", *INNER_OPTIONS, *args, plugins=IN_PROCESS_PLUGINS
         )
 
 
