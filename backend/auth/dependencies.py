@@ -58,13 +58,14 @@ async def get_current_user(
 CurrentUser = Annotated[User, Depends(get_current_user)]
 
 
-def require_staff(user: CurrentUser) -> User:
+# Coroutine functions, as get_settings: FastAPI runs a plain function dependency on a worker thread.
+async def require_staff(user: CurrentUser) -> User:
     if not user.is_staff and not user.is_superuser:
         raise HTTPException(status.HTTP_403_FORBIDDEN, detail="staff only")
     return user
 
 
-def require_superuser(user: CurrentUser) -> User:
+async def require_superuser(user: CurrentUser) -> User:
     if not user.is_superuser:
         raise HTTPException(status.HTTP_403_FORBIDDEN, detail="superusers only")
     return user

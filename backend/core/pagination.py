@@ -26,10 +26,11 @@ class PageParams(BaseModel):
         return (self.page - 1) * self.page_size
 
 
-def page_params(
+async def page_params(
     page: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 1,
     page_size: Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE)] = 20,
 ) -> PageParams:
+    # A coroutine function: FastAPI runs a plain function dependency on a worker thread.
     return PageParams(page=page, page_size=page_size)
 
 

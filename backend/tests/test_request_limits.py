@@ -1,12 +1,18 @@
-"""How much a request may cost the server: the body limit (413) and the size of a 422's echo."""
+"""How much a request may cost the server: the body limit (413), the size of a 422's echo, and
+no worker thread for what a route depends on."""
 
 from __future__ import annotations
 
+import inspect
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 
 import httpx
 import pytest
+from fastapi import FastAPI
+from fastapi.dependencies.models import Dependant
+from fastapi.routing import APIRoute, iter_route_contexts
+from fastapi.security import OAuth2PasswordRequestForm
 
 from backend.config import Settings
 from backend.core.validation import ECHO_MAX, ENTRY_BODY_MAX
@@ -83,3 +89,35 @@ async def test_a_refused_large_object_is_not_echoed(cast_for: CastFor) -> None:
     assert response.status_code == 422, response.text[:200]
     assert len(response.content) < 1000
     assert all("input" not in error for error in response.json()["detail"])
+
+
+def _with_sub_dependencies(dependant: Dependant) -> Iterator[Dependant]:
+    yield dependant
+    for sub_dependant in dependant.dependencies:
+        yield from _with_sub_dependencies(sub_dependant)
+
+
+def _runs_on_the_event_loop(call: object) -> bool:
+    """Whether FastAPI awaits ``call`` (a coroutine or async generator function, or an object
+    whose ``__call__`` is one) rather than sending it to a worker thread."""
+    function = call if inspect.isfunction(call) else getattr(call, "__call__", call)  # noqa: B004
+    return inspect.iscoroutinefunction(function) or inspect.isasyncgenfunction(function)
+
+
+# FastAPI's own form class, built from the login form's fields: one request in a thousand, which
+# then hashes the password on a worker thread anyway.
+ON_A_WORKER_THREAD = {("POST", "/auth/token", OAuth2PasswordRequestForm)}
+
+
+def test_no_endpoint_or_dependency_waits_for_a_worker_thread(app: FastAPI) -> None:
+    # A plain function is run on anyio's worker threads: a hop each time, and one of the pool's
+    # 40 seats held while it runs, so under load a cheap check queues behind slow ones.
+    on_threads = {
+        (method, context.path, dependant.call)
+        for context in iter_route_contexts(app.routes)
+        if isinstance(context.route, APIRoute)
+        for dependant in _with_sub_dependencies(context.route.dependant)
+        if dependant.call is not None and not _runs_on_the_event_loop(dependant.call)
+        for method in context.methods or ()
+    }
+    assert on_threads == ON_A_WORKER_THREAD
