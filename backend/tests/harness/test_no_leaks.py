@@ -134,6 +134,8 @@ def test_settings_app_state_overrides_and_environment_are_restored(
             app.state.added_by_a_test = "leaked"
             app.state.login_throttle = None
             os.environ["BACKEND_ACCESS_TOKEN_MINUTES"] = "2"
+            os.environ["EXAMPLE_CHANGED"] = "by the test"
+            del os.environ["EXAMPLE_REMOVED"]
 
 
         def test_two_sees_none_of_it(app):
@@ -141,9 +143,17 @@ def test_settings_app_state_overrides_and_environment_are_restored(
             assert not hasattr(app.state, "added_by_a_test")
             assert app.state.login_throttle is not None
             assert "BACKEND_ACCESS_TOKEN_MINUTES" not in os.environ
+            assert os.environ["EXAMPLE_CHANGED"] == "before"
+            assert os.environ["EXAMPLE_REMOVED"] == "before"
         """,
     )
-    result = run_inner(pytester, *on_this_engine, "--isolation", outer_isolation)
+    result = run_inner(
+        pytester,
+        *on_this_engine,
+        *("--isolation", outer_isolation),
+        EXAMPLE_CHANGED="before",
+        EXAMPLE_REMOVED="before",
+    )
     result.assert_outcomes(passed=2)
 
 

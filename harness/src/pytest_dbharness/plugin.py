@@ -354,11 +354,13 @@ def _fail_if_stopped() -> None:
 
 
 def _restore_environment(saved: dict[str, str]) -> None:
-    if os.environ == saved:
-        return
-    for name in set(os.environ) - set(saved):
+    # Only what differs: pytest itself moves PYTEST_CURRENT_TEST on during the call, and setting
+    # every variable again would call putenv some fifty times after each test.
+    for name in os.environ.keys() - saved.keys():
         del os.environ[name]
-    os.environ.update(saved)
+    for name, value in saved.items():
+        if os.environ.get(name) != value:
+            os.environ[name] = value
 
 
 def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
