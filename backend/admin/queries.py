@@ -2,41 +2,59 @@
 
 from __future__ import annotations
 
-from sqlalchemy import ColumnElement, or_, select
+import functools
+from typing import Any
+
+from sqlalchemy import Boolean, ColumnElement, Select, String, bindparam, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
 from backend.admin.schemas import UserFilters
-from backend.core.pagination import PageParams, one_snapshot_page, read_page
+from backend.core.pagination import PageParams, one_snapshot_page, page_values, read_page
 from backend.core.search import LIKE_ESCAPE, folded, like_pattern
 from backend.models import User
 
+# The bound parameters of the listing's statements, besides the page's.
+SEARCH_PATTERN, IS_ACTIVE, IS_STAFF = "search_pattern", "is_active", "is_staff"
 
-def _conditions(filters: UserFilters) -> list[ColumnElement[bool]]:
+
+@functools.cache
+def _users_page(searched: bool, by_activity: bool, by_staff: bool) -> Select[Any]:
+    """The page statement of one combination of filters, built once (see ``one_snapshot_page``):
+    the filters' values and the page are its bound parameters."""
     conditions: list[ColumnElement[bool]] = []
-    if filters.q:
+    if searched:
         # One SQL function on both sides rather than ILIKE: SQLite has no ILIKE and PostgreSQL's
         # LIKE is case-sensitive. folded() is lower() on PostgreSQL and, on SQLite, a registered
         # function that folds non-ASCII letters as PostgreSQL does (SQLite's lower() is ASCII-only).
-        pattern = folded(like_pattern(filters.q))
+        pattern = folded(bindparam(SEARCH_PATTERN, type_=String))
         columns = (User.username, User.email, User.first_name, User.last_name)
         conditions.append(
             or_(*(folded(column).like(pattern, escape=LIKE_ESCAPE) for column in columns))
         )
-    if filters.is_active is not None:
-        conditions.append(User.is_active == filters.is_active)
-    if filters.is_staff is not None:
-        conditions.append(User.is_staff == filters.is_staff)
-    return conditions
+    if by_activity:
+        conditions.append(User.is_active == bindparam(IS_ACTIVE, type_=Boolean))
+    if by_staff:
+        conditions.append(User.is_staff == bindparam(IS_STAFF, type_=Boolean))
+    rows, statement = one_snapshot_page(select(User).where(*conditions), order_by=[User.username])
+    return statement.add_columns(aliased(User, rows))
 
 
 async def search_users(
     session: AsyncSession, filters: UserFilters, page: PageParams
 ) -> tuple[list[User], int]:
     """One page of the matching users by username, and how many match in all."""
-    query = select(User).where(*_conditions(filters))
-    rows, statement = one_snapshot_page(query, page, order_by=[User.username])
-    found, total = await read_page(session, statement.add_columns(aliased(User, rows)))
+    values: dict[str, Any] = page_values(page)
+    if filters.q:
+        values[SEARCH_PATTERN] = like_pattern(filters.q)
+    if filters.is_active is not None:
+        values[IS_ACTIVE] = filters.is_active
+    if filters.is_staff is not None:
+        values[IS_STAFF] = filters.is_staff
+    statement = _users_page(
+        bool(filters.q), filters.is_active is not None, filters.is_staff is not None
+    )
+    found, total = await read_page(session, statement, values)
     return [row[0] for row in found], total
 
 

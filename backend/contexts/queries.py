@@ -2,31 +2,47 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
+from typing import Any
 
-from sqlalchemy import ColumnElement, Select, and_, or_, select
+from sqlalchemy import (
+    BindParameter,
+    ColumnElement,
+    Integer,
+    Select,
+    String,
+    and_,
+    bindparam,
+    or_,
+    select,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased, joinedload
 
 from backend.contexts.schemas import Scope
-from backend.core.pagination import PageParams, one_snapshot_page, read_page
+from backend.core.pagination import PageParams, one_snapshot_page, page_values, read_page
 from backend.core.search import LIKE_ESCAPE, folded, like_pattern
 from backend.models import Context, ContextEntry, ContextMember, Role, User, Visibility
 
 # A context with the caller's membership role in it, None when the caller is not a member.
 ContextRow = tuple[Context, Role | None]
+# The caller's id: a value, or a bound parameter in the statements built once (the listings).
+CallerId = int | BindParameter[int]
+# The bound parameters of the listings' statements, besides the page's.
+CALLER_ID, NAME_PATTERN, CONTEXT_ID = "caller_id", "name_pattern", "listed_context_id"
 
 
-def _caller_membership(user_id: int) -> ColumnElement[bool]:
+def _caller_membership(user_id: CallerId) -> ColumnElement[bool]:
     # (context_id, user_id) is unique, so outer joining on this adds at most one row per context.
     return and_(ContextMember.context_id == Context.id, ContextMember.user_id == user_id)
 
 
-def _with_caller_role(user_id: int) -> Select[Context, Role]:
+def _with_caller_role(user_id: CallerId) -> Select[Context, Role]:
     return select(Context, ContextMember.role).outerjoin(ContextMember, _caller_membership(user_id))
 
 
-def _scope_filter(user_id: int, scope: Scope) -> ColumnElement[bool]:
+def _scope_filter(user_id: CallerId, scope: Scope) -> ColumnElement[bool]:
     """Which contexts a scope covers; every scope stays within what the caller may see."""
     own = Context.owner_id == user_id
     shared = ContextMember.user_id.is_not(None)
@@ -39,18 +55,25 @@ def _scope_filter(user_id: int, scope: Scope) -> ColumnElement[bool]:
     }[scope]
 
 
-def _name_filter(q: str) -> ColumnElement[bool]:
+def _name_filter(pattern: ColumnElement[str]) -> ColumnElement[bool]:
     # One SQL function on both sides rather than ILIKE (SQLite has none): folded() is lower() on
     # PostgreSQL and a registered function on SQLite that folds every script the same way.
-    pattern = folded(like_pattern(q))
-    return folded(Context.name).like(pattern, escape=LIKE_ESCAPE)
+    return folded(Context.name).like(folded(pattern), escape=LIKE_ESCAPE)
 
 
-def _visible_filters(user_id: int, scope: Scope, q: str | None) -> list[ColumnElement[bool]]:
-    filters = [_scope_filter(user_id, scope)]
-    if q:
-        filters.append(_name_filter(q))
-    return filters
+@functools.cache
+def _visible_contexts_page(scope: Scope, searched: bool) -> Select[Any]:
+    """The page statement of one shape of the listing, built once (see ``one_snapshot_page``):
+    the caller, the name pattern and the page are its bound parameters."""
+    caller = bindparam(CALLER_ID, type_=Integer)
+    filters = [_scope_filter(caller, scope)]
+    if searched:
+        filters.append(_name_filter(bindparam(NAME_PATTERN, type_=String)))
+    rows, statement = one_snapshot_page(
+        _with_caller_role(caller).where(*filters),
+        order_by=[Context.created_at.desc(), Context.id.desc()],
+    )
+    return statement.add_columns(aliased(Context, rows), rows.c.role)
 
 
 async def context_with_role(
@@ -68,13 +91,10 @@ async def visible_contexts(
     session: AsyncSession, *, user_id: int, scope: Scope, q: str | None, page: PageParams
 ) -> tuple[list[ContextRow], int]:
     """One page of the contexts a scope covers, newest first, and how many it covers in all."""
-    query = _with_caller_role(user_id).where(*_visible_filters(user_id, scope, q))
-    rows, statement = one_snapshot_page(
-        query, page, order_by=[Context.created_at.desc(), Context.id.desc()]
-    )
-    found, total = await read_page(
-        session, statement.add_columns(aliased(Context, rows), rows.c.role)
-    )
+    values: dict[str, Any] = {CALLER_ID: user_id, **page_values(page)}
+    if q:
+        values[NAME_PATTERN] = like_pattern(q)
+    found, total = await read_page(session, _visible_contexts_page(scope, bool(q)), values)
     return [(row[0], row[1]) for row in found], total
 
 
@@ -116,15 +136,23 @@ async def member(
     return (await session.execute(query)).scalar_one_or_none()
 
 
+@functools.cache
+def _entries_page() -> Select[Any]:
+    """The page statement of a context's entries, built once: the context and the page are its
+    bound parameters."""
+    rows, statement = one_snapshot_page(
+        select(ContextEntry).where(ContextEntry.context_id == bindparam(CONTEXT_ID, type_=Integer)),
+        order_by=[ContextEntry.created_at.desc(), ContextEntry.id.desc()],
+    )
+    return statement.add_columns(aliased(ContextEntry, rows))
+
+
 async def entries_of(
     session: AsyncSession, *, context_id: int, page: PageParams
 ) -> tuple[list[ContextEntry], int]:
     """One page of a context's entries, newest first, and how many it has in all."""
-    query = select(ContextEntry).where(ContextEntry.context_id == context_id)
-    rows, statement = one_snapshot_page(
-        query, page, order_by=[ContextEntry.created_at.desc(), ContextEntry.id.desc()]
-    )
-    found, total = await read_page(session, statement.add_columns(aliased(ContextEntry, rows)))
+    values = {CONTEXT_ID: context_id, **page_values(page)}
+    found, total = await read_page(session, _entries_page(), values)
     return [row[0] for row in found], total
 
 

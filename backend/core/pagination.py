@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Annotated, Any, Generic, TypeVar
 
 from fastapi import Depends, Query
 from pydantic import BaseModel
-from sqlalchemy import ColumnElement, Select, Subquery, func, select, true
+from sqlalchemy import ColumnElement, Integer, Select, Subquery, bindparam, func, select, true
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import QueryableAttribute
 
@@ -45,11 +45,12 @@ class Page(BaseModel, Generic[T]):
 
 
 POSITION = "page_position"
+# The page's bounds, bound parameters of the statement ``one_snapshot_page`` builds.
+PAGE_OFFSET, PAGE_LIMIT = "page_offset", "page_limit"
 
 
 def one_snapshot_page(
     query: Select[*tuple[Any, ...]],
-    page: PageParams,
     order_by: Sequence[ColumnElement[Any] | QueryableAttribute[Any]],
 ) -> tuple[Subquery, Select[int]]:
     """A page of ``query`` and its total, for reading in one statement.
@@ -60,12 +61,18 @@ def one_snapshot_page(
     them) and a statement that carries the total, to which the caller adds the columns it wants
     from the rows; ``read_page`` runs it. The count is outer-joined to the page, so a page past
     the end still brings the total.
+
+    The page itself is a pair of bound parameters (``page_values``), like whatever else varies in
+    ``query``: a caller builds the statement once for each shape of its query and runs it for
+    every request. Built anew for each request (its subqueries and their columns, the aliased
+    entity, the cache key, the result's column map for a statement not seen before), it cost
+    about 1.5 ms of the 3.2 ms an in-process list request took.
     """
     rows = (
         query.add_columns(func.row_number().over(order_by=order_by).label(POSITION))
         .order_by(*order_by)
-        .offset(page.offset)
-        .limit(page.page_size)
+        .offset(bindparam(PAGE_OFFSET, type_=Integer))
+        .limit(bindparam(PAGE_LIMIT, type_=Integer))
         .subquery("page_rows")
     )
     total = (
@@ -79,11 +86,17 @@ def one_snapshot_page(
     return rows, statement
 
 
+def page_values(page: PageParams) -> dict[str, int]:
+    """The bound parameters of a ``one_snapshot_page`` statement for ``page``."""
+    return {PAGE_OFFSET: page.offset, PAGE_LIMIT: page.page_size}
+
+
 async def read_page(
-    session: AsyncSession, statement: Select[*tuple[Any, ...]]
+    session: AsyncSession, statement: Select[*tuple[Any, ...]], values: Mapping[str, Any]
 ) -> tuple[list[tuple[Any, ...]], int]:
-    """Run a ``one_snapshot_page`` statement: its rows without the total, and the total."""
-    rows = (await session.execute(statement)).all()
+    """Run a ``one_snapshot_page`` statement with its bound ``values`` (``page_values`` and the
+    query's own): its rows without the total, and the total."""
+    rows = (await session.execute(statement, dict(values))).all()
     total: int = rows[0][0]
     # A page past the end is one row whose item is None (the outer join's NULLs).
     return [tuple(row[1:]) for row in rows if row[1] is not None], total
