@@ -1,4 +1,10 @@
-"""Every query the contexts domain runs."""
+"""Every query the contexts domain runs.
+
+Each statement is built once, for each shape it takes (a scope, a search or not, a lock or not),
+with what varies between requests as bound parameters: building one anew for every request, with
+its cache key and its result's column map, cost about as much as running it, and twice as much
+for a listing (see ``one_snapshot_page``).
+"""
 
 from __future__ import annotations
 
@@ -6,19 +12,10 @@ import functools
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import (
-    BindParameter,
-    ColumnElement,
-    Integer,
-    Select,
-    String,
-    and_,
-    bindparam,
-    or_,
-    select,
-)
+from sqlalchemy import ColumnElement, Integer, Select, String, and_, bindparam, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased, joinedload
+from sqlalchemy.sql.elements import BindParameter
 
 from backend.contexts.schemas import Scope
 from backend.core.pagination import PageParams, one_snapshot_page, page_values, read_page
@@ -27,24 +24,28 @@ from backend.models import Context, ContextEntry, ContextMember, Role, User, Vis
 
 # A context with the caller's membership role in it, None when the caller is not a member.
 ContextRow = tuple[Context, Role | None]
-# The caller's id: a value, or a bound parameter in the statements built once (the listings).
-CallerId = int | BindParameter[int]
-# The bound parameters of the listings' statements, besides the page's.
-CALLER_ID, NAME_PATTERN, CONTEXT_ID = "caller_id", "name_pattern", "listed_context_id"
+
+# The statements' bound parameters.
+CALLER_ID, CONTEXT_ID, ENTRY_ID, MEMBER_ID = "caller_id", "context_id", "entry_id", "member_id"
+OWNER_ID, SLUG, NAME_PATTERN = "owner_id", "slug", "name_pattern"
 
 
-def _caller_membership(user_id: CallerId) -> ColumnElement[bool]:
+def _bound_id(name: str) -> BindParameter[int]:
+    return bindparam(name, type_=Integer)
+
+
+def _caller_membership(caller: BindParameter[int]) -> ColumnElement[bool]:
     # (context_id, user_id) is unique, so outer joining on this adds at most one row per context.
-    return and_(ContextMember.context_id == Context.id, ContextMember.user_id == user_id)
+    return and_(ContextMember.context_id == Context.id, ContextMember.user_id == caller)
 
 
-def _with_caller_role(user_id: CallerId) -> Select[Context, Role]:
-    return select(Context, ContextMember.role).outerjoin(ContextMember, _caller_membership(user_id))
+def _with_caller_role(caller: BindParameter[int]) -> Select[Context, Role]:
+    return select(Context, ContextMember.role).outerjoin(ContextMember, _caller_membership(caller))
 
 
-def _scope_filter(user_id: CallerId, scope: Scope) -> ColumnElement[bool]:
+def _scope_filter(caller: BindParameter[int], scope: Scope) -> ColumnElement[bool]:
     """Which contexts a scope covers; every scope stays within what the caller may see."""
-    own = Context.owner_id == user_id
+    own = Context.owner_id == caller
     shared = ContextMember.user_id.is_not(None)
     public = Context.visibility == Visibility.PUBLIC
     return {
@@ -62,10 +63,26 @@ def _name_filter(pattern: ColumnElement[str]) -> ColumnElement[bool]:
 
 
 @functools.cache
+def _context_with_role(for_update: bool) -> Select[Context, Role]:
+    query = _with_caller_role(_bound_id(CALLER_ID)).where(Context.id == _bound_id(CONTEXT_ID))
+    if for_update:
+        query = query.with_for_update(of=Context).execution_options(populate_existing=True)
+    return query
+
+
+async def context_with_role(
+    session: AsyncSession, *, context_id: int, user_id: int, for_update: bool = False
+) -> ContextRow | None:
+    """A context and the caller's role; ``for_update`` reads it afresh and locks its row."""
+    values = {CALLER_ID: user_id, CONTEXT_ID: context_id}
+    row = (await session.execute(_context_with_role(for_update), values)).one_or_none()
+    return None if row is None else (row[0], row[1])
+
+
+@functools.cache
 def _visible_contexts_page(scope: Scope, searched: bool) -> Select[Any]:
-    """The page statement of one shape of the listing, built once (see ``one_snapshot_page``):
-    the caller, the name pattern and the page are its bound parameters."""
-    caller = bindparam(CALLER_ID, type_=Integer)
+    """The page statement of one shape of the listing (see ``one_snapshot_page``)."""
+    caller = _bound_id(CALLER_ID)
     filters = [_scope_filter(caller, scope)]
     if searched:
         filters.append(_name_filter(bindparam(NAME_PATTERN, type_=String)))
@@ -74,17 +91,6 @@ def _visible_contexts_page(scope: Scope, searched: bool) -> Select[Any]:
         order_by=[Context.created_at.desc(), Context.id.desc()],
     )
     return statement.add_columns(aliased(Context, rows), rows.c.role)
-
-
-async def context_with_role(
-    session: AsyncSession, *, context_id: int, user_id: int, for_update: bool = False
-) -> ContextRow | None:
-    """A context and the caller's role; ``for_update`` reads it afresh and locks its row."""
-    query = _with_caller_role(user_id).where(Context.id == context_id)
-    if for_update:
-        query = query.with_for_update(of=Context).execution_options(populate_existing=True)
-    row = (await session.execute(query)).one_or_none()
-    return None if row is None else (row[0], row[1])
 
 
 async def visible_contexts(
@@ -98,50 +104,73 @@ async def visible_contexts(
     return [(row[0], row[1]) for row in found], total
 
 
+@functools.cache
+def _slug_taken(excepting_a_context: bool) -> Select[int]:
+    query = select(Context.id).where(
+        Context.owner_id == _bound_id(OWNER_ID), Context.slug == bindparam(SLUG, type_=String)
+    )
+    if excepting_a_context:
+        query = query.where(Context.id != _bound_id(CONTEXT_ID))
+    return query.limit(1)
+
+
 async def slug_taken(
     session: AsyncSession, *, owner_id: int, slug: str, except_context_id: int | None = None
 ) -> bool:
-    query = select(Context.id).where(Context.owner_id == owner_id, Context.slug == slug)
+    values: dict[str, Any] = {OWNER_ID: owner_id, SLUG: slug}
     if except_context_id is not None:
-        query = query.where(Context.id != except_context_id)
-    return (await session.execute(query.limit(1))).first() is not None
+        values[CONTEXT_ID] = except_context_id
+    statement = _slug_taken(except_context_id is not None)
+    return (await session.execute(statement, values)).first() is not None
 
 
 async def user_by_id(session: AsyncSession, user_id: int) -> User | None:
     return await session.get(User, user_id)
 
 
+@functools.cache
+def _members_of() -> Select[ContextMember]:
+    return (
+        select(ContextMember)
+        .options(joinedload(ContextMember.user))
+        .where(ContextMember.context_id == _bound_id(CONTEXT_ID))
+        .order_by(ContextMember.created_at, ContextMember.id)
+    )
+
+
 async def members_of(session: AsyncSession, *, context_id: int) -> Sequence[ContextMember]:
+    return (await session.execute(_members_of(), {CONTEXT_ID: context_id})).scalars().all()
+
+
+@functools.cache
+def _member(for_update: bool) -> Select[ContextMember]:
     query = (
         select(ContextMember)
         .options(joinedload(ContextMember.user))
-        .where(ContextMember.context_id == context_id)
-        .order_by(ContextMember.created_at, ContextMember.id)
+        .where(
+            ContextMember.context_id == _bound_id(CONTEXT_ID),
+            ContextMember.user_id == _bound_id(MEMBER_ID),
+        )
     )
-    return (await session.execute(query)).scalars().all()
+    if for_update:
+        # Only the membership's row: the joined user is on the nullable side of an outer join.
+        query = query.with_for_update(of=ContextMember).execution_options(populate_existing=True)
+    return query
 
 
 async def member(
     session: AsyncSession, *, context_id: int, user_id: int, for_update: bool = False
 ) -> ContextMember | None:
     """A membership; ``for_update`` reads it afresh and locks its row (see ``entry``)."""
-    query = (
-        select(ContextMember)
-        .options(joinedload(ContextMember.user))
-        .where(ContextMember.context_id == context_id, ContextMember.user_id == user_id)
-    )
-    if for_update:
-        # Only the membership's row: the joined user is on the nullable side of an outer join.
-        query = query.with_for_update(of=ContextMember).execution_options(populate_existing=True)
-    return (await session.execute(query)).scalar_one_or_none()
+    values = {CONTEXT_ID: context_id, MEMBER_ID: user_id}
+    return (await session.execute(_member(for_update), values)).scalar_one_or_none()
 
 
 @functools.cache
 def _entries_page() -> Select[Any]:
-    """The page statement of a context's entries, built once: the context and the page are its
-    bound parameters."""
+    """The page statement of a context's entries (see ``one_snapshot_page``)."""
     rows, statement = one_snapshot_page(
-        select(ContextEntry).where(ContextEntry.context_id == bindparam(CONTEXT_ID, type_=Integer)),
+        select(ContextEntry).where(ContextEntry.context_id == _bound_id(CONTEXT_ID)),
         order_by=[ContextEntry.created_at.desc(), ContextEntry.id.desc()],
     )
     return statement.add_columns(aliased(ContextEntry, rows))
@@ -156,6 +185,17 @@ async def entries_of(
     return [row[0] for row in found], total
 
 
+@functools.cache
+def _entry(for_update: bool) -> Select[ContextEntry]:
+    # Filtering on the context too makes an entry of another context a plain "not found".
+    query = select(ContextEntry).where(
+        ContextEntry.id == _bound_id(ENTRY_ID), ContextEntry.context_id == _bound_id(CONTEXT_ID)
+    )
+    if for_update:
+        query = query.with_for_update().execution_options(populate_existing=True)
+    return query
+
+
 async def entry(
     session: AsyncSession, *, context_id: int, entry_id: int, for_update: bool = False
 ) -> ContextEntry | None:
@@ -166,10 +206,5 @@ async def entry(
     finding no row to update at flush. SQLite has no row locks: there a writing unit of work
     holds the database's write lock from its start instead.
     """
-    # Filtering on the context too makes an entry of another context a plain "not found".
-    query = select(ContextEntry).where(
-        ContextEntry.id == entry_id, ContextEntry.context_id == context_id
-    )
-    if for_update:
-        query = query.with_for_update().execution_options(populate_existing=True)
-    return (await session.execute(query)).scalar_one_or_none()
+    values = {ENTRY_ID: entry_id, CONTEXT_ID: context_id}
+    return (await session.execute(_entry(for_update), values)).scalar_one_or_none()
