@@ -51,9 +51,7 @@ async def search_users(
         values[IS_ACTIVE] = filters.is_active
     if filters.is_staff is not None:
         values[IS_STAFF] = filters.is_staff
-    statement = _users_page(
-        bool(filters.q), filters.is_active is not None, filters.is_staff is not None
-    )
+    statement = _users_page(SEARCH_PATTERN in values, IS_ACTIVE in values, IS_STAFF in values)
     found, total = await read_page(session, statement, values)
     return [row[0] for row in found], total
 

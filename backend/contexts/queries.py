@@ -100,7 +100,8 @@ async def visible_contexts(
     values: dict[str, Any] = {CALLER_ID: user_id, **page_values(page)}
     if q:
         values[NAME_PATTERN] = like_pattern(q)
-    found, total = await read_page(session, _visible_contexts_page(scope, bool(q)), values)
+    statement = _visible_contexts_page(scope, NAME_PATTERN in values)
+    found, total = await read_page(session, statement, values)
     return [(row[0], row[1]) for row in found], total
 
 
@@ -120,7 +121,7 @@ async def slug_taken(
     values: dict[str, Any] = {OWNER_ID: owner_id, SLUG: slug}
     if except_context_id is not None:
         values[CONTEXT_ID] = except_context_id
-    statement = _slug_taken(except_context_id is not None)
+    statement = _slug_taken(CONTEXT_ID in values)
     return (await session.execute(statement, values)).first() is not None
 
 

@@ -96,7 +96,7 @@ async def read_page(
 ) -> tuple[list[tuple[Any, ...]], int]:
     """Run a ``one_snapshot_page`` statement with its bound ``values`` (``page_values`` and the
     query's own): its rows without the total, and the total."""
-    rows = (await session.execute(statement, dict(values))).all()
+    rows = (await session.execute(statement, values)).all()
     total: int = rows[0][0]
     # A page past the end is one row whose item is None (the outer join's NULLs).
     return [tuple(row[1:]) for row in rows if row[1] is not None], total
